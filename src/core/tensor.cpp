@@ -1,0 +1,63 @@
+#include "core/tensor.h"
+
+#include <cstdlib>
+#include <cstring>
+
+#include "core/error.h"
+
+namespace sinklab {
+
+std::string shape_string(const Shape& shape) {
+    std::string s = "[";
+    for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+    return s + "]";
+}
+
+int64_t shape_numel(const Shape& shape) {
+    int64_t n = 1;
+    for (int64_t d : shape) {
+        SINKLAB_CHECK(d >= 0, "tensor", "negative dimension in shape {}", shape_string(shape));
+        n *= d;
+    }
+    return n;
+}
+
+void AlignedDeleter::operator()(float* p) const { std::free(p); }
+
+static float* allocate(int64_t n) {
+    if (n == 0) return nullptr;
+    size_t bytes = ((static_cast<size_t>(n) * sizeof(float) + 63) / 64) * 64;
+    void* p = std::aligned_alloc(64, bytes);
+    if (!p) fail("tensor", "out of memory allocating {} floats ({:.1f} MiB)", n, bytes / 1048576.0);
+    return static_cast<float*>(p);
+}
+
+Tensor::Tensor(Shape shape) : shape_(std::move(shape)), numel_(shape_numel(shape_)) {
+    data_.reset(allocate(numel_));
+    zero();
+}
+
+Tensor::Tensor(const Tensor& other) : shape_(other.shape_), numel_(other.numel_) {
+    data_.reset(allocate(numel_));
+    if (numel_) std::memcpy(data_.get(), other.data_.get(), numel_ * sizeof(float));
+}
+
+Tensor& Tensor::operator=(const Tensor& other) {
+    if (this != &other) {
+        Tensor copy(other);
+        *this = std::move(copy);
+    }
+    return *this;
+}
+
+void Tensor::zero() {
+    if (numel_) std::memset(data_.get(), 0, numel_ * sizeof(float));
+}
+
+void Tensor::reshape(Shape shape) {
+    SINKLAB_CHECK(shape_numel(shape) == numel_, "tensor", "cannot reshape {} to {}", shape_string(shape_),
+                  shape_string(shape));
+    shape_ = std::move(shape);
+}
+
+}  // namespace sinklab

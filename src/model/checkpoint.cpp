@@ -1,0 +1,66 @@
+#include "model/checkpoint.h"
+
+#include <cstring>
+
+#include "core/error.h"
+#include "core/files.h"
+#include "io/safetensors.h"
+
+namespace sinklab {
+
+namespace fs = std::filesystem;
+
+nlohmann::json read_json_file(const fs::path& path, const std::string& module) {
+    const std::string text = read_text_file(path, module);
+    try {
+        return nlohmann::json::parse(text);
+    } catch (const nlohmann::json::parse_error& e) {
+        fail(module, "{}: not valid JSON: {}", path.string(), e.what());
+    }
+}
+
+fs::path resolve_model_dir(const fs::path& path) {
+    std::error_code ec;
+    if (!fs::exists(path, ec)) fail("model", "{}: no such file or folder", path.string());
+    if (fs::exists(path / "config.json", ec)) return path;
+    for (const char* candidate : {"checkpoint", "checkpoint.old"}) {
+        if (fs::exists(path / candidate / "config.json", ec)) return path / candidate;
+    }
+    fail("model", "{}: not a model folder (no config.json) and not a training run (no checkpoint/)", path.string());
+}
+
+void save_model_folder(const Transformer& model, const fs::path& dir,
+                       const std::map<std::string, std::string>& metadata) {
+    fs::create_directories(dir);
+    nlohmann::json config = {{"model_type", "sinklab"},
+                             {"architectures", {"SinklabTransformer"}},
+                             {"sinklab", model.config().to_json()}};
+    write_file_atomic(dir / "config.json", config.dump(2) + "\n");
+    SafetensorsWriter writer;
+    for (const auto& p : model.params()) writer.add(p.name, model.param_data() + p.offset, p.shape);
+    for (const auto& [k, v] : metadata) writer.set_metadata(k, v);
+    writer.write(dir / "model.safetensors");
+}
+
+std::unique_ptr<Transformer> load_model_folder(const fs::path& path) {
+    const fs::path dir = resolve_model_dir(path);
+    const fs::path config_path = dir / "config.json";
+    const nlohmann::json config = read_json_file(config_path, "model");
+    const std::string type = config.value("model_type", std::string());
+    SINKLAB_CHECK(type == "sinklab", "model", "{}: model_type '{}' is not a sinklab model", config_path.string(), type);
+    SINKLAB_CHECK(config.contains("sinklab"), "model", "{}: missing the \"sinklab\" section", config_path.string());
+    auto model = std::make_unique<Transformer>(ModelConfig::from_json(config["sinklab"], config_path.string()));
+    const fs::path weights_path = dir / "model.safetensors";
+    SafetensorsFile weights(weights_path);
+    for (const auto& p : model->params()) {
+        SINKLAB_CHECK(weights.contains(p.name), "model", "{}: missing tensor '{}'", weights_path.string(), p.name);
+        Tensor t = weights.read_f32(p.name, p.shape);
+        std::memcpy(model->param_data() + p.offset, t.data(), p.numel * sizeof(float));
+    }
+    for (const auto& name : weights.names())
+        SINKLAB_CHECK(model->find(name) != nullptr, "model", "{}: unexpected tensor '{}' for this config",
+                      weights_path.string(), name);
+    return model;
+}
+
+}  // namespace sinklab

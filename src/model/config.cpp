@@ -1,0 +1,155 @@
+#include "model/config.h"
+
+#include "core/error.h"
+
+namespace sinklab {
+
+namespace {
+
+template <typename E>
+struct EnumNames {
+    std::vector<std::pair<E, std::string>> names;
+    std::string to_string(E v) const {
+        for (const auto& [e, n] : names)
+            if (e == v) return n;
+        return "?";
+    }
+    E parse(const std::string& s, const std::string& what) const {
+        std::string known;
+        for (const auto& [e, n] : names) {
+            if (n == s) return e;
+            known += (known.empty() ? "" : ", ") + n;
+        }
+        fail("config", "unknown {} '{}' (known: {})", what, s, known);
+    }
+};
+
+const EnumNames<NormKind> kNorms{{{NormKind::layernorm, "layernorm"}, {NormKind::rmsnorm, "rmsnorm"}}};
+const EnumNames<NormPlacement> kPlacements{{{NormPlacement::pre, "pre"}, {NormPlacement::post, "post"}}};
+const EnumNames<PositionKind> kPositions{{{PositionKind::none, "nope"},
+                                          {PositionKind::learned, "learned"},
+                                          {PositionKind::sinusoidal, "sinusoidal"},
+                                          {PositionKind::rope, "rope"},
+                                          {PositionKind::alibi, "alibi"},
+                                          {PositionKind::relative, "relative"}}};
+const EnumNames<MlpKind> kMlps{
+    {{MlpKind::gelu, "gelu"}, {MlpKind::relu, "relu"}, {MlpKind::swiglu, "swiglu"}, {MlpKind::geglu, "geglu"}}};
+
+}  // namespace
+
+std::string to_string(NormKind v) { return kNorms.to_string(v); }
+std::string to_string(NormPlacement v) { return kPlacements.to_string(v); }
+std::string to_string(PositionKind v) { return kPositions.to_string(v); }
+std::string to_string(MlpKind v) { return kMlps.to_string(v); }
+NormKind parse_norm(const std::string& s) { return kNorms.parse(s, "norm"); }
+NormPlacement parse_norm_placement(const std::string& s) { return kPlacements.parse(s, "norm placement"); }
+PositionKind parse_positions(const std::string& s) { return kPositions.parse(s, "positional encoding (pe)"); }
+MlpKind parse_mlp(const std::string& s) { return kMlps.parse(s, "mlp"); }
+
+int ModelConfig::ff() const {
+    if (d_ff > 0) return d_ff;
+    if (gated_mlp()) {
+        // Llama's rule: 2/3 of 4C, rounded up to a multiple of 32, so parameters match a 4C GELU MLP.
+        int f = (8 * d_model) / 3;
+        return (f + 31) / 32 * 32;
+    }
+    return 4 * d_model;
+}
+
+ModelConfig ModelConfig::for_style(const std::string& style) {
+    ModelConfig c;
+    if (style == "gpt2") return c;
+    if (style == "llama") {
+        c.style = "llama";
+        c.norm = NormKind::rmsnorm;
+        c.positions = PositionKind::rope;
+        c.mlp = MlpKind::swiglu;
+        c.linear_bias = false;
+        return c;
+    }
+    fail("config", "unknown style '{}' (known: gpt2, llama)", style);
+}
+
+void ModelConfig::validate() const {
+    auto check_positive = [](int v, const char* key) {
+        SINKLAB_CHECK(v > 0, "config", "{} must be positive, got {}", key, v);
+    };
+    check_positive(vocab_size, "vocab_size");
+    check_positive(d_model, "d_model");
+    check_positive(n_layers, "layers");
+    check_positive(n_heads, "heads");
+    check_positive(n_kv_heads, "kv_heads");
+    check_positive(max_seq_len, "max_seq_len");
+    if (head_dim == 0)
+        SINKLAB_CHECK(d_model % n_heads == 0, "config", "heads ({}) must divide d_model ({})", n_heads, d_model);
+    SINKLAB_CHECK(n_heads % n_kv_heads == 0, "config", "kv_heads ({}) must divide heads ({})", n_kv_heads, n_heads);
+    if (positions == PositionKind::rope)
+        SINKLAB_CHECK(hs() % 2 == 0, "config", "RoPE needs an even head size, got {}", hs());
+    SINKLAB_CHECK(window >= 0, "config", "window must be >= 0, got {}", window);
+    SINKLAB_CHECK(prefix >= 0, "config", "prefix must be >= 0, got {}", prefix);
+    SINKLAB_CHECK(norm_eps > 0, "config", "norm_eps must be positive");
+    SINKLAB_CHECK(init_std > 0, "config", "init_std must be positive");
+}
+
+nlohmann::json ModelConfig::to_json() const {
+    return {{"style", style},
+            {"vocab_size", vocab_size},
+            {"d_model", d_model},
+            {"layers", n_layers},
+            {"heads", n_heads},
+            {"kv_heads", n_kv_heads},
+            {"head_dim", hs()},
+            {"d_ff", ff()},
+            {"max_seq_len", max_seq_len},
+            {"norm", to_string(norm)},
+            {"norm_placement", to_string(norm_placement)},
+            {"pe", to_string(positions)},
+            {"mlp", to_string(mlp)},
+            {"linear_bias", linear_bias},
+            {"tied_embeddings", tied_embeddings},
+            {"norm_eps", norm_eps},
+            {"rope_theta", rope_theta},
+            {"attention", attention.name()},
+            {"window", window},
+            {"prefix", prefix},
+            {"init_std", init_std}};
+}
+
+ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& source) {
+    SINKLAB_CHECK(j.is_object(), "config", "{}: expected a JSON object", source);
+    ModelConfig c = for_style(j.value("style", std::string("gpt2")));
+    try {
+        for (const auto& [key, value] : j.items()) {
+            if (key == "style") continue;
+            else if (key == "vocab_size") c.vocab_size = value.get<int>();
+            else if (key == "d_model") c.d_model = value.get<int>();
+            else if (key == "layers") c.n_layers = value.get<int>();
+            else if (key == "heads") c.n_heads = value.get<int>();
+            else if (key == "kv_heads") c.n_kv_heads = value.get<int>();
+            else if (key == "head_dim") c.head_dim = value.get<int>();
+            else if (key == "d_ff") c.d_ff = value.get<int>();
+            else if (key == "max_seq_len") c.max_seq_len = value.get<int>();
+            else if (key == "norm") c.norm = parse_norm(value.get<std::string>());
+            else if (key == "norm_placement") c.norm_placement = parse_norm_placement(value.get<std::string>());
+            else if (key == "pe") c.positions = parse_positions(value.get<std::string>());
+            else if (key == "mlp") c.mlp = parse_mlp(value.get<std::string>());
+            else if (key == "linear_bias") c.linear_bias = value.get<bool>();
+            else if (key == "tied_embeddings") c.tied_embeddings = value.get<bool>();
+            else if (key == "norm_eps") c.norm_eps = value.get<float>();
+            else if (key == "rope_theta") c.rope_theta = value.get<double>();
+            else if (key == "attention") c.attention = AttentionSpec::parse(value.get<std::string>());
+            else if (key == "window") c.window = value.get<int>();
+            else if (key == "prefix") c.prefix = value.get<int>();
+            else if (key == "init_std") c.init_std = value.get<float>();
+            else fail("config", "{}: unknown model key '{}'", source, key);
+        }
+    } catch (const nlohmann::json::exception& e) {
+        fail("config", "{}: {}", source, e.what());
+    } catch (const Error& e) {
+        throw Error("config", source + ": " + std::string(e.what()));
+    }
+    c.validate();
+    return c;
+}
+
+}  // namespace sinklab

@@ -1,0 +1,92 @@
+#include "ops/activations.h"
+
+#include <cmath>
+
+namespace sinklab {
+
+namespace {
+constexpr float kGeluScale = 0.7978845608028654f;  // sqrt(2 / pi)
+
+inline float gelu(float x) {
+    float cube = 0.044715f * x * x * x;
+    return 0.5f * x * (1.0f + std::tanh(kGeluScale * (x + cube)));
+}
+inline float gelu_grad(float x) {
+    float cube = 0.044715f * x * x * x;
+    float t = std::tanh(kGeluScale * (x + cube));
+    float sech2 = 1.0f - t * t;
+    return 0.5f * (1.0f + t) + 0.5f * x * sech2 * kGeluScale * (1.0f + 3.0f * 0.044715f * x * x);
+}
+inline float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
+}  // namespace
+
+void gelu_forward(float* out, const float* inp, long n) {
+    #pragma omp parallel for simd schedule(static)
+    for (long i = 0; i < n; ++i) out[i] = gelu(inp[i]);
+}
+
+void gelu_backward(float* dinp, const float* inp, const float* dout, long n) {
+    #pragma omp parallel for simd schedule(static)
+    for (long i = 0; i < n; ++i) dinp[i] += gelu_grad(inp[i]) * dout[i];
+}
+
+void relu_forward(float* out, const float* inp, long n) {
+    #pragma omp parallel for simd schedule(static)
+    for (long i = 0; i < n; ++i) out[i] = inp[i] > 0.0f ? inp[i] : 0.0f;
+}
+
+void relu_backward(float* dinp, const float* inp, const float* dout, long n) {
+    #pragma omp parallel for simd schedule(static)
+    for (long i = 0; i < n; ++i) dinp[i] += inp[i] > 0.0f ? dout[i] : 0.0f;
+}
+
+void glu_forward(float* out, const float* gate_up, int N, int F, GateActivation act) {
+    #pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; ++n) {
+        const float* gate = gate_up + static_cast<long>(n) * 2 * F;
+        const float* up = gate + F;
+        float* o = out + static_cast<long>(n) * F;
+        if (act == GateActivation::silu) {
+            for (int f = 0; f < F; ++f) o[f] = gate[f] * sigmoid(gate[f]) * up[f];
+        } else {
+            for (int f = 0; f < F; ++f) o[f] = gelu(gate[f]) * up[f];
+        }
+    }
+}
+
+void glu_backward(float* dgate_up, const float* gate_up, const float* dout, int N, int F, GateActivation act) {
+    // in the forward pass this was: out = act(gate) * up
+    #pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; ++n) {
+        const float* gate = gate_up + static_cast<long>(n) * 2 * F;
+        const float* up = gate + F;
+        const float* g = dout + static_cast<long>(n) * F;
+        float* dgate = dgate_up + static_cast<long>(n) * 2 * F;
+        float* dup = dgate + F;
+        if (act == GateActivation::silu) {
+            for (int f = 0; f < F; ++f) {
+                float s = sigmoid(gate[f]);
+                float silu = gate[f] * s;
+                dgate[f] += g[f] * up[f] * (s + silu * (1.0f - s));
+                dup[f] += g[f] * silu;
+            }
+        } else {
+            for (int f = 0; f < F; ++f) {
+                dgate[f] += g[f] * up[f] * gelu_grad(gate[f]);
+                dup[f] += g[f] * gelu(gate[f]);
+            }
+        }
+    }
+}
+
+void add_forward(float* out, const float* a, const float* b, long n) {
+    #pragma omp parallel for simd schedule(static)
+    for (long i = 0; i < n; ++i) out[i] = a[i] + b[i];
+}
+
+void accumulate(float* dst, const float* src, long n) {
+    #pragma omp parallel for simd schedule(static)
+    for (long i = 0; i < n; ++i) dst[i] += src[i];
+}
+
+}  // namespace sinklab

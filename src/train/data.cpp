@@ -1,0 +1,87 @@
+#include "train/data.h"
+
+#include <algorithm>
+#include <fstream>
+
+#include "core/error.h"
+
+namespace sinklab {
+
+namespace fs = std::filesystem;
+
+ByteCorpus load_byte_corpus(const fs::path& path, double val_fraction) {
+    std::error_code ec;
+    if (!fs::exists(path, ec))
+        fail("data", "{}: no such file or folder{}", path.string(),
+             path.string().find("sotu") != std::string::npos ? " (run scripts/setup.sh to install the default corpus)" : "");
+    ByteCorpus corpus;
+    std::vector<fs::path> files;
+    if (fs::is_directory(path, ec)) {
+        for (const auto& entry : fs::directory_iterator(path))
+            if (entry.is_regular_file() && entry.path().extension() == ".txt") files.push_back(entry.path());
+        std::sort(files.begin(), files.end());
+        SINKLAB_CHECK(!files.empty(), "data", "{}: folder has no *.txt files", path.string());
+    } else {
+        files.push_back(path);
+    }
+    std::vector<uint8_t> all;
+    for (const auto& f : files) {
+        std::ifstream in(f, std::ios::binary);
+        SINKLAB_CHECK(in.good(), "data", "{}: cannot open", f.string());
+        std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        all.insert(all.end(), bytes.begin(), bytes.end());
+        corpus.files.push_back(f.string());
+    }
+    SINKLAB_CHECK(!all.empty(), "data", "{}: no data (empty file{})", path.string(), files.size() > 1 ? "s" : "");
+    const size_t n_val = static_cast<size_t>(static_cast<double>(all.size()) * val_fraction);
+    SINKLAB_CHECK(n_val >= 2 && all.size() - n_val >= 2, "data",
+                  "{}: {} bytes is too little data for a validation split of {}", path.string(), all.size(), val_fraction);
+    corpus.train.assign(all.begin(), all.end() - static_cast<long>(n_val));
+    corpus.val.assign(all.end() - static_cast<long>(n_val), all.end());
+    return corpus;
+}
+
+void fill_window(const uint8_t* bytes, int T, bool bos, int32_t* tokens, int32_t* targets) {
+    if (bos) {
+        tokens[0] = kByteBos;
+        for (int t = 1; t < T; ++t) tokens[t] = bytes[t - 1];
+        for (int t = 0; t < T; ++t) targets[t] = bytes[t];
+    } else {
+        for (int t = 0; t < T; ++t) {
+            tokens[t] = bytes[t];
+            targets[t] = bytes[t + 1];
+        }
+    }
+}
+
+BatchSampler::BatchSampler(const std::vector<uint8_t>& bytes, int B, int T, bool bos, uint64_t seed)
+    : bytes_(bytes), B_(B), T_(T), bos_(bos), rng_(seed) {
+    SINKLAB_CHECK(bytes.size() > static_cast<size_t>(window_bytes(T, bos)), "data",
+                  "the training split ({} bytes) is shorter than one window of seq-len {}", bytes.size(), T);
+}
+
+void BatchSampler::next(int32_t* tokens, int32_t* targets) {
+    const size_t span = bytes_.size() - static_cast<size_t>(window_bytes(T_, bos_)) + 1;
+    for (int b = 0; b < B_; ++b) {
+        const size_t offset = rng_.below(span);
+        fill_window(bytes_.data() + offset, T_, bos_, tokens + static_cast<long>(b) * T_,
+                    targets + static_cast<long>(b) * T_);
+    }
+}
+
+std::vector<size_t> validation_windows(size_t n_bytes, int T, bool bos, int limit) {
+    const size_t need = static_cast<size_t>(window_bytes(T, bos));
+    // consecutive windows share one byte when there is no BOS (the last target is the next input)
+    const size_t count = n_bytes >= need ? (n_bytes - (need - T)) / T : 0;
+    SINKLAB_CHECK(count > 0, "data", "the validation split ({} bytes) is shorter than one window of seq-len {}",
+                  n_bytes, T);
+    std::vector<size_t> offsets;
+    if (limit <= 0 || static_cast<size_t>(limit) >= count) {
+        for (size_t i = 0; i < count; ++i) offsets.push_back(i * T);
+    } else {
+        for (int i = 0; i < limit; ++i) offsets.push_back((count * i / limit) * T);
+    }
+    return offsets;
+}
+
+}  // namespace sinklab

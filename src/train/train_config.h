@@ -1,0 +1,72 @@
+#pragma once
+// TrainConfig: everything a training run depends on. One table of settings serves the TOML file,
+// the command-line flags and sweep axes, so a key means the same thing everywhere.
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "model/config.h"
+
+namespace sinklab {
+
+struct TrainConfig {
+    std::string preset = "tiny";
+    ModelConfig model;
+    int seq_len = 256;
+    int batch = 16;
+    long steps = 1000;
+    float lr = 1e-3f;
+    float min_lr = 1e-4f;
+    long warmup = 50;
+    float wd = 0.1f;
+    bool decay_all = false;  // weight decay on norms, biases and embeddings too
+    float beta1 = 0.9f, beta2 = 0.95f, adam_eps = 1e-8f;
+    float clip = 1.0f;
+    uint64_t seed = 1337;
+    std::string data;  // empty: the default corpus
+    float val_fraction = 0.05f;
+    long eval_every = 100;
+    int eval_windows = 64;  // validation windows of periodic evaluations; the final one uses all
+    bool bos = false;
+    long log_every = 1;
+    long checkpoint_every = 0;  // 0: at every evaluation
+    std::vector<long> save_at;  // steps whose model is kept in checkpoints/step_N
+    int sink_windows = 64;      // validation windows of length sink_seq_len for Sink_1
+    int sink_seq_len = 64;
+    float sink_eps = 0.3f;
+
+    void validate() const;
+    nlohmann::json to_json() const;
+};
+
+struct Setting {
+    std::string key;   // as in TOML and after "--" on the command line
+    std::string help;
+    std::function<void(TrainConfig&, const std::string&)> apply;
+    bool model_key = false;  // changes the model architecture
+};
+
+const std::vector<Setting>& train_settings();
+const Setting* find_setting(const std::string& key);  // accepts '_' for '-'
+
+// Presets: tiny (default) and small, byte vocabulary. Throws for an unknown name.
+TrainConfig preset_config(const std::string& name);
+
+// Applies settings in a fixed order (preset, then style, then the rest) so that a preset never
+// overrides an explicit key. `source` names the file or "command line" for errors.
+void apply_settings(TrainConfig& config, const std::map<std::string, std::string>& values, const std::string& source);
+
+// Reads key = value pairs from a TOML file (top-level keys; a [model] or [train] table is flattened).
+std::map<std::string, std::string> read_toml_settings(const std::filesystem::path& path);
+
+// The default corpus, installed by scripts/setup.sh: $SINKLAB_DATA, else <source>/data/sotu.
+std::filesystem::path default_corpus_path();
+
+TrainConfig train_config_from_json(const nlohmann::json& j, const std::string& source);
+
+}  // namespace sinklab

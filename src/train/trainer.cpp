@@ -1,0 +1,302 @@
+#include "train/trainer.h"
+
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "attention/sink_scores.h"
+#include "core/error.h"
+#include "core/files.h"
+#include "core/progress.h"
+#include "core/threads.h"
+#include "io/safetensors.h"
+#include "model/checkpoint.h"
+#include "ops/cross_entropy.h"
+
+namespace sinklab {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kLogFile = "train_log.jsonl";
+constexpr const char* kStateFile = "trainer_state.json";
+
+double now_seconds() {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// Collects Sink_1 statistics from the attention taps of a forward pass.
+class SinkObserver : public TensorObserver {
+public:
+    explicit SinkObserver(SinkScoreAccumulator& acc) : acc_(acc) {}
+    void observe(std::string_view name, int layer, const float* data, const Shape& shape) override {
+        if (name == "attn_weights")
+            acc_.add(layer, data, static_cast<int>(shape[0]), static_cast<int>(shape[2]));
+    }
+
+private:
+    SinkScoreAccumulator& acc_;
+};
+
+// Prefix LM: the loss skips the first prefix-1 predictions (their targets are visible context).
+void mask_prefix_targets(int32_t* targets, int B, int T, int prefix) {
+    for (int b = 0; b < B; ++b)
+        for (int t = 0; t < prefix - 1 && t < T; ++t) targets[static_cast<long>(b) * T + t] = -1;
+}
+
+}  // namespace
+
+nlohmann::json Evaluation::to_json() const {
+    return {{"step", step},
+            {"val_loss", val_loss},
+            {"eval_windows", windows},
+            {"sink1", sink1},
+            {"alpha1_per_layer", alpha1_per_layer}};
+}
+
+Trainer::Trainer(TrainConfig config, fs::path out, TrainOptions options)
+    : config_(std::move(config)), out_(std::move(out)), options_(options) {
+    if (config_.bos) config_.model.vocab_size = std::max(config_.model.vocab_size, kByteBos + 1);
+    config_.model.max_seq_len = std::max(config_.model.max_seq_len, config_.seq_len);
+    config_.validate();
+    std::error_code ec;
+    SINKLAB_CHECK(!fs::exists(out_ / "checkpoint", ec) && !fs::exists(out_ / kLogFile, ec), "train",
+                  "{}: already holds a training run; use --resume {} to continue it, or another --out",
+                  out_.string(), out_.string());
+    set_threads(options_.threads);
+    setup_data();
+    model_ = std::make_unique<Transformer>(config_.model);
+    model_->init_weights(config_.seed);
+    optimizer_ = std::make_unique<AdamW>(
+        *model_, AdamWOptions{config_.beta1, config_.beta2, config_.adam_eps, config_.wd, config_.decay_all});
+    // the batch stream has its own seed, derived from the run's, so changing init does not change data order
+    sampler_ = std::make_unique<BatchSampler>(corpus_.train, config_.batch, config_.seq_len, config_.bos,
+                                              config_.seed ^ 0x5eed5eed5eed5eedULL);
+    fs::create_directories(out_);
+}
+
+void Trainer::setup_data() {
+    const fs::path data = config_.data.empty() ? default_corpus_path() : fs::path(config_.data);
+    corpus_ = load_byte_corpus(data, config_.val_fraction);
+    tokens_.resize(static_cast<size_t>(config_.batch) * config_.seq_len);
+    targets_.resize(tokens_.size());
+}
+
+std::unique_ptr<Trainer> Trainer::resume(const fs::path& out, TrainOptions options) {
+    const fs::path ckpt = resolve_model_dir(out);
+    SINKLAB_CHECK(fs::exists(ckpt / kStateFile), "train", "{}: no trainer state (was this folder written by `sinklab train`?)",
+                  ckpt.string());
+    const nlohmann::json state = read_json_file(ckpt / kStateFile, "train");
+    std::unique_ptr<Trainer> t(new Trainer());
+    t->out_ = out;
+    t->options_ = options;
+    t->config_ = train_config_from_json(state.at("train_config"), (ckpt / kStateFile).string());
+    const int threads = state.value("threads", 0);
+    if (options.threads == 0 && threads > 0) t->options_.threads = threads;
+    set_threads(t->options_.threads);
+    if (threads > 0 && num_threads() != threads)
+        std::fprintf(stderr, "warning: resuming with %d threads, the run used %d: the loss curve may differ in the last digits\n",
+                     num_threads(), threads);
+    t->setup_data();
+    t->model_ = load_model_folder(ckpt);
+    t->optimizer_ = std::make_unique<AdamW>(
+        *t->model_,
+        AdamWOptions{t->config_.beta1, t->config_.beta2, t->config_.adam_eps, t->config_.wd, t->config_.decay_all});
+    SafetensorsFile opt(ckpt / "optimizer.safetensors");
+    const Shape shape{static_cast<int64_t>(t->model_->num_params())};
+    Tensor m = opt.read_f32("m", shape), v = opt.read_f32("v", shape);
+    std::memcpy(t->optimizer_->first_moment().data(), m.data(), m.numel() * sizeof(float));
+    std::memcpy(t->optimizer_->second_moment().data(), v.data(), v.numel() * sizeof(float));
+    t->sampler_ = std::make_unique<BatchSampler>(t->corpus_.train, t->config_.batch, t->config_.seq_len,
+                                                 t->config_.bos, 0);
+    const auto& rng = state.at("sampler_rng");
+    Rng::State rs{};
+    for (int i = 0; i < 4; ++i) rs.s[i] = rng.at("s").at(i).get<uint64_t>();
+    rs.spare = rng.at("spare").get<double>();
+    rs.has_spare = rng.at("has_spare").get<bool>();
+    t->sampler_->rng().set_state(rs);
+    t->step_ = state.at("step").get<long>();
+    t->train_seconds_ = state.value("train_seconds", 0.0);
+    t->truncate_log_after(t->step_);
+    return t;
+}
+
+void Trainer::append_log(const nlohmann::json& line) {
+    std::ofstream log(out_ / kLogFile, std::ios::app);
+    log << line.dump() << '\n';
+    log.flush();
+    SINKLAB_CHECK(log.good(), "train", "{}: cannot append to the log", (out_ / kLogFile).string());
+}
+
+void Trainer::truncate_log_after(long step) {
+    // Lines written after the checkpoint (and a line cut short by a kill) are dropped, so the
+    // resumed log is the log of an uninterrupted run.
+    const fs::path path = out_ / kLogFile;
+    if (!fs::exists(path)) return;
+    std::ifstream in(path);
+    std::string line, kept;
+    while (std::getline(in, line)) {
+        nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+        if (j.is_discarded() || !j.contains("step") || j["step"].get<long>() > step) continue;
+        kept += line + "\n";
+    }
+    write_file_atomic(path, kept);
+}
+
+Evaluation Trainer::evaluate(int windows) {
+    Evaluation ev;
+    ev.step = step_;
+    const int T = config_.seq_len, B = config_.batch;
+    const auto offsets = validation_windows(corpus_.val.size(), T, config_.bos, windows);
+    std::vector<int32_t> tokens(static_cast<size_t>(B) * T), targets(tokens.size());
+    ForwardOptions inference;
+    inference.training = false;
+    double loss_sum = 0.0;
+    long counted = 0;
+    for (size_t i = 0; i < offsets.size(); i += B) {
+        const int n = static_cast<int>(std::min<size_t>(B, offsets.size() - i));
+        for (int b = 0; b < n; ++b)
+            fill_window(corpus_.val.data() + offsets[i + b], T, config_.bos, tokens.data() + static_cast<long>(b) * T,
+                        targets.data() + static_cast<long>(b) * T);
+        if (config_.model.prefix > 0) mask_prefix_targets(targets.data(), n, T, config_.model.prefix);
+        const double mean = model_->forward(tokens.data(), targets.data(), n, T, inference);
+        const int c = count_targets(targets.data(), n * T);
+        loss_sum += mean * c;
+        counted += c;
+    }
+    ev.val_loss = counted > 0 ? loss_sum / counted : 0.0;
+    ev.windows = static_cast<int>(offsets.size());
+
+    // Sink_1 on windows of the definition's length (T = 64 unless the model is shorter).
+    const int ST = std::min(config_.sink_seq_len, config_.seq_len);
+    const auto sink_offsets = validation_windows(corpus_.val.size(), ST, config_.bos, config_.sink_windows);
+    SinkScoreAccumulator acc(config_.model.n_layers, config_.model.n_heads, 1, config_.sink_eps);
+    SinkObserver observer(acc);
+    ForwardOptions probe;
+    probe.training = false;
+    probe.observer = &observer;
+    std::vector<int32_t> sink_tokens(static_cast<size_t>(B) * ST), sink_targets(sink_tokens.size());
+    for (size_t i = 0; i < sink_offsets.size(); i += B) {
+        const int n = static_cast<int>(std::min<size_t>(B, sink_offsets.size() - i));
+        for (int b = 0; b < n; ++b)
+            fill_window(corpus_.val.data() + sink_offsets[i + b], ST, config_.bos,
+                        sink_tokens.data() + static_cast<long>(b) * ST, sink_targets.data() + static_cast<long>(b) * ST);
+        model_->forward(sink_tokens.data(), nullptr, n, ST, probe);
+    }
+    ev.sink1 = acc.sink_percent(1);
+    ev.alpha1_per_layer = acc.alpha_per_layer(1);
+    return ev;
+}
+
+void Trainer::train_step() {
+    sampler_->next(tokens_.data(), targets_.data());
+    if (config_.model.prefix > 0) mask_prefix_targets(targets_.data(), config_.batch, config_.seq_len, config_.model.prefix);
+    const long step = step_ + 1;
+    const float lr = learning_rate_at(step, config_.warmup, config_.steps, config_.lr, config_.min_lr);
+    model_->zero_grad();
+    last_loss_ = model_->forward(tokens_.data(), targets_.data(), config_.batch, config_.seq_len);
+    model_->backward();
+    last_grad_norm_ = clip_grad_norm(*model_, config_.clip);
+    optimizer_->update(*model_, lr, step);
+    step_ = step;
+}
+
+void Trainer::save_checkpoint() {
+    // Everything goes into a fresh folder that replaces checkpoint/ in one rename: a kill at any
+    // moment leaves either the previous checkpoint or the new one, complete.
+    const fs::path tmp = out_ / "checkpoint.tmp";
+    std::error_code ec;
+    fs::remove_all(tmp, ec);
+    save_model_folder(*model_, tmp, {{"step", std::to_string(step_)}});
+    SafetensorsWriter opt;
+    const Shape shape{static_cast<int64_t>(model_->num_params())};
+    opt.add("m", optimizer_->first_moment().data(), shape);
+    opt.add("v", optimizer_->second_moment().data(), shape);
+    opt.set_metadata("step", std::to_string(step_));
+    opt.write(tmp / "optimizer.safetensors");
+    const Rng::State rs = sampler_->rng().state();
+    nlohmann::json state = {{"step", step_},
+                            {"train_config", config_.to_json()},
+                            {"threads", num_threads()},
+                            {"train_seconds", train_seconds_},
+                            {"sampler_rng", {{"s", {rs.s[0], rs.s[1], rs.s[2], rs.s[3]}},
+                                             {"spare", rs.spare},
+                                             {"has_spare", rs.has_spare}}},
+                            {"corpus", {{"files", corpus_.files.size()}, {"bytes", corpus_.total_bytes()}}}};
+    write_file_atomic(tmp / kStateFile, state.dump(2) + "\n");
+    replace_directory(tmp, out_ / "checkpoint");
+}
+
+void Trainer::save_snapshot(long step) {
+    const fs::path dir = out_ / "checkpoints" / fmt::format("step_{:06d}", step);
+    const fs::path tmp = dir.string() + ".tmp";
+    std::error_code ec;
+    fs::remove_all(tmp, ec);
+    save_model_folder(*model_, tmp, {{"step", std::to_string(step)}});
+    replace_directory(tmp, dir);
+}
+
+TrainResult Trainer::run() {
+    const TrainConfig& c = config_;
+    auto wants_snapshot = [&](long s) { return std::find(c.save_at.begin(), c.save_at.end(), s) != c.save_at.end(); };
+    if (step_ == 0) {
+        append_log({{"event", "start"}, {"step", 0}, {"params", model_->num_params()}, {"config", c.to_json()}});
+        if (wants_snapshot(0)) save_snapshot(0);
+    }
+    if (c.steps == 0) {  // the initialised model, e.g. for probing untrained weights
+        Evaluation ev = evaluate(0);
+        nlohmann::json line = ev.to_json();
+        line["final"] = true;
+        append_log(line);
+        save_checkpoint();
+        return {0, ev.val_loss, ev.sink1, 0.0, out_};
+    }
+    const long tokens_per_step = static_cast<long>(c.batch) * c.seq_len;
+    const long checkpoint_every = c.checkpoint_every > 0 ? c.checkpoint_every : c.eval_every;
+    Progress progress("train", c.steps, options_.progress);
+    progress.update(step_);
+    double window_start = now_seconds();
+    long window_steps = 0;
+    double recent_tps = 0.0;
+    while (step_ < c.steps) {
+        const double t0 = now_seconds();
+        train_step();
+        const double dt = now_seconds() - t0;
+        train_seconds_ += dt;
+        ++window_steps;
+        if (step_ % c.log_every == 0 || step_ == c.steps) {
+            const double elapsed = now_seconds() - window_start;
+            recent_tps = elapsed > 0 ? window_steps * tokens_per_step / elapsed : 0.0;
+            append_log({{"step", step_},
+                        {"loss", last_loss_},
+                        {"lr", learning_rate_at(step_, c.warmup, c.steps, c.lr, c.min_lr)},
+                        {"grad_norm", last_grad_norm_},
+                        {"tokens_per_s", recent_tps}});
+            window_start = now_seconds();
+            window_steps = 0;
+        }
+        if (wants_snapshot(step_)) save_snapshot(step_);
+        const bool eval_now = c.eval_every > 0 && step_ % c.eval_every == 0 && step_ < c.steps;
+        if (eval_now) {
+            Evaluation ev = evaluate(c.eval_windows);
+            append_log(ev.to_json());
+            progress.update(step_, fmt::format("loss {:.3f}  val {:.3f}  Sink_1 {:.1f}%  {:.0f} tok/s", last_loss_,
+                                               ev.val_loss, ev.sink1, recent_tps));
+        } else {
+            progress.update(step_, fmt::format("loss {:.3f}  {:.0f} tok/s", last_loss_, recent_tps));
+        }
+        if (checkpoint_every > 0 && step_ % checkpoint_every == 0 && step_ < c.steps) save_checkpoint();
+    }
+    Evaluation final_eval = evaluate(0);
+    nlohmann::json line = final_eval.to_json();
+    line["final"] = true;
+    append_log(line);
+    save_checkpoint();
+    const double tps = train_seconds_ > 0 ? c.steps * tokens_per_step / train_seconds_ : 0.0;
+    progress.finish(fmt::format("val loss {:.4f}  Sink_1 {:.1f}%  {:.0f} tok/s", final_eval.val_loss, final_eval.sink1, tps));
+    return {step_, final_eval.val_loss, final_eval.sink1, tps, out_};
+}
+
+}  // namespace sinklab

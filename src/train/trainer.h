@@ -1,0 +1,73 @@
+#pragma once
+// The training loop: batches, AdamW, schedule, periodic evaluation (validation loss, Sink_1),
+// train_log.jsonl, atomic checkpoints and exact resume.
+#include <filesystem>
+#include <memory>
+#include <optional>
+
+#include <nlohmann/json.hpp>
+
+#include "model/transformer.h"
+#include "train/adamw.h"
+#include "train/data.h"
+#include "train/train_config.h"
+
+namespace sinklab {
+
+struct Evaluation {
+    long step = 0;
+    double val_loss = 0.0;
+    int windows = 0;
+    double sink1 = 0.0;                    // Sink_1^eps in percent
+    std::vector<double> alpha1_per_layer;  // mean alpha_1 per layer
+    nlohmann::json to_json() const;
+};
+
+struct TrainResult {
+    long steps = 0;
+    double final_val_loss = 0.0;
+    double final_sink1 = 0.0;
+    double tokens_per_s = 0.0;  // mean over the run's steps
+    std::filesystem::path out;
+};
+
+struct TrainOptions {
+    bool progress = true;  // a live progress line on stderr
+    int threads = 0;
+};
+
+class Trainer {
+public:
+    // A new run writing into `out` (created; an existing run there is an error unless resuming).
+    Trainer(TrainConfig config, std::filesystem::path out, TrainOptions options);
+    // Continues the run in `out` from its checkpoint, exactly.
+    static std::unique_ptr<Trainer> resume(const std::filesystem::path& out, TrainOptions options);
+
+    TrainResult run();
+    Evaluation evaluate(int windows);  // windows = 0: the whole validation split
+    Transformer& model() { return *model_; }
+    const TrainConfig& config() const { return config_; }
+
+private:
+    Trainer() = default;
+    void setup_data();
+    void train_step();
+    void save_checkpoint();
+    void save_snapshot(long step);
+    void append_log(const nlohmann::json& line);
+    void truncate_log_after(long step);
+
+    TrainConfig config_;
+    std::filesystem::path out_;
+    TrainOptions options_;
+    ByteCorpus corpus_;
+    std::unique_ptr<Transformer> model_;
+    std::unique_ptr<AdamW> optimizer_;
+    std::unique_ptr<BatchSampler> sampler_;
+    std::vector<int32_t> tokens_, targets_;
+    long step_ = 0;  // optimizer steps completed
+    double last_loss_ = 0.0, last_grad_norm_ = 0.0;
+    double train_seconds_ = 0.0;  // time spent in steps (for tokens/s), carried across resumes
+};
+
+}  // namespace sinklab
