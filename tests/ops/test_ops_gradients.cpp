@@ -1,0 +1,487 @@
+// Every op of src/ops against a double-precision reference and finite differences, through the
+// harness of gradient_check.h (one table, each op stating its own tolerances). The attention
+// kernel has its table in tests/attention/test_attention_gradients.cpp.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/rng.h"
+#include "gradient_check.h"
+#include "ops/activations.h"
+#include "ops/cross_entropy.h"
+#include "ops/embedding.h"
+#include "ops/matmul.h"
+#include "ops/norms.h"
+#include "ops/rope.h"
+
+namespace sinklab {
+namespace {
+
+using test::accumulated;
+using test::OpCase;
+using test::random_vec;
+using test::Vec;
+using test::VecD;
+using test::widen;
+
+// ---------------------------------------------------------------------------------------------
+// Double-precision references: the definitions, as plain loops.
+
+VecD ref_matmul(const VecD& inp, const VecD& w, const VecD* b, int N, int C, int OC) {
+    VecD out(static_cast<size_t>(N) * OC);
+    for (int n = 0; n < N; ++n)
+        for (int o = 0; o < OC; ++o) {
+            double s = b ? (*b)[o] : 0.0;
+            for (int c = 0; c < C; ++c) s += inp[n * C + c] * w[o * C + c];
+            out[n * OC + o] = s;
+        }
+    return out;
+}
+
+VecD ref_layernorm(const VecD& x, const VecD* w, const VecD* b, int N, int C, double eps) {
+    VecD out(x.size());
+    for (int n = 0; n < N; ++n) {
+        double mean = 0.0, var = 0.0;
+        for (int c = 0; c < C; ++c) mean += x[n * C + c];
+        mean /= C;
+        for (int c = 0; c < C; ++c) var += (x[n * C + c] - mean) * (x[n * C + c] - mean);
+        var /= C;
+        for (int c = 0; c < C; ++c)
+            out[n * C + c] = (x[n * C + c] - mean) / std::sqrt(var + eps) * (w ? (*w)[c] : 1.0) + (b ? (*b)[c] : 0.0);
+    }
+    return out;
+}
+
+VecD ref_rmsnorm(const VecD& x, const VecD* w, int N, int C, double eps, double offset) {
+    VecD out(x.size());
+    for (int n = 0; n < N; ++n) {
+        double ms = 0.0;
+        for (int c = 0; c < C; ++c) ms += x[n * C + c] * x[n * C + c];
+        ms /= C;
+        for (int c = 0; c < C; ++c) out[n * C + c] = x[n * C + c] / std::sqrt(ms + eps) * (w ? (*w)[c] + offset : 1.0);
+    }
+    return out;
+}
+
+double ref_gelu(double x) { return 0.5 * x * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x))); }
+double ref_silu(double x) { return x / (1.0 + std::exp(-x)); }
+
+// ---------------------------------------------------------------------------------------------
+// The table.
+
+std::vector<OpCase> op_cases() {
+    std::vector<OpCase> cases;
+    Rng rng(20240611);
+
+    for (bool with_bias : {true, false}) {
+        const int N = 5, C = 7, OC = 6;
+        OpCase op;
+        op.name = with_bias ? "matmul_bias" : "matmul";
+        op.tol.kernel_fd = 1e-4;  // linear in each input: central differences exact up to rounding
+        op.input_names = {"inp", "weight"};
+        op.inputs = {random_vec(rng, N * C), random_vec(rng, OC * C)};
+        if (with_bias) {
+            op.input_names.push_back("bias");
+            op.inputs.push_back(random_vec(rng, OC));
+        }
+        op.forward = [=](const std::vector<Vec>& in) {
+            Vec out(N * OC, 7.0f);  // stale contents must not leak into out
+            matmul_forward(out.data(), in[0].data(), in[1].data(), with_bias ? in[2].data() : nullptr, N, C, OC);
+            return widen(out);
+        };
+        op.backward = [=](const std::vector<Vec>& in, const Vec& dout) {
+            std::vector<Vec> g;
+            g.push_back(accumulated(N * C, [&](float* d) {
+                matmul_backward(d, nullptr, nullptr, dout.data(), in[0].data(), in[1].data(), N, C, OC);
+            }));
+            g.push_back(accumulated(OC * C, [&](float* d) {
+                matmul_backward(nullptr, d, nullptr, dout.data(), in[0].data(), in[1].data(), N, C, OC);
+            }));
+            if (with_bias)
+                g.push_back(accumulated(OC, [&](float* d) {
+                    matmul_backward(nullptr, nullptr, d, dout.data(), in[0].data(), in[1].data(), N, C, OC);
+                }));
+            return g;
+        };
+        op.reference = [=](const std::vector<VecD>& in) {
+            return ref_matmul(in[0], in[1], with_bias ? &in[2] : nullptr, N, C, OC);
+        };
+        cases.push_back(op);
+    }
+
+    for (bool affine : {true, false}) {
+        const int N = 4, C = 8;
+        const float eps = 1e-5f;
+        OpCase op;
+        op.name = affine ? "layernorm" : "layernorm_no_affine";
+        op.input_names = {"inp"};
+        op.inputs = {random_vec(rng, N * C)};
+        if (affine) {
+            Vec w = random_vec(rng, C, 0.3);
+            for (auto& x : w) x += 1.0f;
+            op.input_names.insert(op.input_names.end(), {"weight", "bias"});
+            op.inputs.push_back(w);
+            op.inputs.push_back(random_vec(rng, C, 0.3));
+        }
+        auto run = [=](const std::vector<Vec>& in, Vec& out, Vec& mean, Vec& rstd) {
+            layernorm_forward(out.data(), mean.data(), rstd.data(), in[0].data(), affine ? in[1].data() : nullptr,
+                              affine ? in[2].data() : nullptr, N, C, eps);
+        };
+        op.forward = [=](const std::vector<Vec>& in) {
+            Vec out(N * C), mean(N), rstd(N);
+            run(in, out, mean, rstd);
+            return widen(out);
+        };
+        op.backward = [=](const std::vector<Vec>& in, const Vec& dout) {
+            Vec out(N * C), mean(N), rstd(N);
+            run(in, out, mean, rstd);
+            const float* w = affine ? in[1].data() : nullptr;
+            std::vector<Vec> g;
+            g.push_back(accumulated(N * C, [&](float* d) {
+                layernorm_backward(d, nullptr, nullptr, dout.data(), in[0].data(), w, mean.data(), rstd.data(), N, C);
+            }));
+            if (affine) {
+                g.push_back(accumulated(C, [&](float* d) {
+                    Vec dx(N * C);
+                    layernorm_backward(dx.data(), d, nullptr, dout.data(), in[0].data(), w, mean.data(), rstd.data(), N, C);
+                }));
+                g.push_back(accumulated(C, [&](float* d) {
+                    Vec dx(N * C);
+                    layernorm_backward(dx.data(), nullptr, d, dout.data(), in[0].data(), w, mean.data(), rstd.data(), N, C);
+                }));
+            }
+            return g;
+        };
+        op.reference = [=](const std::vector<VecD>& in) {
+            return ref_layernorm(in[0], affine ? &in[1] : nullptr, affine ? &in[2] : nullptr, N, C, eps);
+        };
+        cases.push_back(op);
+    }
+
+    // RMSNorm: with a weight (offset 0 and Gemma's 1 + w), and without.
+    for (int variant = 0; variant < 3; ++variant) {
+        const int N = 4, C = 8;
+        const float eps = 1e-6f;
+        const bool has_weight = variant < 2;
+        const float offset = variant == 1 ? 1.0f : 0.0f;
+        OpCase op;
+        op.name = variant == 0 ? "rmsnorm" : variant == 1 ? "rmsnorm_offset1" : "rmsnorm_no_weight";
+        op.input_names = {"inp"};
+        op.inputs = {random_vec(rng, N * C)};
+        if (has_weight) {
+            Vec w = random_vec(rng, C, 0.3);
+            if (offset == 0.0f)
+                for (auto& x : w) x += 1.0f;
+            op.input_names.push_back("weight");
+            op.inputs.push_back(w);
+        }
+        op.forward = [=](const std::vector<Vec>& in) {
+            Vec out(N * C), rstd(N);
+            rmsnorm_forward(out.data(), rstd.data(), in[0].data(), has_weight ? in[1].data() : nullptr, N, C, eps, offset);
+            return widen(out);
+        };
+        op.backward = [=](const std::vector<Vec>& in, const Vec& dout) {
+            Vec out(N * C), rstd(N);
+            const float* w = has_weight ? in[1].data() : nullptr;
+            rmsnorm_forward(out.data(), rstd.data(), in[0].data(), w, N, C, eps, offset);
+            std::vector<Vec> g;
+            g.push_back(accumulated(N * C, [&](float* d) {
+                rmsnorm_backward(d, nullptr, dout.data(), in[0].data(), w, rstd.data(), N, C, offset);
+            }));
+            if (has_weight)
+                g.push_back(accumulated(C, [&](float* d) {
+                    Vec dx(N * C);
+                    rmsnorm_backward(dx.data(), d, dout.data(), in[0].data(), w, rstd.data(), N, C, offset);
+                }));
+            return g;
+        };
+        op.reference = [=](const std::vector<VecD>& in) {
+            return ref_rmsnorm(in[0], has_weight ? &in[1] : nullptr, N, C, eps, offset);
+        };
+        cases.push_back(op);
+    }
+
+    for (bool is_gelu : {true, false}) {
+        const long n = 40;
+        OpCase op;
+        op.name = is_gelu ? "gelu" : "relu";
+        op.input_names = {"inp"};
+        Vec x = random_vec(rng, n, 1.5);
+        if (!is_gelu)  // keep clear of the kink, farther than the FD step
+            for (auto& v : x) v = v >= 0 ? v + 0.1f : v - 0.1f;
+        op.inputs = {x};
+        op.forward = [=](const std::vector<Vec>& in) {
+            Vec out(n);
+            (is_gelu ? gelu_forward : relu_forward)(out.data(), in[0].data(), n);
+            return widen(out);
+        };
+        op.backward = [=](const std::vector<Vec>& in, const Vec& dout) {
+            return std::vector<Vec>{accumulated(n, [&](float* d) {
+                (is_gelu ? gelu_backward : relu_backward)(d, in[0].data(), dout.data(), n);
+            })};
+        };
+        op.reference = [=](const std::vector<VecD>& in) {
+            VecD out(n);
+            for (long i = 0; i < n; ++i) out[i] = is_gelu ? ref_gelu(in[0][i]) : std::max(in[0][i], 0.0);
+            return out;
+        };
+        cases.push_back(op);
+    }
+
+    for (GateActivation act : {GateActivation::silu, GateActivation::gelu}) {
+        const int N = 4, F = 6;
+        OpCase op;
+        op.name = act == GateActivation::silu ? "glu_silu" : "glu_gelu";
+        op.input_names = {"gate_up"};
+        op.inputs = {random_vec(rng, N * 2 * F, 1.5)};
+        op.forward = [=](const std::vector<Vec>& in) {
+            Vec out(N * F);
+            glu_forward(out.data(), in[0].data(), N, F, act);
+            return widen(out);
+        };
+        op.backward = [=](const std::vector<Vec>& in, const Vec& dout) {
+            return std::vector<Vec>{accumulated(N * 2 * F, [&](float* d) {
+                glu_backward(d, in[0].data(), dout.data(), N, F, act);
+            })};
+        };
+        op.reference = [=](const std::vector<VecD>& in) {
+            VecD out(N * F);
+            for (int n = 0; n < N; ++n)
+                for (int f = 0; f < F; ++f) {
+                    const double gate = in[0][n * 2 * F + f], up = in[0][n * 2 * F + F + f];
+                    out[n * F + f] = (act == GateActivation::silu ? ref_silu(gate) : ref_gelu(gate)) * up;
+                }
+            return out;
+        };
+        cases.push_back(op);
+    }
+
+    {
+        // The residual add: out = a + b, backward is accumulate(da, dout) and accumulate(db, dout).
+        const long n = 24;
+        OpCase op;
+        op.name = "add";
+        op.tol.kernel_fd = 1e-4;  // linear in each input: central differences exact up to rounding
+        op.input_names = {"a", "b"};
+        op.inputs = {random_vec(rng, n), random_vec(rng, n)};
+        op.forward = [=](const std::vector<Vec>& in) {
+            Vec out(n);
+            add_forward(out.data(), in[0].data(), in[1].data(), n);
+            return widen(out);
+        };
+        op.backward = [=](const std::vector<Vec>& in, const Vec& dout) {
+            auto one = [&] { return accumulated(n, [&](float* d) { accumulate(d, dout.data(), n); }); };
+            return std::vector<Vec>{one(), one()};
+        };
+        op.reference = [=](const std::vector<VecD>& in) {
+            VecD out(n);
+            for (long i = 0; i < n; ++i) out[i] = in[0][i] + in[1][i];
+            return out;
+        };
+        cases.push_back(op);
+    }
+
+    // Embeddings: repeated token ids (gradient rows accumulate), learned positions or none, and
+    // Gemma's sqrt(C) scale.
+    for (int variant = 0; variant < 2; ++variant) {
+        const int B = 2, T = 3, V = 5, C = 4;
+        const bool positions = variant == 0;
+        const float scale = variant == 0 ? 1.0f : 2.0f;
+        const std::vector<int32_t> tokens = {3, 1, 3, 0, 3, 4};
+        OpCase op;
+        op.name = positions ? "embedding_positions" : "embedding_scaled";
+        op.tol.kernel_fd = 1e-4;  // linear in each input: central differences exact up to rounding
+        op.input_names = {"wte"};
+        op.inputs = {random_vec(rng, V * C)};
+        if (positions) {
+            op.input_names.push_back("wpe");
+            op.inputs.push_back(random_vec(rng, T * C));
+        }
+        op.forward = [=](const std::vector<Vec>& in) {
+            Vec out(B * T * C);
+            embedding_forward(out.data(), tokens.data(), in[0].data(), positions ? in[1].data() : nullptr, B, T, C, scale);
+            return widen(out);
+        };
+        op.backward = [=](const std::vector<Vec>& in, const Vec& dout) {
+            std::vector<Vec> g;
+            g.push_back(accumulated(V * C, [&](float* d) {
+                embedding_backward(d, nullptr, dout.data(), tokens.data(), B, T, C, scale);
+            }));
+            if (positions)
+                g.push_back(accumulated(T * C, [&](float* d) {
+                    Vec dwte(V * C);
+                    embedding_backward(dwte.data(), d, dout.data(), tokens.data(), B, T, C, scale);
+                }));
+            return g;
+        };
+        op.reference = [=](const std::vector<VecD>& in) {
+            VecD out(B * T * C);
+            for (int bt = 0; bt < B * T; ++bt)
+                for (int c = 0; c < C; ++c)
+                    out[bt * C + c] = in[0][tokens[bt] * C + c] * scale + (positions ? in[1][(bt % T) * C + c] : 0.0);
+            return out;
+        };
+        cases.push_back(op);
+    }
+
+    // Cross-entropy: mean over counted rows (targets < 0 ignored); the gradient is scaled by
+    // loss_scale, so the op's output here is loss_scale * mean loss.
+    for (float loss_scale : {1.0f, 0.5f}) {
+        const int N = 6, V = 5;
+        const std::vector<int32_t> targets = {2, -1, 0, 4, -1, 1};
+        OpCase op;
+        op.name = loss_scale == 1.0f ? "cross_entropy" : "cross_entropy_scaled";
+        op.input_names = {"logits"};
+        op.inputs = {random_vec(rng, N * V, 2.0)};
+        op.forward = [=](const std::vector<Vec>& in) {
+            Vec losses(N);
+            const double loss = cross_entropy_forward_backward(losses.data(), nullptr, in[0].data(), targets.data(), N, V);
+            return VecD{loss * loss_scale};
+        };
+        op.backward = [=](const std::vector<Vec>& in, const Vec& dout) {
+            Vec losses(N), dlogits(N * V, 9.0f);  // overwritten, not accumulated
+            cross_entropy_forward_backward(losses.data(), dlogits.data(), in[0].data(), targets.data(), N, V, loss_scale);
+            for (auto& g : dlogits) g *= dout[0];
+            return std::vector<Vec>{dlogits};
+        };
+        op.reference = [=](const std::vector<VecD>& in) {
+            double total = 0.0;
+            int counted = 0;
+            for (int n = 0; n < N; ++n) {
+                if (targets[n] < 0) continue;
+                double z = 0.0;
+                for (int v = 0; v < V; ++v) z += std::exp(in[0][n * V + v]);
+                total += std::log(z) - in[0][n * V + targets[n]];
+                ++counted;
+            }
+            return VecD{total / counted * loss_scale};
+        };
+        cases.push_back(op);
+    }
+
+    // RoPE on the first n_heads heads of wider rows (as on the q part of a fused qkv row): full and
+    // partial rotary dims, magnitude factor 1 and not, scattered positions.
+    struct RopeVariant {
+        const char* name;
+        int rotary_dim;
+        double theta, attention_factor;
+    };
+    for (const RopeVariant& rv : {RopeVariant{"rope", 8, 10000.0, 1.0}, RopeVariant{"rope_partial_scaled", 4, 100.0, 1.3}}) {
+        const int n_tokens = 5, n_heads = 2, HS = 8, P = 9;
+        const long row_stride = 3 * HS;  // one extra head that RoPE must leave alone
+        const std::vector<int> positions = {0, 3, 1, 8, 4};
+        const std::vector<double> inv_freq = RopeTable::default_inv_freq(rv.rotary_dim, rv.theta);
+        const RopeTable table = RopeTable::build(inv_freq, P, rv.attention_factor);
+        OpCase op;
+        op.name = rv.name;
+        op.tol.kernel_fd = 1e-4;  // linear in each input: central differences exact up to rounding
+        op.input_names = {"x"};
+        op.inputs = {random_vec(rng, n_tokens * row_stride)};
+        op.forward = [=](const std::vector<Vec>& in) {
+            Vec x = in[0];
+            rope_forward(x.data(), positions.data(), n_tokens, n_heads, HS, row_stride, table);
+            return widen(x);
+        };
+        op.backward = [=](const std::vector<Vec>& in, const Vec& dout) {
+            Vec dx = dout;  // in place: dout in, dinp out
+            rope_backward(dx.data(), positions.data(), n_tokens, n_heads, HS, row_stride, table);
+            return std::vector<Vec>{dx};
+        };
+        op.reference = [=](const std::vector<VecD>& in) {
+            VecD out = in[0];
+            const int half = rv.rotary_dim / 2;
+            for (int t = 0; t < n_tokens; ++t)
+                for (int h = 0; h < n_heads; ++h)
+                    for (int i = 0; i < half; ++i) {
+                        // HF rotate_half: x * cos + rotate_half(x) * sin, rotate_half(x) = [-x2, x1]
+                        const double freq = std::pow(rv.theta, -2.0 * i / rv.rotary_dim);
+                        const double c = std::cos(positions[t] * freq) * rv.attention_factor;
+                        const double s = std::sin(positions[t] * freq) * rv.attention_factor;
+                        const long at = t * row_stride + h * HS + i;
+                        out[at] = in[0][at] * c - in[0][at + half] * s;
+                        out[at + half] = in[0][at + half] * c + in[0][at] * s;
+                    }
+            return out;
+        };
+        cases.push_back(op);
+    }
+
+    return cases;
+}
+
+const std::vector<OpCase>& all_cases() {
+    static const std::vector<OpCase> cases = op_cases();
+    return cases;
+}
+
+class OpGradient : public ::testing::TestWithParam<size_t> {};
+
+TEST_P(OpGradient, MatchesReferenceAndFiniteDifferences) { test::check_op(all_cases()[GetParam()]); }
+
+INSTANTIATE_TEST_SUITE_P(AllOps, OpGradient, ::testing::Range<size_t>(0, all_cases().size()),
+                         [](const ::testing::TestParamInfo<size_t>& info) { return all_cases()[info.param].name; });
+
+// ---------------------------------------------------------------------------------------------
+// Forward-only facts the table does not cover.
+
+TEST(CrossEntropy, PerRowLossesAndIgnoredRows) {
+    const int N = 4, V = 3;
+    const Vec logits = {0.1f, 2.0f, -1.0f, 0.5f, 0.5f, 0.5f, 3.0f, -2.0f, 0.0f, 1.0f, 1.0f, 4.0f};
+    const std::vector<int32_t> targets = {1, -1, 2, 0};
+    Vec losses(N, 9.0f);
+    const double mean = cross_entropy_forward_backward(losses.data(), nullptr, logits.data(), targets.data(), N, V);
+    double total = 0.0;
+    for (int n = 0; n < N; ++n) {
+        double expected = 0.0;
+        if (targets[n] >= 0) {
+            double z = 0.0;
+            for (int v = 0; v < V; ++v) z += std::exp(static_cast<double>(logits[n * V + v]));
+            expected = std::log(z) - logits[n * V + targets[n]];
+        }
+        EXPECT_NEAR(losses[n], expected, 1e-6) << "row " << n;
+        total += expected;
+    }
+    EXPECT_NEAR(mean, total / 3, 1e-6);
+    EXPECT_EQ(count_targets(targets.data(), N), 3);
+
+    // Nothing counted: zero loss, zero gradient.
+    const std::vector<int32_t> none = {-1, -1, -1, -1};
+    Vec dlogits(N * V, 1.0f);
+    EXPECT_EQ(cross_entropy_forward_backward(losses.data(), dlogits.data(), logits.data(), none.data(), N, V), 0.0);
+    for (float g : dlogits) EXPECT_EQ(g, 0.0f);
+}
+
+TEST(Rope, TableMatchesTheDefinition) {
+    const int R = 6, P = 20;
+    const double theta = 500.0, factor = 0.8;
+    const std::vector<double> inv = RopeTable::default_inv_freq(R, theta);
+    ASSERT_EQ(inv.size(), 3u);
+    const RopeTable table = RopeTable::build(inv, P, factor);
+    EXPECT_EQ(table.rotary_dim, R);
+    EXPECT_EQ(table.positions, P);
+    for (int p = 0; p < P; ++p)
+        for (int i = 0; i < R / 2; ++i) {
+            const double angle = p * std::pow(theta, -2.0 * i / R);
+            EXPECT_NEAR(table.cos[p * 3 + i], std::cos(angle) * factor, 1e-5) << p << "," << i;
+            EXPECT_NEAR(table.sin[p * 3 + i], std::sin(angle) * factor, 1e-5) << p << "," << i;
+        }
+}
+
+TEST(Embedding, SinusoidalPositionsFollowVaswani) {
+    const int T = 12, C = 10;
+    Vec table(T * C);
+    sinusoidal_positions(table.data(), T, C);
+    for (int t = 0; t < T; ++t)
+        for (int i = 0; i < C; i += 2) {
+            const double freq = 1.0 / std::pow(10000.0, static_cast<double>(i) / C);
+            EXPECT_NEAR(table[t * C + i], std::sin(t * freq), 1e-6);
+            EXPECT_NEAR(table[t * C + i + 1], std::cos(t * freq), 1e-6);
+        }
+}
+
+}  // namespace
+}  // namespace sinklab
