@@ -1,0 +1,87 @@
+// SentencePiece models (Llama 2, Mistral v1, Gemma, T5, ...) through Google's own library, so
+// normalization, the dummy "▁" prefix, byte fallback and unigram/BPE scoring match it exactly.
+#include <sentencepiece_processor.h>
+
+#include "core/error.h"
+#include "tokenizer/tokenizer.h"
+
+namespace sinklab {
+namespace {
+
+constexpr std::string_view kSpaceMarker = "\xE2\x96\x81";  // "▁", SentencePiece's visible space
+
+std::string replace_all(std::string_view text, std::string_view from, std::string_view to) {
+    std::string out;
+    for (size_t pos = 0;;) {
+        const size_t found = text.find(from, pos);
+        out.append(text.substr(pos, found == std::string_view::npos ? std::string_view::npos : found - pos));
+        if (found == std::string_view::npos) return out;
+        out.append(to);
+        pos = found + from.size();
+    }
+}
+
+class SentencePieceTokenizer final : public Tokenizer {
+public:
+    explicit SentencePieceTokenizer(const std::filesystem::path& model_file) : source_(model_file.string()) {
+        const auto status = processor_.Load(source_);
+        SINKLAB_CHECK(status.ok(), "tokenizer", "{}: not a SentencePiece model: {}", source_, status.ToString());
+        if (processor_.bos_id() >= 0) bos_id = processor_.bos_id();
+        if (processor_.eos_id() >= 0) eos_id = processor_.eos_id();
+    }
+
+    std::vector<int32_t> encode(std::string_view text) const override {
+        std::vector<int> ids;
+        const auto status = processor_.Encode(text, &ids);
+        SINKLAB_CHECK(status.ok(), "tokenizer", "{}: encode failed: {}", source_, status.ToString());
+        return {ids.begin(), ids.end()};
+    }
+
+    std::string decode(std::span<const int32_t> ids) const override {
+        for (int32_t id : ids) check_id(id);
+        std::string text;
+        const auto status = processor_.Decode(std::vector<int>(ids.begin(), ids.end()), &text);
+        SINKLAB_CHECK(status.ok(), "tokenizer", "{}: decode failed: {}", source_, status.ToString());
+        return text;
+    }
+
+    std::string token_text(int32_t id) const override {
+        check_id(id);
+        const std::string& piece = processor_.IdToPiece(id);
+        if (processor_.IsByte(id)) return std::string(1, static_cast<char>(std::stoi(piece.substr(3, 2), nullptr, 16)));
+        if (processor_.IsControl(id) || processor_.IsUnknown(id)) return piece;
+        return replace_all(piece, kSpaceMarker, " ");
+    }
+
+    std::optional<int32_t> token_id(std::string_view text) const override {
+        const std::string piece = replace_all(text, " ", kSpaceMarker);
+        const int id = processor_.PieceToId(piece);
+        if (id != processor_.unk_id() || processor_.IdToPiece(id) == piece) return id;
+        if (text.size() == 1) {  // a byte-fallback token <0xXX>
+            const int byte_id = processor_.PieceToId(fmt::format("<0x{:02X}>", static_cast<unsigned char>(text[0])));
+            if (processor_.IsByte(byte_id)) return byte_id;
+        }
+        return std::nullopt;
+    }
+
+    int64_t vocab_size() const override { return processor_.GetPieceSize(); }
+    std::string kind() const override { return "sentencepiece"; }
+
+private:
+    void check_id(int32_t id) const {
+        SINKLAB_CHECK(id >= 0 && id < vocab_size(), "tokenizer", "{}: id {} is outside the vocabulary [0, {})",
+                      source_, id, vocab_size());
+    }
+
+    std::string source_;
+    sentencepiece::SentencePieceProcessor processor_;
+};
+
+}  // namespace
+
+std::unique_ptr<Tokenizer> load_sentencepiece(const std::filesystem::path& model_file) {
+    SINKLAB_CHECK(std::filesystem::is_regular_file(model_file), "tokenizer", "{}: no such file", model_file.string());
+    return std::make_unique<SentencePieceTokenizer>(model_file);
+}
+
+}  // namespace sinklab
