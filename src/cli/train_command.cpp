@@ -25,6 +25,7 @@ struct TrainArgs {
     int threads = 0;
     std::string json;
     bool quiet = false;
+    long kill_after_step = 0;
 };
 
 bool is_boolean_setting(const std::string& key) {
@@ -42,6 +43,7 @@ int run_train(const TrainArgs& args) {
     TrainOptions options;
     options.threads = args.threads;
     options.progress = !args.quiet;
+    options.kill_after_step = args.kill_after_step;
     std::unique_ptr<Trainer> trainer;
     if (!args.resume.empty()) {
         SINKLAB_CHECK(args.values.empty() && args.config_file.empty(), "train",
@@ -87,6 +89,9 @@ void add_train_command(CLI::App& app) {
     cmd->add_option("--threads", args->threads, "threads (0 = all cores)")->check(CLI::NonNegativeNumber);
     cmd->add_option("--json", args->json, "also write a JSON summary of the run to this file");
     cmd->add_flag("--quiet", args->quiet, "no progress line");
+    cmd->add_option("--kill-after-step", args->kill_after_step,
+                    "fault injection for resume tests: SIGKILL this process right after step N")
+        ->group("Testing");
     for (const auto& setting : train_settings()) {
         const std::string key = setting.key;
         if (is_boolean_setting(key)) {

@@ -1,5 +1,8 @@
 #include "train/trainer.h"
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <cstring>
 #include <fstream>
@@ -288,6 +291,7 @@ TrainResult Trainer::run() {
             progress.update(step_, fmt::format("loss {:.3f}  {:.0f} tok/s", last_loss_, recent_tps));
         }
         if (checkpoint_every > 0 && step_ % checkpoint_every == 0 && step_ < c.steps) save_checkpoint();
+        if (options_.kill_after_step == step_) ::kill(::getpid(), SIGKILL);
     }
     Evaluation final_eval = evaluate(0);
     nlohmann::json line = final_eval.to_json();

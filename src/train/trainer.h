@@ -34,6 +34,9 @@ struct TrainResult {
 struct TrainOptions {
     bool progress = true;  // a live progress line on stderr
     int threads = 0;
+    // Fault injection for the resume tests: the process kills itself with SIGKILL right after
+    // this step (0 = never).
+    long kill_after_step = 0;
 };
 
 class Trainer {
