@@ -1,9 +1,15 @@
 #pragma once
 // The reference attention kernel: materialises the weights (B, NH, T, T), saves them for backward
-// and for probes. Query, key and value heads are read from one fused projection buffer.
+// and for probes. Query, key and value heads are read from one fused projection buffer. Every
+// design of AttentionSpec runs through this one kernel (docs/attention-designs.md).
+#include <string>
+#include <vector>
+
 #include "attention/attention_spec.h"
 
 namespace sinklab {
+
+class Rng;
 
 struct AttentionDims {
     int B = 0, T = 0;
@@ -16,17 +22,73 @@ struct AttentionDims {
 };
 
 // Optional additive score bias (ALiBi, relative buckets): bias(h, i, j) from a table
-// (NH, T, T) when given; null for none.
+// (NH, T, T) when given; null for none. It applies to token columns only, never to the slot.
 struct AttentionInputs {
     const float* qkv = nullptr;         // (B, T, (NH + 2 NKV) * HS)
     const float* score_bias = nullptr;  // (NH, T, T) or null
 };
 
-// out (B, T, NH * HS); weights (B, NH, T, T) receives the attention weights (zeros where masked).
+// The learnable tensors of a design, one set per layer. H below is NH, or 1 when
+// spec.shared_heads (one vector for all heads). Slot vectors belong to query heads, also under GQA.
+// Null when the design has no such tensor; attention_param_infos lists the ones it has.
+struct AttentionParams {
+    const float* slot_k = nullptr;        // (H, HS) slot key k*, slots kv and k; never rotated
+    const float* slot_v = nullptr;        // (H, HS) slot value v*, slot kv
+    const float* slot_score = nullptr;    // (NH) slot logit of slot score (gpt-oss sinks), not scaled
+    const float* sigmoid_bias = nullptr;  // (H) b of sigmoid_learnable: f = sigmoid(s + b)
+    const float* value_bias = nullptr;    // (H, HS) added to every output row of a head (v_bias)
+};
+
+// Gradients of AttentionParams, same shapes; backward accumulates (+=). A null entry is skipped
+// (the tensor is frozen).
+struct AttentionParamGrads {
+    float* slot_k = nullptr;
+    float* slot_v = nullptr;
+    float* slot_score = nullptr;
+    float* sigmoid_bias = nullptr;
+    float* value_bias = nullptr;
+};
+
+// Initialisation conventions (research/variants.md b4).
+enum class AttentionParamInit {
+    slot_normal,      // N(0, kSlotInitStd): Gu et al.'s k*, v* and value bias (lit_gpt/model_kv_bias.py)
+    model_normal,     // N(0, the model's init std): gpt-oss sinks as initialised by HF (initializer_range)
+    neg_log_context,  // -ln(training context length): Apple's sigmoid attention bias
+};
+inline constexpr float kSlotInitStd = 0.02f;
+float default_sigmoid_bias(int context);  // -ln(context)
+
+struct AttentionParamInfo {
+    std::string name;  // slot_k, slot_v, slot_score, sigmoid_bias, value_bias
+    std::vector<int> shape;
+    AttentionParamInit init;
+    const float* AttentionParams::*value;  // where the tensor goes in AttentionParams
+    float* AttentionParamGrads::*grad;     // and its gradient in AttentionParamGrads
+};
+
+// The learnable tensors of `spec` for NH heads of size HS, in a fixed order (empty for softmax).
+std::vector<AttentionParamInfo> attention_param_infos(const AttentionSpec& spec, int NH, int HS);
+
+// Fills one tensor by its convention; init_std is the model's, context its training length.
+void init_attention_param(float* data, const AttentionParamInfo& info, Rng& rng, float init_std, int context);
+
+// out (B, T, NH * HS); weights (B, NH, T, T) receives the weights of the token columns (zeros
+// where masked); slot_weights (B, NH, T) the weight of the slot column, required when the design
+// has a slot (null otherwise). Masks (window, prefix) apply to token columns before the slot joins.
+void attention_forward(float* out, float* weights, float* slot_weights, const AttentionInputs& in,
+                       const AttentionParams& params, const AttentionDims& dims, const AttentionSpec& spec,
+                       const AttentionMask& mask);
+
+// Accumulates dqkv (B, T, (NH + 2 NKV) * HS) and dparams from dout (B, T, NH * HS); weights and
+// slot_weights are the forward's.
+void attention_backward(float* dqkv, const AttentionParamGrads& dparams, const float* dout, const AttentionInputs& in,
+                        const AttentionParams& params, const float* weights, const float* slot_weights,
+                        const AttentionDims& dims, const AttentionSpec& spec, const AttentionMask& mask);
+
+// The same for designs without a slot or parameters (softmax, sigmoid with a fixed b, elu1,
+// identity, softpick, linear_elu; the kernel part of gated and sink_token).
 void attention_forward(float* out, float* weights, const AttentionInputs& in, const AttentionDims& dims,
                        const AttentionSpec& spec, const AttentionMask& mask);
-
-// Accumulates dqkv (B, T, (NH + 2 NKV) * HS) from dout (B, T, NH * HS).
 void attention_backward(float* dqkv, const float* dout, const AttentionInputs& in, const float* weights,
                         const AttentionDims& dims, const AttentionSpec& spec, const AttentionMask& mask);
 

@@ -1,22 +1,67 @@
 #pragma once
-// AttentionSpec: an attention design as data (DESIGN.md section 3). The kernels read it; no design
-// has a copy of the kernel.
+// AttentionSpec: an attention design as data (DESIGN.md section 3, docs/attention-designs.md). The
+// kernels read it; no design has a copy of the kernel.
 #include <string>
 #include <vector>
 
 namespace sinklab {
 
+// The row function of w_ij = f(s_ij) / Z_i (normalised) or w_ij = f(s_ij) (unnormalised), s_ij the
+// scaled score plus any positional bias.
 enum class AttentionKind {
-    softmax,
+    softmax,     // f = exp, Z = sum (max-subtracted)
+    sigmoid,     // f = sigmoid(s + b); normalised: Z = sum + 1e-8
+    elu1,        // f = elu(s) + 1; normalised: Z = sum + 1e-8
+    identity,    // f = s; normalised: Z = max(|sum|, 1)
+    softpick,    // relu(e^s - 1) / (sum |e^s - 1| + 1e-8)
+    linear_elu,  // kernel phi(q_i).phi(k_j) * scale, phi = elu + 1 after RoPE; Z = sum + 1e-8
 };
+
+// One extra key column that every query sees: never masked, never rotated (its key is not a token).
+enum class SlotKind {
+    none,
+    kv,     // score scale * q.k*, value v* (learnable k*, v*; Gu et al. KV bias)
+    k,      // score scale * q.k*, value 0 (Gu et al. K bias)
+    zero,   // score 0, value 0 (softmax1, Miller's "off by one")
+    score,  // a learnable logit per head, not scaled, value 0 (gpt-oss sinks)
+};
+
+// Output gate of gated attention: out * sigmoid(x W_g), applied by the model (attention/output_gate.h).
+enum class GateKind { none, elementwise, headwise };
+
+// How sink metrics read a design's weights (variants.md b1, Gu et al.'s proxies for the designs
+// marked * in their paper), applied per query row over its token columns and slot:
+// none: the weights themselves; ratio: w / (sum w + 1e-8); abs_ratio: |w| / (sum |w| + 1e-8).
+enum class ProxyKind { none, ratio, abs_ratio };
 
 struct AttentionSpec {
     AttentionKind kind = AttentionKind::softmax;
-    float scale = 0.0f;  // score scale; 0 means 1/sqrt(head size)
+    bool normalised = true;  // divide by Z; only sigmoid, elu1 and identity have an unnormalised form
+    SlotKind slot = SlotKind::none;
+    bool shared_heads = false;  // k*, v*, the value bias and a learnable sigmoid b: one for all heads
+    bool value_bias = false;    // a learnable vector added to every output row of a head (Gu's V bias)
+    float sigmoid_bias = 0.0f;  // b of sigmoid when fixed (Apple: -ln(context length))
+    bool sigmoid_bias_learnable = false;  // b is a parameter (AttentionParams::sigmoid_bias)
+    GateKind gate = GateKind::none;
+    bool sink_token = false;  // a learnable token prepended to every sequence (model level)
+    float scale = 0.0f;       // score scale; 0 means 1/sqrt(head size)
 
+    // Names: softmax, sink_token, kv_bias, kv_bias_shared, k_bias, k_bias_shared, v_bias,
+    // v_bias_shared, softmax1, score_bias, sigmoid, sigmoid_learnable, sigmoid_learnable_shared,
+    // sigmoid_norm, elu1, elu1_norm, linear_elu, identity, identity_norm, softpick, gated,
+    // gated_headwise; and sigmoid:<b> for a fixed score bias b (sigmoid:-7.62).
     static AttentionSpec parse(const std::string& name);
+    // The name parse() reads back (scale excluded); throws for a combination no name stands for.
     std::string name() const;
     static std::vector<std::string> known_names();
+
+    ProxyKind proxy() const;
+    bool uses_sink_token() const { return sink_token; }
+    bool has_slot() const { return slot != SlotKind::none; }
+    // Checks that the kernel can compute the combination (a hand-built spec may not be one).
+    void validate() const;
+
+    bool operator==(const AttentionSpec&) const = default;
 };
 
 // Which keys a query sees. Causal always; window w: the w most recent keys including itself;

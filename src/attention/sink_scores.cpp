@@ -1,24 +1,63 @@
 #include "attention/sink_scores.h"
 
+#include <cmath>
+
 #include "core/error.h"
 
 namespace sinklab {
 
+namespace {
+constexpr double kProxyEps = 1e-8;  // Gu et al.: w / (sum w + 1e-8), |w| / (sum |w| + 1e-8)
+}  // namespace
+
 SinkScoreAccumulator::SinkScoreAccumulator(int layers, int heads, int positions, float eps)
     : L_(layers), H_(heads), K_(positions), eps_(eps),
-      alpha_sum_(static_cast<size_t>(layers) * heads * positions, 0.0),
-      above_(static_cast<size_t>(layers) * heads * positions, 0),
+      alpha_sum_(static_cast<size_t>(layers) * heads * (positions + 1), 0.0),
+      above_(static_cast<size_t>(layers) * heads * (positions + 1), 0),
       samples_(layers, 0) {}
 
+std::size_t SinkScoreAccumulator::index(int layer, int head, int k) const {
+    SINKLAB_CHECK((k >= 1 && k <= K_) || (k == kSlot && has_slot_), "attention",
+                  "sink scores: position {} is not tracked ({})", k,
+                  k == kSlot ? "these weights have no slot column" : fmt::format("positions 1..{}", K_));
+    return (static_cast<size_t>(layer) * H_ + head) * (K_ + 1) + k;
+}
+
 void SinkScoreAccumulator::add(int layer, const float* weights, int B, int T) {
+    add(layer, weights, nullptr, B, T, ProxyKind::none);
+}
+
+void SinkScoreAccumulator::add(int layer, const float* weights, const float* slot_weights, int B, int T,
+                               ProxyKind proxy) {
     SINKLAB_ASSERT(layer >= 0 && layer < L_);
+    SINKLAB_CHECK(!any_added_ || has_slot_ == (slot_weights != nullptr), "attention",
+                  "sink scores: slot weights must be given on every add or on none");
+    any_added_ = true;
+    has_slot_ = slot_weights != nullptr;
     const int K = K_ < T ? K_ : T;
+    std::vector<double> row_scale(T, 1.0);  // per query row: 1 / (sum of proxy weights + eps)
+    // A weight as the proxy reads it, before the row's scale.
+    auto read = [proxy](float w) { return proxy == ProxyKind::abs_ratio ? std::abs(static_cast<double>(w)) : w; };
     for (int b = 0; b < B; ++b) {
         for (int h = 0; h < H_; ++h) {
             const float* A = weights + (static_cast<long>(b) * H_ + h) * T * T;
+            const float* S = slot_weights ? slot_weights + (static_cast<long>(b) * H_ + h) * T : nullptr;
+            if (proxy != ProxyKind::none)
+                for (int t = 0; t < T; ++t) {
+                    double sum = S ? read(S[t]) : 0.0;
+                    for (int j = 0; j < T; ++j) sum += read(A[static_cast<long>(t) * T + j]);
+                    row_scale[t] = 1.0 / (sum + kProxyEps);
+                }
+            if (S) {
+                double sum = 0.0;
+                for (int t = 0; t < T; ++t) sum += read(S[t]) * row_scale[t];
+                const double alpha = sum / T;
+                alpha_sum_[index(layer, h, kSlot)] += alpha;
+                above_[index(layer, h, kSlot)] += alpha > eps_;
+            }
             for (int k = 1; k <= K; ++k) {
                 double sum = 0.0;
-                for (int t = k; t <= T; ++t) sum += A[static_cast<long>(t - 1) * T + (k - 1)];
+                for (int t = k; t <= T; ++t) sum += read(A[static_cast<long>(t - 1) * T + (k - 1)]) * row_scale[t - 1];
                 const double alpha = sum / (T - k + 1);
                 alpha_sum_[index(layer, h, k)] += alpha;
                 above_[index(layer, h, k)] += alpha > eps_;

@@ -2,20 +2,31 @@
 // Sink scores from attention weights (DESIGN.md section 4, Gu et al. 2025):
 // alpha_k = 1/(T-k+1) sum_{t=k..T} A_{t,k} (1-indexed), the mean weight that the queries able to
 // see key k put on it; Sink_k^eps = share of (sample, layer, head) with alpha_k > eps (strict).
+// Position 0 is the slot column * of designs with a slot (Gu et al.'s column 0): every query sees
+// it, so alpha_* is the mean over the T queries of the slot weight. Unnormalised designs are read
+// through their proxy (AttentionSpec::proxy), applied per query row before alpha.
 #include <cstddef>
 #include <vector>
+
+#include "attention/attention_spec.h"
 
 namespace sinklab {
 
 class SinkScoreAccumulator {
 public:
-    // Tracks key positions 1..K of L layers with H heads each.
+    static constexpr int kSlot = 0;  // the position of the slot column *
+
+    // Tracks key positions 1..K (and the slot, when the weights have one) of L layers with H heads each.
     SinkScoreAccumulator(int layers, int heads, int positions, float eps);
     // weights (B, H, T, T) of `layer`: B more samples for that layer.
     void add(int layer, const float* weights, int B, int T);
+    // The same with the slot weights (B, H, T) of a design with a slot (null otherwise), the
+    // weights read through `proxy`. A slot is given on every add or on none.
+    void add(int layer, const float* weights, const float* slot_weights, int B, int T, ProxyKind proxy);
 
     int positions() const { return K_; }
-    // Sink_k^eps in percent for position k (1-indexed), over samples x layers x heads.
+    bool has_slot() const { return has_slot_; }
+    // Sink_k^eps in percent for position k (1-indexed; kSlot for the slot), over samples x layers x heads.
     double sink_percent(int k) const;
     // Per layer: Sink_k^eps in percent over samples x heads.
     std::vector<double> sink_percent_per_layer(int k) const;
@@ -26,13 +37,12 @@ public:
     long samples(int layer) const { return samples_[layer]; }
 
 private:
-    std::size_t index(int layer, int head, int k) const {
-        return (static_cast<std::size_t>(layer) * H_ + head) * K_ + (k - 1);
-    }
+    std::size_t index(int layer, int head, int k) const;
     int L_, H_, K_;
     float eps_;
-    std::vector<double> alpha_sum_;  // (L, H, K)
-    std::vector<long> above_;        // (L, H, K) count of samples with alpha > eps
+    bool has_slot_ = false, any_added_ = false;
+    std::vector<double> alpha_sum_;  // (L, H, K + 1), position 0 the slot
+    std::vector<long> above_;        // (L, H, K + 1) count of samples with alpha > eps
     std::vector<long> samples_;      // (L)
 };
 

@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "attention/sink_scores.h"
+#include "core/error.h"
 
 namespace sinklab {
 namespace {
@@ -51,6 +52,61 @@ TEST(SinkScores, ThresholdIsStrictAndPerSample) {
     acc.add(0, w.data(), 2, T);
     EXPECT_DOUBLE_EQ(acc.sink_percent(1), 50.0);
     EXPECT_DOUBLE_EQ(acc.alpha(1)[0][0], 0.625);
+}
+
+TEST(SinkScores, SlotColumnIsPositionZeroSeenByEveryQuery) {
+    // One head, T = 3: token weights plus a slot column; each row of tokens + slot sums to 1.
+    const int T = 3;
+    const std::vector<float> w = {0.4f, 0.0f, 0.0f,  //
+                                  0.2f, 0.3f, 0.0f,  //
+                                  0.1f, 0.1f, 0.1f};
+    const std::vector<float> slot = {0.6f, 0.5f, 0.7f};
+    SinkScoreAccumulator acc(1, 1, 2, 0.3f);
+    acc.add(0, w.data(), slot.data(), 1, T, ProxyKind::none);
+    EXPECT_TRUE(acc.has_slot());
+    EXPECT_NEAR(acc.alpha(SinkScoreAccumulator::kSlot)[0][0], 0.6, 1e-7);  // mean over all T queries
+    EXPECT_DOUBLE_EQ(acc.sink_percent(SinkScoreAccumulator::kSlot), 100.0);
+    EXPECT_NEAR(acc.alpha(1)[0][0], 0.7 / 3, 1e-7);  // token columns as before
+    EXPECT_NEAR(acc.alpha(2)[0][0], 0.4 / 2, 1e-7);
+    EXPECT_DOUBLE_EQ(acc.sink_percent(1), 0.0);
+    // slot weights on every add or on none
+    EXPECT_THROW(acc.add(0, w.data(), 1, T), Error);
+}
+
+TEST(SinkScores, SlotPositionNeedsSlotWeights) {
+    const std::vector<float> w = {1.0f, 0.0f, 0.5f, 0.5f};
+    SinkScoreAccumulator acc(1, 1, 2, 0.3f);
+    acc.add(0, w.data(), 1, 2);
+    EXPECT_FALSE(acc.has_slot());
+    EXPECT_THROW(acc.sink_percent(SinkScoreAccumulator::kSlot), Error);
+    EXPECT_THROW(acc.alpha(3), Error);  // beyond the tracked positions
+}
+
+TEST(SinkScores, RatioProxyNormalisesEachRowBeforeAlpha) {
+    // Unnormalised weights (sigmoid-like): each row is read as w / (sum w + 1e-8). Row 2 is a
+    // scaled copy of a distribution, so the proxy equals the distribution.
+    const int T = 2;
+    const std::vector<float> w = {0.5f, 0.0f,   // proxy row: 1, 0
+                                  0.9f, 0.3f};  // proxy row: 0.75, 0.25
+    SinkScoreAccumulator acc(1, 1, 2, 0.3f);
+    acc.add(0, w.data(), nullptr, 1, T, ProxyKind::ratio);
+    EXPECT_NEAR(acc.alpha(1)[0][0], (1.0 + 0.75) / 2, 1e-7);
+    EXPECT_NEAR(acc.alpha(2)[0][0], 0.25, 1e-7);
+    EXPECT_DOUBLE_EQ(acc.sink_percent(1), 100.0);
+    EXPECT_DOUBLE_EQ(acc.sink_percent(2), 0.0);
+}
+
+TEST(SinkScores, AbsRatioProxyReadsMagnitudesAndIncludesTheSlot) {
+    // identity attention: weights of either sign, read as |w| / (sum |w| + 1e-8) over tokens and slot.
+    const int T = 2;
+    const std::vector<float> w = {-2.0f, 0.0f,  //
+                                  1.0f, -1.0f};
+    const std::vector<float> slot = {2.0f, 2.0f};
+    SinkScoreAccumulator acc(1, 1, 2, 0.3f);
+    acc.add(0, w.data(), slot.data(), 1, T, ProxyKind::abs_ratio);
+    EXPECT_NEAR(acc.alpha(SinkScoreAccumulator::kSlot)[0][0], (0.5 + 0.5) / 2, 1e-7);
+    EXPECT_NEAR(acc.alpha(1)[0][0], (0.5 + 0.25) / 2, 1e-7);
+    EXPECT_NEAR(acc.alpha(2)[0][0], 0.25, 1e-7);
 }
 
 }  // namespace
