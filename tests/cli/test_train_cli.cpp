@@ -18,9 +18,9 @@ fs::path make_corpus(const fs::path& dir) {
     return dir / "corpus.txt";
 }
 
-std::string small_run_flags(const fs::path& data) {
-    return "--data " + data.string() +
-           " --d-model 32 --layers 2 --heads 2 --seq-len 32 --batch 4 --steps 24 --warmup 4 --eval-every 6"
+std::string small_run_flags(const fs::path& data, int steps = 24) {
+    return "--data " + data.string() + " --steps " + std::to_string(steps) +
+           " --d-model 32 --layers 2 --heads 2 --seq-len 32 --batch 4 --warmup 4 --eval-every 6"
            " --eval-windows 8 --threads 2 --quiet";
 }
 
@@ -101,7 +101,7 @@ TEST(TrainCli, BadInputIsOneClearError) {
     EXPECT_FALSE(fs::exists(dir / "c" / "checkpoint"));
 
     // A corrupt checkpoint: resume names the file and leaves the run untouched.
-    auto ok = run_sinklab("train " + small_run_flags(data) + " --steps 6 --out " + (dir / "run").string());
+    auto ok = run_sinklab("train " + small_run_flags(data, 6) + " --out " + (dir / "run").string());
     ASSERT_EQ(ok.exit_code, 0) << ok.output;
     fs::path weights = dir / "run" / "checkpoint" / "model.safetensors";
     fs::resize_file(weights, fs::file_size(weights) / 2);
