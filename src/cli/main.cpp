@@ -14,6 +14,12 @@ int main(int argc, char** argv) {
     app.require_subcommand(1);
     app.set_help_all_flag("--help-all", "Show the help of every command");
     sinklab::cli::add_train_command(app);
+    sinklab::cli::add_sweep_command(app);
+    sinklab::cli::add_probe_command(app);
+    sinklab::cli::add_generate_command(app);
+    sinklab::cli::add_tokenize_command(app);
+    sinklab::cli::add_export_command(app);
+    sinklab::cli::add_analyze_command(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "cli/commands.h"
+#include "cli/train_flags.h"
 #include "core/error.h"
 #include "core/files.h"
 #include "train/trainer.h"
@@ -27,10 +28,6 @@ struct TrainArgs {
     bool quiet = false;
     long kill_after_step = 0;
 };
-
-bool is_boolean_setting(const std::string& key) {
-    return key == "bos" || key == "decay-all" || key == "bias" || key == "tied";
-}
 
 std::string default_out_dir(const std::string& preset) {
     std::time_t now = std::time(nullptr);
@@ -62,6 +59,14 @@ int run_train(const TrainArgs& args) {
                      c.model.n_kv_heads, trainer->model().num_params(), c.seq_len, c.batch, c.steps, out.c_str());
     }
     TrainResult result = trainer->run();
+    if (!result.diverged.empty()) {
+        if (!args.json.empty())
+            write_file_atomic(args.json, nlohmann::json{{"out", result.out.string()},
+                                                        {"steps", result.steps},
+                                                        {"diverged", result.diverged}}.dump(2) + "\n");
+        fail("train", "{}: diverged at step {}: {} (a lower --lr may help)", result.out.string(), result.steps,
+             result.diverged);
+    }
     nlohmann::json summary = {{"out", result.out.string()},
                               {"steps", result.steps},
                               {"val_loss", result.final_val_loss},
@@ -92,17 +97,7 @@ void add_train_command(CLI::App& app) {
     cmd->add_option("--kill-after-step", args->kill_after_step,
                     "fault injection for resume tests: SIGKILL this process right after step N")
         ->group("Testing");
-    for (const auto& setting : train_settings()) {
-        const std::string key = setting.key;
-        if (is_boolean_setting(key)) {
-            cmd->add_flag_function("--" + key + ",!--no-" + key,
-                                   [args, key](int64_t count) { args->values[key] = count > 0 ? "true" : "false"; },
-                                   setting.help);
-        } else {
-            cmd->add_option_function<std::string>(
-                "--" + key, [args, key](const std::string& v) { args->values[key] = v; }, setting.help);
-        }
-    }
+    add_train_setting_flags(*cmd, args->values);
     cmd->callback([args] {
         int rc = run_train(*args);
         if (rc != 0) throw CLI::RuntimeError(rc);

@@ -25,15 +25,22 @@ struct EnumNames {
 };
 
 const EnumNames<NormKind> kNorms{{{NormKind::layernorm, "layernorm"}, {NormKind::rmsnorm, "rmsnorm"}}};
-const EnumNames<NormPlacement> kPlacements{{{NormPlacement::pre, "pre"}, {NormPlacement::post, "post"}}};
+const EnumNames<NormPlacement> kPlacements{{{NormPlacement::pre, "pre"},
+                                             {NormPlacement::post, "post"},
+                                             {NormPlacement::sandwich, "sandwich"},
+                                             {NormPlacement::output, "output"}}};
 const EnumNames<PositionKind> kPositions{{{PositionKind::none, "nope"},
                                           {PositionKind::learned, "learned"},
                                           {PositionKind::sinusoidal, "sinusoidal"},
                                           {PositionKind::rope, "rope"},
                                           {PositionKind::alibi, "alibi"},
                                           {PositionKind::relative, "relative"}}};
-const EnumNames<MlpKind> kMlps{
-    {{MlpKind::gelu, "gelu"}, {MlpKind::relu, "relu"}, {MlpKind::swiglu, "swiglu"}, {MlpKind::geglu, "geglu"}}};
+const EnumNames<MlpKind> kMlps{{{MlpKind::gelu, "gelu"},
+                                 {MlpKind::gelu_erf, "gelu_erf"},
+                                 {MlpKind::relu, "relu"},
+                                 {MlpKind::swiglu, "swiglu"},
+                                 {MlpKind::geglu, "geglu"}}};
+const EnumNames<QkNorm> kQkNorms{{{QkNorm::none, "none"}, {QkNorm::per_head, "per_head"}, {QkNorm::full, "full"}}};
 
 }  // namespace
 
@@ -41,10 +48,12 @@ std::string to_string(NormKind v) { return kNorms.to_string(v); }
 std::string to_string(NormPlacement v) { return kPlacements.to_string(v); }
 std::string to_string(PositionKind v) { return kPositions.to_string(v); }
 std::string to_string(MlpKind v) { return kMlps.to_string(v); }
+std::string to_string(QkNorm v) { return kQkNorms.to_string(v); }
 NormKind parse_norm(const std::string& s) { return kNorms.parse(s, "norm"); }
 NormPlacement parse_norm_placement(const std::string& s) { return kPlacements.parse(s, "norm placement"); }
 PositionKind parse_positions(const std::string& s) { return kPositions.parse(s, "positional encoding (pe)"); }
 MlpKind parse_mlp(const std::string& s) { return kMlps.parse(s, "mlp"); }
+QkNorm parse_qk_norm(const std::string& s) { return kQkNorms.parse(s, "qk_norm"); }
 
 int ModelConfig::ff() const {
     if (d_ff > 0) return d_ff;
@@ -89,10 +98,41 @@ void ModelConfig::validate() const {
     SINKLAB_CHECK(prefix >= 0, "config", "prefix must be >= 0, got {}", prefix);
     SINKLAB_CHECK(norm_eps > 0, "config", "norm_eps must be positive");
     SINKLAB_CHECK(init_std > 0, "config", "init_std must be positive");
+    check_positive(hs(), "head_dim");
+    SINKLAB_CHECK(rotary_dim >= 0 && rotary_dim <= hs() && rotary_dim % 2 == 0, "config",
+                  "rotary_dim must be even and at most the head size {}, got {}", hs(), rotary_dim);
+    SINKLAB_CHECK(rope_inv_freq.empty() || static_cast<int>(rope_inv_freq.size()) == rope_dim() / 2, "config",
+                  "rope_inv_freq has {} entries, expected rotary_dim / 2 = {}", rope_inv_freq.size(), rope_dim() / 2);
+    SINKLAB_CHECK(rope_long_inv_freq.empty() || static_cast<int>(rope_long_inv_freq.size()) == rope_dim() / 2,
+                  "config", "rope_long_inv_freq has {} entries, expected rotary_dim / 2 = {}",
+                  rope_long_inv_freq.size(), rope_dim() / 2);
+    SINKLAB_CHECK(rope_long_inv_freq.empty() == (rope_long_from == 0), "config",
+                  "rope_long_inv_freq and rope_long_from go together (longrope)");
+    SINKLAB_CHECK(rope_attention_factor > 0, "config", "rope_attention_factor must be positive");
+    SINKLAB_CHECK(layer_windows.empty() || static_cast<int>(layer_windows.size()) == n_layers, "config",
+                  "layer_windows has {} entries for {} layers", layer_windows.size(), n_layers);
+    for (int w : layer_windows) SINKLAB_CHECK(w >= 0, "config", "layer_windows entries must be >= 0, got {}", w);
+    SINKLAB_CHECK(attn_logit_softcap >= 0 && final_logit_softcap >= 0, "config", "softcaps must be >= 0 (0 = off)");
+    SINKLAB_CHECK(embed_scale > 0, "config", "embed_scale must be positive");
+    SINKLAB_CHECK(norm_weight_offset == 0.0f || (norm == NormKind::rmsnorm && norm_affine), "config",
+                  "norm_weight_offset applies to RMSNorm weights only");
+}
+
+std::string ModelConfig::inference_only_features() const {
+    std::vector<std::string> features;
+    if (parallel_residual) features.push_back("parallel_residual");
+    if (norm_placement == NormPlacement::sandwich || norm_placement == NormPlacement::output)
+        features.push_back("norm_placement " + to_string(norm_placement));
+    if (qk_norm != QkNorm::none) features.push_back("qk_norm " + to_string(qk_norm));
+    if (attn_logit_softcap > 0) features.push_back("attn_logit_softcap");
+    if (final_logit_softcap > 0) features.push_back("final_logit_softcap");
+    std::string list;
+    for (const auto& f : features) list += (list.empty() ? "" : ", ") + f;
+    return list;
 }
 
 nlohmann::json ModelConfig::to_json() const {
-    return {{"style", style},
+    nlohmann::json j = {{"style", style},
             {"vocab_size", vocab_size},
             {"d_model", d_model},
             {"layers", n_layers},
@@ -113,6 +153,25 @@ nlohmann::json ModelConfig::to_json() const {
             {"window", window},
             {"prefix", prefix},
             {"init_std", init_std}};
+    // The pretrained families' extras appear only when set, so sinklab's own configs stay as they were.
+    const ModelConfig defaults;
+    if (attention.scale != defaults.attention.scale) j["attention_scale"] = attention.scale;
+    if (qkv_bias) j["qkv_bias"] = *qkv_bias;
+    if (out_bias) j["out_bias"] = *out_bias;
+    if (norm_affine != defaults.norm_affine) j["norm_affine"] = norm_affine;
+    if (norm_weight_offset != defaults.norm_weight_offset) j["norm_weight_offset"] = norm_weight_offset;
+    if (rotary_dim != defaults.rotary_dim) j["rotary_dim"] = rotary_dim;
+    if (!rope_inv_freq.empty()) j["rope_inv_freq"] = rope_inv_freq;
+    if (rope_attention_factor != defaults.rope_attention_factor) j["rope_attention_factor"] = rope_attention_factor;
+    if (!rope_long_inv_freq.empty()) j["rope_long_inv_freq"] = rope_long_inv_freq;
+    if (rope_long_from != defaults.rope_long_from) j["rope_long_from"] = rope_long_from;
+    if (!layer_windows.empty()) j["layer_windows"] = layer_windows;
+    if (parallel_residual) j["parallel_residual"] = parallel_residual;
+    if (qk_norm != defaults.qk_norm) j["qk_norm"] = to_string(qk_norm);
+    if (attn_logit_softcap != defaults.attn_logit_softcap) j["attn_logit_softcap"] = attn_logit_softcap;
+    if (final_logit_softcap != defaults.final_logit_softcap) j["final_logit_softcap"] = final_logit_softcap;
+    if (embed_scale != defaults.embed_scale) j["embed_scale"] = embed_scale;
+    return j;
 }
 
 ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& source) {
@@ -141,6 +200,22 @@ ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& s
             else if (key == "window") c.window = value.get<int>();
             else if (key == "prefix") c.prefix = value.get<int>();
             else if (key == "init_std") c.init_std = value.get<float>();
+            else if (key == "attention_scale") c.attention.scale = value.get<float>();
+            else if (key == "qkv_bias") c.qkv_bias = value.get<bool>();
+            else if (key == "out_bias") c.out_bias = value.get<bool>();
+            else if (key == "norm_affine") c.norm_affine = value.get<bool>();
+            else if (key == "norm_weight_offset") c.norm_weight_offset = value.get<float>();
+            else if (key == "rotary_dim") c.rotary_dim = value.get<int>();
+            else if (key == "rope_inv_freq") c.rope_inv_freq = value.get<std::vector<double>>();
+            else if (key == "rope_attention_factor") c.rope_attention_factor = value.get<double>();
+            else if (key == "rope_long_inv_freq") c.rope_long_inv_freq = value.get<std::vector<double>>();
+            else if (key == "rope_long_from") c.rope_long_from = value.get<int>();
+            else if (key == "layer_windows") c.layer_windows = value.get<std::vector<int>>();
+            else if (key == "parallel_residual") c.parallel_residual = value.get<bool>();
+            else if (key == "qk_norm") c.qk_norm = parse_qk_norm(value.get<std::string>());
+            else if (key == "attn_logit_softcap") c.attn_logit_softcap = value.get<float>();
+            else if (key == "final_logit_softcap") c.final_logit_softcap = value.get<float>();
+            else if (key == "embed_scale") c.embed_scale = value.get<float>();
             else fail("config", "{}: unknown model key '{}'", source, key);
         }
     } catch (const nlohmann::json::exception& e) {

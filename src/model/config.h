@@ -1,6 +1,7 @@
 #pragma once
 // ModelConfig: the blueprint of one transformer. One schema covers sinklab's own styles and the
 // pretrained families (DESIGN.md section 3); the blocks read it and never test an architecture name.
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -11,9 +12,16 @@
 namespace sinklab {
 
 enum class NormKind { layernorm, rmsnorm };
-enum class NormPlacement { pre, post };
+// Where a block normalises, for a sub-layer f (attention or MLP) and residual stream x:
+// pre: x + f(norm(x)); post: norm(x + f(x)); sandwich: x + norm'(f(norm(x))) (Gemma 2);
+// output: x + norm'(f(x)) (OLMo 2), norm' being a second norm with its own weights.
+enum class NormPlacement { pre, post, sandwich, output };
 enum class PositionKind { none, learned, sinusoidal, rope, alibi, relative };
-enum class MlpKind { gelu, relu, swiglu, geglu };
+// gelu: tanh approximation (GPT-2's gelu_new); gelu_erf: exact (GPT-NeoX's gelu).
+enum class MlpKind { gelu, gelu_erf, relu, swiglu, geglu };
+// RMSNorm of the queries and keys before RoPE: per_head normalises each head's HS values with one
+// (HS) weight shared by the heads (Qwen3); full normalises the whole NH*HS (NKV*HS) projection (OLMo 2).
+enum class QkNorm { none, per_head, full };
 
 struct ModelConfig {
     std::string style = "gpt2";  // gpt2 | llama: the family of defaults the config started from
@@ -29,19 +37,57 @@ struct ModelConfig {
     NormPlacement norm_placement = NormPlacement::pre;
     PositionKind positions = PositionKind::learned;
     MlpKind mlp = MlpKind::gelu;
-    bool linear_bias = true;  // biases on attention and MLP projections
+    bool linear_bias = true;  // biases on attention and MLP projections (gated MLPs: on the down projection)
+    // Exceptions to linear_bias for the q/k/v projections and the attention output projection
+    // (Qwen2: q/k/v biases only; Llama's attention_bias); unset means linear_bias.
+    std::optional<bool> qkv_bias, out_bias;
     bool tied_embeddings = false;
     float norm_eps = 1e-5f;
+    bool norm_affine = true;          // false: norms without weight or bias (OLMo's LayerNorm)
+    float norm_weight_offset = 0.0f;  // RMSNorm scales by (offset + weight): Gemma stores w for 1 + w
     double rope_theta = 10000.0;
+    // RoPE beyond plain theta^(-2i/R), computed by the checkpoint's architecture mapping (llama3,
+    // linear and longrope scaling): rotary_dim R (0: the head size; GPT-NeoX rotates 25%), the R/2
+    // inverse frequencies (empty: theta^(-2i/R)) and a factor multiplying cos and sin. longrope
+    // (Phi-3) has a second set of frequencies for a forward whose last position is at least
+    // rope_long_from, as Hugging Face switches between short and long factors.
+    int rotary_dim = 0;
+    std::vector<double> rope_inv_freq;
+    double rope_attention_factor = 1.0;
+    std::vector<double> rope_long_inv_freq;
+    int rope_long_from = 0;
     AttentionSpec attention;
     int window = 0;  // sliding window (keys seen by a query, itself included); 0 = full causal
+    // Per-layer windows overriding `window` (Gemma 2 alternates local and global layers); empty: all `window`.
+    std::vector<int> layer_windows;
     int prefix = 0;  // prefix LM: the first `prefix` tokens are visible to every query
     float init_std = 0.02f;
+    // Pretrained families' extras, off by default.
+    bool parallel_residual = false;  // x + attn(norm1(x)) + mlp(norm2(x)) (GPT-NeoX)
+    QkNorm qk_norm = QkNorm::none;
+    float attn_logit_softcap = 0.0f;   // scores become c tanh(s / c) before the softmax; 0 = off (Gemma 2)
+    float final_logit_softcap = 0.0f;  // the same on the logits
+    float embed_scale = 1.0f;          // token embeddings are multiplied by it (Gemma: sqrt(C))
 
     int hs() const { return head_dim > 0 ? head_dim : d_model / n_heads; }
     int ff() const;
     bool gated_mlp() const { return mlp == MlpKind::swiglu || mlp == MlpKind::geglu; }
     int qkv_width() const { return (n_heads + 2 * n_kv_heads) * hs(); }
+    bool has_qkv_bias() const { return qkv_bias.value_or(linear_bias); }
+    bool has_out_bias() const { return out_bias.value_or(linear_bias); }
+    int rope_dim() const { return rotary_dim > 0 ? rotary_dim : hs(); }
+    int window_of(int layer) const { return layer_windows.empty() ? window : layer_windows[layer]; }
+    // A norm on each sub-layer's input (pre, sandwich) and on its output before the residual add
+    // (sandwich, output).
+    bool norms_sublayer_inputs() const {
+        return norm_placement == NormPlacement::pre || norm_placement == NormPlacement::sandwich;
+    }
+    bool norms_sublayer_outputs() const {
+        return norm_placement == NormPlacement::sandwich || norm_placement == NormPlacement::output;
+    }
+    // The features this configuration uses that Transformer::backward does not differentiate yet
+    // (the pretrained families' extras), comma-separated; empty when the model is trainable.
+    std::string inference_only_features() const;
 
     // Throws sinklab::Error("config", ...) naming the offending key.
     void validate() const;
@@ -57,9 +103,11 @@ std::string to_string(NormKind v);
 std::string to_string(NormPlacement v);
 std::string to_string(PositionKind v);
 std::string to_string(MlpKind v);
+std::string to_string(QkNorm v);
 NormKind parse_norm(const std::string& s);
 NormPlacement parse_norm_placement(const std::string& s);
 PositionKind parse_positions(const std::string& s);
 MlpKind parse_mlp(const std::string& s);
+QkNorm parse_qk_norm(const std::string& s);
 
 }  // namespace sinklab

@@ -1,10 +1,13 @@
 #include "model/transformer.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
 #include "core/error.h"
 #include "core/rng.h"
+#include "attention/blockwise_attention.h"
+#include "model/kv_cache.h"
 #include "ops/activations.h"
 #include "ops/cross_entropy.h"
 #include "ops/embedding.h"
@@ -18,14 +21,20 @@ struct Transformer::Layer {
     float* attn_norm_b = nullptr;
     float* wqkv = nullptr;  // (QKV, C): wq, wk, wv stored back to back
     float* bqkv = nullptr;  // (QKV)
+    float* q_norm_w = nullptr;  // (HS) per head, or (NH*HS) over the whole projection
+    float* k_norm_w = nullptr;  // (HS) or (NKV*HS)
     float* wo = nullptr;    // (C, NH*HS)
     float* bo = nullptr;
+    float* attn_out_norm_w = nullptr;  // sandwich / output placements
+    float* attn_out_norm_b = nullptr;
     float* mlp_norm_w = nullptr;
     float* mlp_norm_b = nullptr;
     float* w_up = nullptr;  // (F, C), or (2F, C) gate then up for gated MLPs
     float* b_up = nullptr;
     float* w_down = nullptr;  // (C, F)
     float* b_down = nullptr;
+    float* mlp_out_norm_w = nullptr;
+    float* mlp_out_norm_b = nullptr;
 };
 
 namespace {
@@ -36,63 +45,72 @@ std::string layer_name(int l, const char* suffix) { return "layers." + std::to_s
 
 Transformer::Transformer(const ModelConfig& config) : config_(config) {
     config_.validate();
-    SINKLAB_CHECK(config_.norm_placement == NormPlacement::pre, "model",
+    SINKLAB_CHECK(config_.norm_placement != NormPlacement::post, "model",
                   "norm_placement '{}' is not supported by the engine yet", to_string(config_.norm_placement));
     SINKLAB_CHECK(config_.positions == PositionKind::none || config_.positions == PositionKind::learned ||
                       config_.positions == PositionKind::sinusoidal || config_.positions == PositionKind::rope,
                   "model", "positions '{}' are not supported by the engine yet", to_string(config_.positions));
-    build_param_table();
+    params_ = param_table(config_);
+    for (const auto& p : params_) num_params_ += p.numel;
     weights_ = Tensor({static_cast<int64_t>(num_params_)});
-    grads_ = Tensor({static_cast<int64_t>(num_params_)});
-    if (config_.positions == PositionKind::rope)
-        rope_ = RopeTable::build(RopeTable::default_inv_freq(config_.hs(), config_.rope_theta), config_.max_seq_len);
     if (config_.positions == PositionKind::sinusoidal) {
         sinusoidal_ = Tensor({config_.max_seq_len, config_.d_model});
         sinusoidal_positions(sinusoidal_.data(), config_.max_seq_len, config_.d_model);
     }
 }
 
-void Transformer::build_param_table() {
-    const ModelConfig& c = config_;
+std::vector<ParamInfo> Transformer::param_table(const ModelConfig& c) {
     const int C = c.d_model, F = c.ff(), HS = c.hs();
+    std::vector<ParamInfo> params;
+    size_t offset = 0;
     auto add = [&](std::string name, Shape shape, bool decay) {
         ParamInfo p;
         p.name = std::move(name);
         p.numel = static_cast<size_t>(shape_numel(shape));
         p.shape = std::move(shape);
-        p.offset = num_params_;
+        p.offset = offset;
         p.decay = decay;
-        num_params_ += p.numel;
-        params_.push_back(std::move(p));
+        offset += p.numel;
+        params.push_back(std::move(p));
+    };
+    const bool ln = c.norm == NormKind::layernorm;
+    auto add_norm = [&](const std::string& prefix) {
+        if (!c.norm_affine) return;
+        add(prefix + ".weight", {C}, false);
+        if (ln) add(prefix + ".bias", {C}, false);
     };
     add("embed.tokens", {c.vocab_size, C}, false);
     if (c.positions == PositionKind::learned) add("embed.positions", {c.max_seq_len, C}, false);
-    const bool ln = c.norm == NormKind::layernorm;
     for (int l = 0; l < c.n_layers; ++l) {
-        add(layer_name(l, "attn_norm.weight"), {C}, false);
-        if (ln) add(layer_name(l, "attn_norm.bias"), {C}, false);
+        if (c.norms_sublayer_inputs()) add_norm(layer_name(l, "attn_norm"));
         // q, k, v back to back so that one GEMM computes all three
         add(layer_name(l, "attn.wq"), {c.n_heads * HS, C}, true);
         add(layer_name(l, "attn.wk"), {c.n_kv_heads * HS, C}, true);
         add(layer_name(l, "attn.wv"), {c.n_kv_heads * HS, C}, true);
-        if (c.linear_bias) {
+        if (c.has_qkv_bias()) {
             add(layer_name(l, "attn.bq"), {c.n_heads * HS}, false);
             add(layer_name(l, "attn.bk"), {c.n_kv_heads * HS}, false);
             add(layer_name(l, "attn.bv"), {c.n_kv_heads * HS}, false);
         }
+        if (c.qk_norm != QkNorm::none) {
+            const bool per_head = c.qk_norm == QkNorm::per_head;
+            add(layer_name(l, "attn.q_norm.weight"), {per_head ? HS : c.n_heads * HS}, false);
+            add(layer_name(l, "attn.k_norm.weight"), {per_head ? HS : c.n_kv_heads * HS}, false);
+        }
         add(layer_name(l, "attn.wo"), {C, c.n_heads * HS}, true);
-        if (c.linear_bias) add(layer_name(l, "attn.bo"), {C}, false);
-        add(layer_name(l, "mlp_norm.weight"), {C}, false);
-        if (ln) add(layer_name(l, "mlp_norm.bias"), {C}, false);
+        if (c.has_out_bias()) add(layer_name(l, "attn.bo"), {C}, false);
+        if (c.norms_sublayer_outputs()) add_norm(layer_name(l, "attn_out_norm"));
+        if (c.norms_sublayer_inputs()) add_norm(layer_name(l, "mlp_norm"));
         if (c.gated_mlp()) add(layer_name(l, "mlp.w_gate"), {F, C}, true);  // gate then up: one GEMM
         add(layer_name(l, "mlp.w_up"), {F, C}, true);
         if (c.linear_bias && !c.gated_mlp()) add(layer_name(l, "mlp.b_up"), {F}, false);
         add(layer_name(l, "mlp.w_down"), {C, F}, true);
         if (c.linear_bias) add(layer_name(l, "mlp.b_down"), {C}, false);
+        if (c.norms_sublayer_outputs()) add_norm(layer_name(l, "mlp_out_norm"));
     }
-    add("final_norm.weight", {C}, false);
-    if (ln) add("final_norm.bias", {C}, false);
+    add_norm("final_norm");
     if (!c.tied_embeddings) add("lm_head", {c.vocab_size, C}, true);
+    return params;
 }
 
 const ParamInfo* Transformer::find(std::string_view name) const {
@@ -110,7 +128,7 @@ float* Transformer::param(std::string_view name) {
 float* Transformer::grad(std::string_view name) {
     const ParamInfo* p = find(name);
     if (!p) fail("model", "the model has no parameter '{}'", name);
-    return grads_.data() + p->offset;
+    return gradients() + p->offset;
 }
 
 Transformer::Layer Transformer::layer_view(float* base, int l) const {
@@ -123,14 +141,20 @@ Transformer::Layer Transformer::layer_view(float* base, int l) const {
     v.attn_norm_b = at("attn_norm.bias");
     v.wqkv = at("attn.wq");
     v.bqkv = at("attn.bq");
+    v.q_norm_w = at("attn.q_norm.weight");
+    v.k_norm_w = at("attn.k_norm.weight");
     v.wo = at("attn.wo");
     v.bo = at("attn.bo");
+    v.attn_out_norm_w = at("attn_out_norm.weight");
+    v.attn_out_norm_b = at("attn_out_norm.bias");
     v.mlp_norm_w = at("mlp_norm.weight");
     v.mlp_norm_b = at("mlp_norm.bias");
     v.w_up = config_.gated_mlp() ? at("mlp.w_gate") : at("mlp.w_up");
     v.b_up = at("mlp.b_up");
     v.w_down = at("mlp.w_down");
     v.b_down = at("mlp.b_down");
+    v.mlp_out_norm_w = at("mlp_out_norm.weight");
+    v.mlp_out_norm_b = at("mlp_out_norm.bias");
     return v;
 }
 
@@ -142,7 +166,8 @@ void Transformer::init_weights(uint64_t seed) {
         const bool is_norm = p.name.find("norm.") != std::string::npos;
         const bool is_bias = p.shape.size() == 1 && !is_norm;
         if (is_norm && p.name.ends_with(".weight")) {
-            for (size_t i = 0; i < p.numel; ++i) w[i] = 1.0f;
+            // the identity: weight + offset = 1
+            for (size_t i = 0; i < p.numel; ++i) w[i] = 1.0f - config_.norm_weight_offset;
         } else if (is_norm || is_bias) {
             for (size_t i = 0; i < p.numel; ++i) w[i] = 0.0f;
         } else {
@@ -153,13 +178,21 @@ void Transformer::init_weights(uint64_t seed) {
     }
 }
 
-void Transformer::zero_grad() { grads_.zero(); }
+float* Transformer::gradients() {
+    if (grads_.empty()) grads_ = Tensor({static_cast<int64_t>(num_params_)});
+    return grads_.data();
+}
 
-void Transformer::ensure_activations(int B, int T, bool training) {
+void Transformer::zero_grad() {
+    gradients();
+    grads_.zero();
+}
+
+void Transformer::ensure_activations(int B, int T, bool training, AttentionPath path) {
     Activations& a = acts_;
     const int slots = training ? config_.n_layers : 1;
     // With one layer both modes keep one slot, but only training buffers hold dlogits.
-    if (a.B == B && a.T == T && a.slots == slots && (!training || !a.dlogits.empty())) return;
+    if (a.B == B && a.T == T && a.slots == slots && a.path == path && (!training || !a.dlogits.empty())) return;
     const int64_t N = static_cast<int64_t>(B) * T, C = config_.d_model, F = config_.ff();
     const int64_t up_width = config_.gated_mlp() ? 2 * F : F;
     const int64_t NH = config_.n_heads, HSO = NH * config_.hs();
@@ -167,12 +200,16 @@ void Transformer::ensure_activations(int B, int T, bool training) {
     a.B = B;
     a.T = T;
     a.slots = slots;
+    a.path = path;
     a.resid = Tensor({training ? slots + 1 : 2, N, C});
     a.norm1 = Tensor({slots, N, C});
     a.norm1_mean = Tensor({slots, N});
     a.norm1_rstd = Tensor({slots, N});
     a.qkv = Tensor({slots, N, config_.qkv_width()});
-    a.attw = Tensor({slots, B, NH, T, T});
+    if (path == AttentionPath::materialised)
+        a.attw = Tensor({slots, B, NH, T, T});
+    else
+        a.attn_stats = Tensor({2, B, NH, T});
     a.attout = Tensor({slots, N, HSO});
     a.mid = Tensor({slots, N, C});
     a.norm2 = Tensor({slots, N, C});
@@ -181,23 +218,46 @@ void Transformer::ensure_activations(int B, int T, bool training) {
     a.mlp_pre = Tensor({slots, N, up_width});
     a.mlp_act = Tensor({slots, N, F});
     a.scratch = Tensor({N, C});
+    if (config_.norms_sublayer_outputs()) {
+        a.out_norm = Tensor({N, C});
+        a.out_norm_mean = Tensor({N});
+        a.out_norm_rstd = Tensor({N});
+    }
+    if (config_.qk_norm != QkNorm::none) {
+        a.qk_rows = Tensor({N * NH, config_.hs()});
+        a.qk_rstd = Tensor({N * NH});
+    }
     a.final_norm = Tensor({N, C});
     a.final_mean = Tensor({N});
     a.final_rstd = Tensor({N});
-    a.logits = Tensor({N, config_.vocab_size});
     a.dlogits = training ? Tensor({N, config_.vocab_size}) : Tensor();
     a.losses = Tensor({N});
 }
 
+const RopeTable& Transformer::rope_table(int last_position) {
+    const ModelConfig& c = config_;
+    const bool long_factors = c.rope_long_from > 0 && last_position >= c.rope_long_from;
+    RopeTable& table = long_factors ? rope_long_ : rope_;
+    if (last_position >= table.positions) {
+        // Grown on demand (doubling): a long-context model would otherwise hold its whole table.
+        const int rows = std::min(c.max_seq_len, std::max(2 * (last_position + 1), 256));
+        const std::vector<double>& given = long_factors ? c.rope_long_inv_freq : c.rope_inv_freq;
+        table = RopeTable::build(given.empty() ? RopeTable::default_inv_freq(c.rope_dim(), c.rope_theta) : given, rows,
+                                 c.rope_attention_factor);
+    }
+    return table;
+}
+
 namespace {
 
-// Norm dispatch: the config chooses LayerNorm or RMSNorm; blocks call these two.
+// Norm dispatch: the config chooses LayerNorm or RMSNorm (and their weights' convention); blocks
+// call these two. Weights are null for non-parametric norms.
 void norm_forward(const ModelConfig& c, float* out, float* mean, float* rstd, const float* inp, const float* w,
                   const float* b, int N) {
     if (c.norm == NormKind::layernorm)
         layernorm_forward(out, mean, rstd, inp, w, b, N, c.d_model, c.norm_eps);
     else
-        rmsnorm_forward(out, rstd, inp, w, N, c.d_model, c.norm_eps);
+        rmsnorm_forward(out, rstd, inp, w, N, c.d_model, c.norm_eps, c.norm_weight_offset);
 }
 
 void norm_backward(const ModelConfig& c, float* dinp, float* dw, float* db, const float* dout, const float* inp,
@@ -205,10 +265,142 @@ void norm_backward(const ModelConfig& c, float* dinp, float* dw, float* db, cons
     if (c.norm == NormKind::layernorm)
         layernorm_backward(dinp, dw, db, dout, inp, w, mean, rstd, N, c.d_model);
     else
-        rmsnorm_backward(dinp, dw, dout, inp, w, rstd, N, c.d_model);
+        rmsnorm_backward(dinp, dw, dout, inp, w, rstd, N, c.d_model, c.norm_weight_offset);
+}
+
+void mlp_activation_forward(MlpKind kind, float* act, const float* pre, int N, int F) {
+    switch (kind) {
+        case MlpKind::gelu: gelu_forward(act, pre, static_cast<long>(N) * F); break;
+        case MlpKind::gelu_erf: gelu_erf_forward(act, pre, static_cast<long>(N) * F); break;
+        case MlpKind::relu: relu_forward(act, pre, static_cast<long>(N) * F); break;
+        case MlpKind::swiglu: glu_forward(act, pre, N, F, GateActivation::silu); break;
+        case MlpKind::geglu: glu_forward(act, pre, N, F, GateActivation::gelu); break;
+    }
+}
+
+void mlp_activation_backward(MlpKind kind, float* dpre, const float* pre, const float* dact, int N, int F) {
+    switch (kind) {
+        case MlpKind::gelu: gelu_backward(dpre, pre, dact, static_cast<long>(N) * F); break;
+        case MlpKind::gelu_erf: gelu_erf_backward(dpre, pre, dact, static_cast<long>(N) * F); break;
+        case MlpKind::relu: relu_backward(dpre, pre, dact, static_cast<long>(N) * F); break;
+        case MlpKind::swiglu: glu_backward(dpre, pre, dact, N, F, GateActivation::silu); break;
+        case MlpKind::geglu: glu_backward(dpre, pre, dact, N, F, GateActivation::gelu); break;
+    }
+}
+
+// RMSNorm of `heads` heads of HS floats found at `column` of every qkv row (N rows of `stride`), in
+// place: over each head (per_head) or over all of them at once (full). The heads are gathered into
+// contiguous rows (rows, rstd: scratch) so that the norm op runs on them unchanged.
+void qk_norm_forward(float* qkv, long stride, long column, int N, int heads, int HS, QkNorm kind,
+                     const float* weight, const ModelConfig& c, float* rows, float* rstd) {
+    const long width = static_cast<long>(heads) * HS;
+    #pragma omp parallel for schedule(static)
+    for (int t = 0; t < N; ++t) std::memcpy(rows + t * width, qkv + t * stride + column, width * sizeof(float));
+    if (kind == QkNorm::per_head)
+        rmsnorm_forward(rows, rstd, rows, weight, N * heads, HS, c.norm_eps, c.norm_weight_offset);
+    else
+        rmsnorm_forward(rows, rstd, rows, weight, N, static_cast<int>(width), c.norm_eps, c.norm_weight_offset);
+    #pragma omp parallel for schedule(static)
+    for (int t = 0; t < N; ++t) std::memcpy(qkv + t * stride + column, rows + t * width, width * sizeof(float));
 }
 
 }  // namespace
+
+void Transformer::embed(float* out, const int32_t* tokens, const int* positions, int N) {
+    const ModelConfig& c = config_;
+    const int C = c.d_model;
+    embedding_forward(out, tokens, param("embed.tokens"), nullptr, 1, N, C, c.embed_scale);
+    const float* table = c.positions == PositionKind::learned      ? param("embed.positions")
+                         : c.positions == PositionKind::sinusoidal ? sinusoidal_.data()
+                                                                   : nullptr;
+    if (!table) return;
+    #pragma omp parallel for schedule(static)
+    for (int i = 0; i < N; ++i) {
+        const float* p = table + static_cast<long>(positions[i]) * C;
+        float* o = out + static_cast<long>(i) * C;
+        for (int ch = 0; ch < C; ++ch) o[ch] += p[ch];
+    }
+}
+
+void Transformer::block_forward(int l, const BlockBuffers& buf, int N, const int* positions, const RopeTable* rope,
+                                const AttendFn& attend, TensorObserver* obs) {
+    const ModelConfig& c = config_;
+    Activations& a = acts_;
+    const Layer w = layer_view(weights_.data(), l);
+    const int C = c.d_model, F = c.ff(), QKV = c.qkv_width(), HS = c.hs();
+    const int up_width = c.gated_mlp() ? 2 * F : F;
+    const long NC = static_cast<long>(N) * C;
+
+    // attention sub-block: mid = x + [norm'] Wo attn(rope(Wqkv [norm1](x)))
+    const float* attn_in = buf.x;
+    if (c.norms_sublayer_inputs()) {
+        norm_forward(c, buf.norm1, buf.norm1_mean, buf.norm1_rstd, buf.x, w.attn_norm_w, w.attn_norm_b, N);
+        attn_in = buf.norm1;
+    }
+    matmul_forward(buf.qkv, attn_in, w.wqkv, w.bqkv, N, C, QKV);
+    if (c.qk_norm != QkNorm::none) {
+        qk_norm_forward(buf.qkv, QKV, 0, N, c.n_heads, HS, c.qk_norm, w.q_norm_w, c, a.qk_rows.data(),
+                        a.qk_rstd.data());
+        qk_norm_forward(buf.qkv, QKV, static_cast<long>(c.n_heads) * HS, N, c.n_kv_heads, HS, c.qk_norm, w.k_norm_w,
+                        c, a.qk_rows.data(), a.qk_rstd.data());
+    }
+    if (rope) {
+        rope_forward(buf.qkv, positions, N, c.n_heads, HS, QKV, *rope);
+        rope_forward(buf.qkv + c.n_heads * HS, positions, N, c.n_kv_heads, HS, QKV, *rope);
+    }
+    if (obs) obs->observe("qkv", l, buf.qkv, {N, QKV});
+    attend(l, buf.qkv, buf.attout);
+    float* attn_proj = a.scratch.data();  // (N, C)
+    matmul_forward(attn_proj, buf.attout, w.wo, w.bo, N, c.n_heads * HS, C);
+    if (c.norms_sublayer_outputs()) {
+        norm_forward(c, a.out_norm.data(), a.out_norm_mean.data(), a.out_norm_rstd.data(), attn_proj,
+                     w.attn_out_norm_w, w.attn_out_norm_b, N);
+        attn_proj = a.out_norm.data();
+    }
+    add_forward(buf.mid, buf.x, attn_proj, NC);
+
+    // MLP sub-block: out = mid + [norm'] W_down act(W_up [norm2](mid)); with a parallel residual
+    // the MLP reads the block input instead, so out = x + attn + mlp.
+    const float* mlp_src = c.parallel_residual ? buf.x : buf.mid;
+    const float* mlp_in = mlp_src;
+    if (c.norms_sublayer_inputs()) {
+        norm_forward(c, buf.norm2, buf.norm2_mean, buf.norm2_rstd, mlp_src, w.mlp_norm_w, w.mlp_norm_b, N);
+        mlp_in = buf.norm2;
+    }
+    matmul_forward(buf.mlp_pre, mlp_in, w.w_up, w.b_up, N, C, up_width);
+    mlp_activation_forward(c.mlp, buf.mlp_act, buf.mlp_pre, N, F);
+    float* mlp_out = a.scratch.data();
+    matmul_forward(mlp_out, buf.mlp_act, w.w_down, w.b_down, N, F, C);
+    if (c.norms_sublayer_outputs()) {
+        norm_forward(c, a.out_norm.data(), a.out_norm_mean.data(), a.out_norm_rstd.data(), mlp_out,
+                     w.mlp_out_norm_w, w.mlp_out_norm_b, N);
+        mlp_out = a.out_norm.data();
+    }
+    add_forward(buf.out, buf.mid, mlp_out, NC);
+    if (obs) obs->intervene("block_out", l, buf.out, {N, C});
+    if (obs) obs->observe("block_out", l, buf.out, {N, C});
+}
+
+void Transformer::head_forward(const float* last, int N, TensorObserver* obs) {
+    const ModelConfig& c = config_;
+    Activations& a = acts_;
+    const ParamInfo* w = find("final_norm.weight");
+    const ParamInfo* b = find("final_norm.bias");
+    norm_forward(c, a.final_norm.data(), a.final_mean.data(), a.final_rstd.data(), last,
+                 w ? param("final_norm.weight") : nullptr, b ? param("final_norm.bias") : nullptr, N);
+    if (a.logits.numel() != static_cast<int64_t>(N) * c.vocab_size) a.logits = Tensor({N, c.vocab_size});
+    if (obs) obs->observe("final_norm", -1, a.final_norm.data(), {N, c.d_model});
+    const float* head = c.tied_embeddings ? param("embed.tokens") : param("lm_head");
+    float* logits = a.logits.data();
+    matmul_forward(logits, a.final_norm.data(), head, nullptr, N, c.d_model, c.vocab_size);
+    if (c.final_logit_softcap > 0) {
+        const float cap = c.final_logit_softcap;
+        const long n = static_cast<long>(N) * c.vocab_size;
+        #pragma omp parallel for simd schedule(static)
+        for (long i = 0; i < n; ++i) logits[i] = cap * std::tanh(logits[i] / cap);
+    }
+    if (obs) obs->observe("logits", -1, logits, {N, c.vocab_size});
+}
 
 double Transformer::forward(const int32_t* tokens, const int32_t* targets, int B, int T,
                             const ForwardOptions& options) {
@@ -218,7 +410,10 @@ double Transformer::forward(const int32_t* tokens, const int32_t* targets, int B
         c.positions == PositionKind::rope)
         SINKLAB_CHECK(T <= c.max_seq_len, "model", "sequence length {} exceeds the model's max_seq_len {}", T,
                       c.max_seq_len);
-    ensure_activations(B, T, options.training);
+    SINKLAB_CHECK(!options.training || options.attention_path == AttentionPath::materialised, "model",
+                  "the blockwise attention path keeps no weights for backward: use it for inference (training = false)");
+    SINKLAB_CHECK(options.logits || !targets, "model", "a forward without logits has no loss: pass no targets");
+    ensure_activations(B, T, options.training, options.attention_path);
     Activations& a = acts_;
     const int N = B * T, C = c.d_model, F = c.ff(), QKV = c.qkv_width(), HS = c.hs();
     const int up_width = c.gated_mlp() ? 2 * F : F;
@@ -231,72 +426,145 @@ double Transformer::forward(const int32_t* tokens, const int32_t* targets, int B
     if (targets) a.targets.assign(targets, targets + N);
     a.positions.resize(N);
     for (int i = 0; i < N; ++i) a.positions[i] = i % T;
+    a.rope = c.positions == PositionKind::rope ? &rope_table(T - 1) : nullptr;
     TensorObserver* obs = options.observer;
     const AttentionDims dims{B, T, c.n_heads, c.n_kv_heads, HS};
-    const AttentionMask mask{c.window, c.prefix};
 
     // token (and absolute position) embeddings
-    const float* wpe = c.positions == PositionKind::learned      ? param("embed.positions")
-                       : c.positions == PositionKind::sinusoidal ? sinusoidal_.data()
-                                                                 : nullptr;
-    embedding_forward(a.resid.data(), tokens, param("embed.tokens"), wpe, B, T, C);
+    embed(a.resid.data(), tokens, a.positions.data(), N);
     if (obs) obs->observe("embed", -1, a.resid.data(), {N, C});
+
+    float* attw = nullptr;  // the current layer's (B, NH, T, T) weights, set per layer below
+    const AttendFn attend = [&](int l, const float* qkv, float* attout) {
+        const AttentionMask mask{c.window_of(l), c.prefix};
+        if (a.path == AttentionPath::blockwise) {
+            float* column_sums = a.attn_stats.data();  // (B, NH, T)
+            float* row_entropy = column_sums + static_cast<long>(B) * c.n_heads * T;  // (B, NH, T)
+            blockwise_attention_forward({attout, column_sums, row_entropy}, AttentionInputs{qkv, nullptr}, dims,
+                                        c.attention, mask, {.softcap = c.attn_logit_softcap});
+            if (obs) obs->observe("attn_column_sums", l, column_sums, {B, c.n_heads, T});
+            if (obs) obs->observe("attn_row_entropy", l, row_entropy, {B, c.n_heads, T});
+            return;
+        }
+        if (c.attn_logit_softcap > 0) {
+            // The attention library has no logit soft-capping; the inference kernel has it, and
+            // with an empty cache it is the same causal attention, one sequence at a time.
+            for (int b = 0; b < B; ++b) {
+                const float* q = qkv + static_cast<long>(b) * T * QKV;
+                const CachedAttentionInputs in{q, QKV, q + c.n_heads * HS, q + (c.n_heads + c.n_kv_heads) * HS, QKV,
+                                               attention_scale(c.attention, HS), c.attn_logit_softcap};
+                cached_attention_forward(attout + static_cast<long>(b) * T * c.n_heads * HS,
+                                         static_cast<long>(c.n_heads) * HS,
+                                         attw + static_cast<long>(b) * c.n_heads * T * T, in,
+                                         CachedAttentionDims{c.n_heads, c.n_kv_heads, HS, T, T, 0}, mask);
+            }
+        } else {
+            attention_forward(attout, attw, AttentionInputs{qkv, nullptr}, dims, c.attention, mask);
+        }
+        if (obs) obs->observe("attn_weights", l, attw, {B, c.n_heads, T, T});
+    };
 
     for (int l = 0; l < c.n_layers; ++l) {
         const int s = a.training ? l : 0;
-        const Layer w = layer_view(weights_.data(), l);
-        float* x = a.resid.data() + static_cast<long>(a.training ? l : l % 2) * N * C;
-        float* out = a.resid.data() + static_cast<long>(a.training ? l + 1 : (l + 1) % 2) * N * C;
-        float* n1 = a.norm1.data() + static_cast<long>(s) * N * C;
-        float* qkv = a.qkv.data() + static_cast<long>(s) * N * QKV;
-        float* attw = a.attw.data() + static_cast<long>(s) * B * c.n_heads * T * T;
-        float* attout = a.attout.data() + static_cast<long>(s) * N * c.n_heads * HS;
-        float* mid = a.mid.data() + static_cast<long>(s) * N * C;
-        float* n2 = a.norm2.data() + static_cast<long>(s) * N * C;
-        float* pre = a.mlp_pre.data() + static_cast<long>(s) * N * up_width;
-        float* act = a.mlp_act.data() + static_cast<long>(s) * N * F;
-
-        // attention sub-block: mid = x + Wo attn(rope(Wqkv norm1(x)))
-        norm_forward(c, n1, a.norm1_mean.data() + s * N, a.norm1_rstd.data() + s * N, x, w.attn_norm_w,
-                     w.attn_norm_b, N);
-        matmul_forward(qkv, n1, w.wqkv, w.bqkv, N, C, QKV);
-        if (c.positions == PositionKind::rope) {
-            rope_forward(qkv, a.positions.data(), N, c.n_heads, HS, QKV, rope_);
-            rope_forward(qkv + c.n_heads * HS, a.positions.data(), N, c.n_kv_heads, HS, QKV, rope_);
-        }
-        if (obs) obs->observe("qkv", l, qkv, {N, QKV});
-        attention_forward(attout, attw, AttentionInputs{qkv, nullptr}, dims, c.attention, mask);
-        if (obs) obs->observe("attn_weights", l, attw, {B, c.n_heads, T, T});
-        matmul_forward(a.scratch.data(), attout, w.wo, w.bo, N, c.n_heads * HS, C);
-        add_forward(mid, x, a.scratch.data(), static_cast<long>(N) * C);
-
-        // MLP sub-block: out = mid + W_down act(W_up norm2(mid))
-        norm_forward(c, n2, a.norm2_mean.data() + s * N, a.norm2_rstd.data() + s * N, mid, w.mlp_norm_w,
-                     w.mlp_norm_b, N);
-        matmul_forward(pre, n2, w.w_up, w.b_up, N, C, up_width);
-        switch (c.mlp) {
-            case MlpKind::gelu: gelu_forward(act, pre, static_cast<long>(N) * F); break;
-            case MlpKind::relu: relu_forward(act, pre, static_cast<long>(N) * F); break;
-            case MlpKind::swiglu: glu_forward(act, pre, N, F, GateActivation::silu); break;
-            case MlpKind::geglu: glu_forward(act, pre, N, F, GateActivation::gelu); break;
-        }
-        matmul_forward(a.scratch.data(), act, w.w_down, w.b_down, N, F, C);
-        add_forward(out, mid, a.scratch.data(), static_cast<long>(N) * C);
-        if (obs) obs->observe("block_out", l, out, {N, C});
+        BlockBuffers buf;
+        buf.x = a.resid.data() + static_cast<long>(a.training ? l : l % 2) * N * C;
+        buf.out = a.resid.data() + static_cast<long>(a.training ? l + 1 : (l + 1) % 2) * N * C;
+        buf.norm1 = a.norm1.data() + static_cast<long>(s) * N * C;
+        buf.norm1_mean = a.norm1_mean.data() + static_cast<long>(s) * N;
+        buf.norm1_rstd = a.norm1_rstd.data() + static_cast<long>(s) * N;
+        buf.qkv = a.qkv.data() + static_cast<long>(s) * N * QKV;
+        buf.attout = a.attout.data() + static_cast<long>(s) * N * c.n_heads * HS;
+        buf.mid = a.mid.data() + static_cast<long>(s) * N * C;
+        buf.norm2 = a.norm2.data() + static_cast<long>(s) * N * C;
+        buf.norm2_mean = a.norm2_mean.data() + static_cast<long>(s) * N;
+        buf.norm2_rstd = a.norm2_rstd.data() + static_cast<long>(s) * N;
+        buf.mlp_pre = a.mlp_pre.data() + static_cast<long>(s) * N * up_width;
+        buf.mlp_act = a.mlp_act.data() + static_cast<long>(s) * N * F;
+        attw = a.attw.data() + static_cast<long>(s) * B * c.n_heads * T * T;
+        block_forward(l, buf, N, a.positions.data(), a.rope, attend, obs);
     }
 
-    const float* last = a.resid.data() + static_cast<long>(a.training ? c.n_layers : c.n_layers % 2) * N * C;
-    norm_forward(c, a.final_norm.data(), a.final_mean.data(), a.final_rstd.data(), last, param("final_norm.weight"),
-                 find("final_norm.bias") ? param("final_norm.bias") : nullptr, N);
-    if (obs) obs->observe("final_norm", -1, a.final_norm.data(), {N, C});
-    const float* head = c.tied_embeddings ? param("embed.tokens") : param("lm_head");
-    matmul_forward(a.logits.data(), a.final_norm.data(), head, nullptr, N, C, c.vocab_size);
-    if (obs) obs->observe("logits", -1, a.logits.data(), {N, c.vocab_size});
+    if (!options.logits) return 0.0;
+    head_forward(a.resid.data() + static_cast<long>(a.training ? c.n_layers : c.n_layers % 2) * N * C, N, obs);
     if (!targets) return 0.0;
     for (int i = 0; i < N; ++i)
         SINKLAB_CHECK(targets[i] < c.vocab_size, "model", "target id {} is outside the vocabulary", targets[i]);
     return cross_entropy_forward_backward(a.losses.data(), a.training ? a.dlogits.data() : nullptr, a.logits.data(),
                                           targets, N, c.vocab_size);
+}
+
+const float* Transformer::forward_step(const int32_t* tokens, const int* positions, int n, KVCache& cache,
+                                       TensorObserver* obs) {
+    const ModelConfig& c = config_;
+    SINKLAB_CHECK(n > 0, "model", "forward_step needs at least one token");
+    SINKLAB_CHECK(c.attention.name() == "softmax", "model",
+                  "generation with a KV cache supports softmax attention only, not '{}'", c.attention.name());
+    SINKLAB_CHECK(cache.layers() == c.n_layers && cache.row_width() == static_cast<long>(c.n_kv_heads) * c.hs(),
+                  "model", "the KV cache was made for another model configuration");
+    SINKLAB_CHECK(cache.length() + n <= cache.capacity(), "model",
+                  "the KV cache is full: it holds {} of {} tokens and {} more were given", cache.length(),
+                  cache.capacity(), n);
+    SINKLAB_CHECK(c.prefix <= cache.length() + n, "model",
+                  "a prefix-LM model needs its whole prefix ({} tokens) in the first step", c.prefix);
+    int last_position = 0;
+    for (int i = 0; i < n; ++i) {
+        SINKLAB_CHECK(tokens[i] >= 0 && tokens[i] < c.vocab_size, "model",
+                      "token id {} is outside the vocabulary (size {})", tokens[i], c.vocab_size);
+        SINKLAB_CHECK(positions[i] >= 0 && positions[i] < c.max_seq_len, "model",
+                      "position {} is outside the model's context (max_seq_len {})", positions[i], c.max_seq_len);
+        last_position = std::max(last_position, positions[i]);
+    }
+    ensure_activations(1, n, false);
+    Activations& a = acts_;
+    a.training = false;
+    a.has_targets = false;
+    a.tokens.assign(tokens, tokens + n);
+    a.positions.assign(positions, positions + n);
+    a.rope = c.positions == PositionKind::rope ? &rope_table(last_position) : nullptr;
+    const int C = c.d_model, QKV = c.qkv_width(), HS = c.hs();
+    const int first = cache.length(), keys = first + n;
+    step_weights_ = Tensor({c.n_heads, n, keys});
+
+    embed(a.resid.data(), tokens, a.positions.data(), n);
+    if (obs) obs->observe("embed", -1, a.resid.data(), {n, C});
+
+    const long kv_width = cache.row_width();
+    const AttendFn attend = [&](int l, const float* qkv, float* attout) {
+        // append this step's keys and values, then attend over everything held
+        float* k_rows = cache.keys(l) + static_cast<long>(first) * kv_width;
+        float* v_rows = cache.values(l) + static_cast<long>(first) * kv_width;
+        for (int i = 0; i < n; ++i) {
+            const float* row = qkv + static_cast<long>(i) * QKV;
+            std::memcpy(k_rows + i * kv_width, row + c.n_heads * HS, kv_width * sizeof(float));
+            std::memcpy(v_rows + i * kv_width, row + c.n_heads * HS + kv_width, kv_width * sizeof(float));
+        }
+        const CachedAttentionInputs in{qkv, QKV, cache.keys(l), cache.values(l), kv_width,
+                                       attention_scale(c.attention, HS), c.attn_logit_softcap};
+        cached_attention_forward(attout, static_cast<long>(c.n_heads) * HS, step_weights_.data(), in,
+                                 CachedAttentionDims{c.n_heads, c.n_kv_heads, HS, n, keys, first},
+                                 AttentionMask{c.window_of(l), c.prefix});
+        if (obs) obs->observe("attn_weights", l, step_weights_.data(), {1, c.n_heads, n, keys});
+    };
+    for (int l = 0; l < c.n_layers; ++l) {
+        BlockBuffers buf;
+        buf.x = a.resid.data() + static_cast<long>(l % 2) * n * C;
+        buf.out = a.resid.data() + static_cast<long>((l + 1) % 2) * n * C;
+        buf.norm1 = a.norm1.data();
+        buf.norm1_mean = a.norm1_mean.data();
+        buf.norm1_rstd = a.norm1_rstd.data();
+        buf.qkv = a.qkv.data();
+        buf.attout = a.attout.data();
+        buf.mid = a.mid.data();
+        buf.norm2 = a.norm2.data();
+        buf.norm2_mean = a.norm2_mean.data();
+        buf.norm2_rstd = a.norm2_rstd.data();
+        buf.mlp_pre = a.mlp_pre.data();
+        buf.mlp_act = a.mlp_act.data();
+        block_forward(l, buf, n, a.positions.data(), a.rope, attend, obs);
+    }
+    cache.commit(n, positions);
+    head_forward(a.resid.data() + static_cast<long>(c.n_layers % 2) * n * C, n, obs);
+    return a.logits.data();
 }
 
 void Transformer::ensure_gradient_buffers() {
@@ -318,13 +586,17 @@ void Transformer::backward() {
     const ModelConfig& c = config_;
     Activations& a = acts_;
     SINKLAB_CHECK(a.training && a.has_targets, "model", "backward() needs a training forward with targets first");
+    const std::string untrainable = c.inference_only_features();
+    SINKLAB_CHECK(untrainable.empty(), "model",
+                  "this model uses {}, which the engine runs for inference but is not trainable yet", untrainable);
     ensure_gradient_buffers();
     Gradients& g = dacts_;
     const int B = a.B, T = a.T, N = B * T, C = c.d_model, F = c.ff(), QKV = c.qkv_width(), HS = c.hs();
     const int up_width = c.gated_mlp() ? 2 * F : F;
     const AttentionDims dims{B, T, c.n_heads, c.n_kv_heads, HS};
-    const AttentionMask mask{c.window, c.prefix};
     const long NC = static_cast<long>(N) * C;
+    const ParamInfo* final_w = find("final_norm.weight");
+    const ParamInfo* final_b = find("final_norm.bias");
 
     // logits = final_norm @ head^T
     float* dhead = c.tied_embeddings ? grad("embed.tokens") : grad("lm_head");
@@ -333,13 +605,14 @@ void Transformer::backward() {
     matmul_backward(g.dfinal.data(), dhead, nullptr, a.dlogits.data(), a.final_norm.data(), head, N, C, c.vocab_size);
     g.dresid.zero();
     const float* last = a.resid.data() + static_cast<long>(c.n_layers) * NC;
-    norm_backward(c, g.dresid.data(), grad("final_norm.weight"),
-                  find("final_norm.bias") ? grad("final_norm.bias") : nullptr, g.dfinal.data(), last,
-                  param("final_norm.weight"), a.final_mean.data(), a.final_rstd.data(), N);
+    norm_backward(c, g.dresid.data(), final_w ? grad("final_norm.weight") : nullptr,
+                  final_b ? grad("final_norm.bias") : nullptr, g.dfinal.data(), last,
+                  final_w ? param("final_norm.weight") : nullptr, a.final_mean.data(), a.final_rstd.data(), N);
 
     for (int l = c.n_layers - 1; l >= 0; --l) {
         const Layer w = layer_view(weights_.data(), l);
-        const Layer dw = layer_view(grads_.data(), l);
+        const Layer dw = layer_view(gradients(), l);
+        const AttentionMask mask{c.window_of(l), c.prefix};
         const float* x = a.resid.data() + static_cast<long>(l) * NC;
         const float* n1 = a.norm1.data() + static_cast<long>(l) * NC;
         const float* qkv = a.qkv.data() + static_cast<long>(l) * N * QKV;
@@ -355,12 +628,7 @@ void Transformer::backward() {
         g.dact.zero();
         matmul_backward(g.dact.data(), dw.w_down, dw.b_down, g.dresid.data(), act, w.w_down, N, F, C);
         g.dpre.zero();
-        switch (c.mlp) {
-            case MlpKind::gelu: gelu_backward(g.dpre.data(), pre, g.dact.data(), static_cast<long>(N) * F); break;
-            case MlpKind::relu: relu_backward(g.dpre.data(), pre, g.dact.data(), static_cast<long>(N) * F); break;
-            case MlpKind::swiglu: glu_backward(g.dpre.data(), pre, g.dact.data(), N, F, GateActivation::silu); break;
-            case MlpKind::geglu: glu_backward(g.dpre.data(), pre, g.dact.data(), N, F, GateActivation::gelu); break;
-        }
+        mlp_activation_backward(c.mlp, g.dpre.data(), pre, g.dact.data(), N, F);
         g.dnorm.zero();
         matmul_backward(g.dnorm.data(), dw.w_up, dw.b_up, g.dpre.data(), n2, w.w_up, N, C, up_width);
         norm_backward(c, g.dmid.data(), dw.mlp_norm_w, dw.mlp_norm_b, g.dnorm.data(), mid, w.mlp_norm_w,
@@ -374,9 +642,9 @@ void Transformer::backward() {
         g.dqkv.zero();
         attention_backward(g.dqkv.data(), g.datt.data(), AttentionInputs{qkv, nullptr}, attw, dims, c.attention,
                            mask);
-        if (c.positions == PositionKind::rope) {
-            rope_backward(g.dqkv.data(), a.positions.data(), N, c.n_heads, HS, QKV, rope_);
-            rope_backward(g.dqkv.data() + c.n_heads * HS, a.positions.data(), N, c.n_kv_heads, HS, QKV, rope_);
+        if (a.rope) {
+            rope_backward(g.dqkv.data(), a.positions.data(), N, c.n_heads, HS, QKV, *a.rope);
+            rope_backward(g.dqkv.data() + c.n_heads * HS, a.positions.data(), N, c.n_kv_heads, HS, QKV, *a.rope);
         }
         g.dnorm.zero();
         matmul_backward(g.dnorm.data(), dw.wqkv, dw.bqkv, g.dqkv.data(), n1, w.wqkv, N, C, QKV);
@@ -386,7 +654,7 @@ void Transformer::backward() {
     }
     embedding_backward(grad("embed.tokens"),
                        c.positions == PositionKind::learned ? grad("embed.positions") : nullptr, g.dresid.data(),
-                       a.tokens.data(), B, T, C);
+                       a.tokens.data(), B, T, C, c.embed_scale);
 }
 
 const float* Transformer::attention_weights(int layer) const {

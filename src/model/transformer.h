@@ -2,6 +2,7 @@
 // Transformer: parameters (one flat buffer, named views), forward with taps, backward.
 // One engine for training, probing, generation and streaming (DESIGN.md section 1).
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -24,40 +25,69 @@ struct ParamInfo {
 // The named capture hook: every intermediate a tool may want passes through here
 // (llama.cpp's cb(tensor, name, layer)). Names: "embed" (B*T, C), "qkv" (B*T, QKV) after RoPE,
 // "attn_weights" (B, NH, T, T), "block_out" (B*T, C), "final_norm" (B*T, C), "logits" (B*T, V).
+// A forward_step of n tokens over a KV cache holding K tokens after it taps the same names with
+// B*T = n, and "attn_weights" (1, NH, n, K).
 class TensorObserver {
 public:
     virtual ~TensorObserver() = default;
     virtual void observe(std::string_view name, int layer, const float* data, const Shape& shape) = 0;
+    // Called with "block_out" just before it is observed and fed to the next block: an observer may
+    // change the residual stream there (interventions, Sun et al. 2024). The default leaves it alone.
+    virtual void intervene(std::string_view name, int layer, float* data, const Shape& shape) {}
 };
+
+// How a forward computes attention. materialised: the reference kernel, whose (B, NH, T, T) weights
+// are tapped as "attn_weights" (and kept for backward). blockwise: inference only, never stores a
+// T x T matrix (attention/blockwise_attention.h); taps "attn_column_sums" (B, NH, T) and
+// "attn_row_entropy" (B, NH, T) instead. Softmax designs only (blockwise_attention_supports).
+enum class AttentionPath { materialised, blockwise };
 
 struct ForwardOptions {
     bool training = true;  // keep every layer's activations for backward; false reuses one layer's buffers
     TensorObserver* observer = nullptr;
+    AttentionPath attention_path = AttentionPath::materialised;
+    // false: stop after the last block (no final norm, logits or loss), for readers of the blocks'
+    // taps; the (B*T, V) logits are then never allocated.
+    bool logits = true;
 };
+
+class KVCache;
 
 class Transformer {
 public:
     explicit Transformer(const ModelConfig& config);
+    // The parameters a configuration has, in buffer order, without allocating them.
+    static std::vector<ParamInfo> param_table(const ModelConfig& config);
 
     const ModelConfig& config() const { return config_; }
     const std::vector<ParamInfo>& params() const { return params_; }
     size_t num_params() const { return num_params_; }
     float* param_data() { return weights_.data(); }
     const float* param_data() const { return weights_.data(); }
-    float* grad_data() { return grads_.data(); }
-    const float* grad_data() const { return grads_.data(); }
+    float* grad_data() { return gradients(); }
+    const float* grad_data() const { return grads_.data(); }  // null until a gradient is first needed
     const ParamInfo* find(std::string_view name) const;
     float* param(std::string_view name);  // throws when the model has no such parameter
     float* grad(std::string_view name);
 
     // N(0, init_std) for matrices and embeddings, residual output projections scaled by
-    // 1/sqrt(2 L) (GPT-2), biases zero, norm weights one.
+    // 1/sqrt(2 L) (GPT-2), biases zero, norms the identity (weights one, or zero when
+    // norm_weight_offset is one).
     void init_weights(uint64_t seed);
 
     // tokens, targets (B, T); targets may be null (no loss) and entries < 0 are ignored.
     // Returns the mean loss over counted targets (0 without targets).
     double forward(const int32_t* tokens, const int32_t* targets, int B, int T, const ForwardOptions& options = {});
+    // Inference with a KV cache: runs `n` new tokens of one sequence, token i at position
+    // positions[i] (RoPE angle, learned or sinusoidal position row), after the tokens the cache
+    // holds; appends their keys and values to the cache. The new tokens attend to every held token
+    // and causally among themselves (within the window). Returns their logits (n, V).
+    // Full recompute and cached steps agree to float32 rounding (longrope switches its frequencies
+    // on the positions of each call, as Hugging Face's cache does).
+    const float* forward_step(const int32_t* tokens, const int* positions, int n, KVCache& cache,
+                              TensorObserver* observer = nullptr);
     // After a training forward with targets: accumulates d(mean loss)/d(params) into the gradients.
+    // Throws for the configurations whose extras have no backward yet (ModelConfig::inference_only_features).
     void backward();
     void zero_grad();
 
@@ -71,33 +101,61 @@ public:
 
 private:
     struct Layer;  // pointers to one layer's parameters (or gradients)
+    // Where one block reads and writes its activations (a training slot, or the shared inference one).
+    struct BlockBuffers {
+        const float* x = nullptr;  // (N, C) block input
+        float* out = nullptr;      // (N, C) block output
+        float *norm1 = nullptr, *norm1_mean = nullptr, *norm1_rstd = nullptr;
+        float* qkv = nullptr;     // (N, QKV)
+        float* attout = nullptr;  // (N, NH*HS)
+        float* mid = nullptr;     // (N, C)
+        float *norm2 = nullptr, *norm2_mean = nullptr, *norm2_rstd = nullptr;
+        float* mlp_pre = nullptr;  // (N, F or 2F)
+        float* mlp_act = nullptr;  // (N, F)
+    };
+    // The attention of one block: from qkv (N, QKV) after RoPE to attout (N, NH*HS), over whole
+    // sequences (forward) or the KV cache (forward_step).
+    using AttendFn = std::function<void(int layer, const float* qkv, float* attout)>;
+
     Layer layer_view(float* base, int l) const;
-    void build_param_table();
-    void ensure_activations(int B, int T, bool training);
+    // The gradient buffer, allocated (zeroed) on first use: a model that only runs inference never holds one.
+    float* gradients();
+    void ensure_activations(int B, int T, bool training, AttentionPath path = AttentionPath::materialised);
     void ensure_gradient_buffers();
+    const RopeTable& rope_table(int last_position);
+    void embed(float* out, const int32_t* tokens, const int* positions, int N);
+    void block_forward(int l, const BlockBuffers& buf, int N, const int* positions, const RopeTable* rope,
+                       const AttendFn& attend, TensorObserver* obs);
+    void head_forward(const float* last, int N, TensorObserver* obs);
 
     ModelConfig config_;
     std::vector<ParamInfo> params_;
     size_t num_params_ = 0;
     Tensor weights_, grads_;
-    RopeTable rope_;
+    RopeTable rope_, rope_long_;  // built on demand up to the positions used (rope_long_: longrope)
     Tensor sinusoidal_;  // (max_seq_len, C) when positions are sinusoidal
+    Tensor step_weights_;  // (NH, n, K) attention weights of the last forward_step
 
     struct Activations {
         int B = 0, T = 0, slots = 0;
         bool training = false, has_targets = false;
         std::vector<int32_t> tokens, targets;
         std::vector<int> positions;
+        const RopeTable* rope = nullptr;         // the table the forward rotated with
         Tensor resid;                            // (slots + 1, N, C) residual stream
         Tensor norm1, norm1_mean, norm1_rstd;    // (slots, N, C), (slots, N)
         Tensor qkv;                              // (slots, N, QKV)
-        Tensor attw;                             // (slots, B, NH, T, T)
+        Tensor attw;                             // (slots, B, NH, T, T), materialised path
+        AttentionPath path = AttentionPath::materialised;
+        Tensor attn_stats;                       // (2, B, NH, T) column sums, row entropies: blockwise path
         Tensor attout;                           // (slots, N, NH*HS)
         Tensor mid;                              // (slots, N, C)
         Tensor norm2, norm2_mean, norm2_rstd;    // (slots, N, C), (slots, N)
         Tensor mlp_pre;                          // (slots, N, F or 2F)
         Tensor mlp_act;                          // (slots, N, F)
         Tensor scratch;                          // (N, C)
+        Tensor out_norm, out_norm_mean, out_norm_rstd;  // (N, C), (N), (N): sandwich / output norms
+        Tensor qk_rows, qk_rstd;                 // (N * NH, HS or NH*HS) gathered q or k heads, their rstd
         Tensor final_norm, final_mean, final_rstd;  // (N, C), (N)
         Tensor logits, dlogits;                  // (N, V)
         Tensor losses;                           // (N)

@@ -17,6 +17,14 @@ inline float gelu_grad(float x) {
     float sech2 = 1.0f - t * t;
     return 0.5f * (1.0f + t) + 0.5f * x * sech2 * kGeluScale * (1.0f + 3.0f * 0.044715f * x * x);
 }
+constexpr float kInvSqrt2 = 0.7071067811865476f;    // 1 / sqrt(2)
+constexpr float kInvSqrt2Pi = 0.3989422804014327f;  // 1 / sqrt(2 pi)
+
+inline float gelu_erf(float x) { return 0.5f * x * (1.0f + std::erf(x * kInvSqrt2)); }
+// d/dx [x Phi(x)] = Phi(x) + x phi(x), with Phi the standard normal CDF and phi its density.
+inline float gelu_erf_grad(float x) {
+    return 0.5f * (1.0f + std::erf(x * kInvSqrt2)) + x * kInvSqrt2Pi * std::exp(-0.5f * x * x);
+}
 inline float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
 }  // namespace
 
@@ -28,6 +36,16 @@ void gelu_forward(float* out, const float* inp, long n) {
 void gelu_backward(float* dinp, const float* inp, const float* dout, long n) {
     #pragma omp parallel for simd schedule(static)
     for (long i = 0; i < n; ++i) dinp[i] += gelu_grad(inp[i]) * dout[i];
+}
+
+void gelu_erf_forward(float* out, const float* inp, long n) {
+    #pragma omp parallel for simd schedule(static)
+    for (long i = 0; i < n; ++i) out[i] = gelu_erf(inp[i]);
+}
+
+void gelu_erf_backward(float* dinp, const float* inp, const float* dout, long n) {
+    #pragma omp parallel for simd schedule(static)
+    for (long i = 0; i < n; ++i) dinp[i] += gelu_erf_grad(inp[i]) * dout[i];
 }
 
 void relu_forward(float* out, const float* inp, long n) {

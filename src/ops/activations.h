@@ -7,6 +7,10 @@ namespace sinklab {
 void gelu_forward(float* out, const float* inp, long n);
 void gelu_backward(float* dinp, const float* inp, const float* dout, long n);
 
+// GELU, exact: 0.5 x (1 + erf(x / sqrt(2))) (PyTorch's default, GPT-NeoX's "gelu").
+void gelu_erf_forward(float* out, const float* inp, long n);
+void gelu_erf_backward(float* dinp, const float* inp, const float* dout, long n);
+
 void relu_forward(float* out, const float* inp, long n);
 void relu_backward(float* dinp, const float* inp, const float* dout, long n);
 

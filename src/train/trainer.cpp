@@ -3,7 +3,9 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -30,17 +32,48 @@ double now_seconds() {
     return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-// Collects Sink_1 statistics from the attention taps of a forward pass.
-class SinkObserver : public TensorObserver {
+// Collects what an evaluation measures from the taps of a forward pass: Sink_1, and Sink_* when a
+// design with a slot taps its slot weights (B, NH, T) as "attn_slot_weights" before the layer's
+// "attn_weights"; and |h| of each layer's residual stream ("block_out") for the massive-activation ratio.
+class EvalObserver : public TensorObserver {
 public:
-    explicit SinkObserver(SinkScoreAccumulator& acc) : acc_(acc) {}
+    EvalObserver(SinkScoreAccumulator& acc, ProxyKind proxy, int layers)
+        : acc_(acc), proxy_(proxy), abs_hidden_(layers) {}
+
     void observe(std::string_view name, int layer, const float* data, const Shape& shape) override {
-        if (name == "attn_weights")
-            acc_.add(layer, data, static_cast<int>(shape[0]), static_cast<int>(shape[2]));
+        if (name == "attn_slot_weights") {
+            slot_weights_.assign(data, data + shape_numel(shape));
+            slot_layer_ = layer;
+        } else if (name == "attn_weights") {
+            const float* slot = slot_layer_ == layer ? slot_weights_.data() : nullptr;
+            acc_.add(layer, data, slot, static_cast<int>(shape[0]), static_cast<int>(shape[2]), proxy_);
+            slot_layer_ = -1;
+        } else if (name == "block_out") {
+            std::vector<float>& values = abs_hidden_[layer];
+            for (int64_t i = 0, n = shape_numel(shape); i < n; ++i) values.push_back(std::abs(data[i]));
+        }
+    }
+
+    // max over layers of max|h| / median|h| (layers whose median is 0 are left out).
+    double massive_ratio() {
+        double ratio = 0.0;
+        for (std::vector<float>& values : abs_hidden_) {
+            if (values.empty()) continue;
+            const auto middle = values.begin() + static_cast<long>(values.size() / 2);
+            std::nth_element(values.begin(), middle, values.end());
+            const double median = *middle;
+            const double largest = *std::max_element(values.begin(), values.end());
+            if (median > 0) ratio = std::max(ratio, largest / median);
+        }
+        return ratio;
     }
 
 private:
     SinkScoreAccumulator& acc_;
+    ProxyKind proxy_;
+    std::vector<float> slot_weights_;  // (B, NH, T) of slot_layer_
+    int slot_layer_ = -1;
+    std::vector<std::vector<float>> abs_hidden_;  // per layer, |h| of every (token, channel)
 };
 
 // Prefix LM: the loss skips the first prefix-1 predictions (their targets are visible context).
@@ -52,18 +85,25 @@ void mask_prefix_targets(int32_t* targets, int B, int T, int prefix) {
 }  // namespace
 
 nlohmann::json Evaluation::to_json() const {
-    return {{"step", step},
-            {"val_loss", val_loss},
-            {"eval_windows", windows},
-            {"sink1", sink1},
-            {"alpha1_per_layer", alpha1_per_layer}};
+    nlohmann::json j = {{"step", step},
+                        {"val_loss", val_loss},
+                        {"eval_windows", windows},
+                        {"sink1", sink1},
+                        {"alpha1_per_layer", alpha1_per_layer},
+                        {"massive_ratio", massive_ratio}};
+    if (sink_star) j["sink_star"] = *sink_star;
+    return j;
+}
+
+TrainConfig prepare_train_config(TrainConfig config) {
+    if (config.bos) config.model.vocab_size = std::max(config.model.vocab_size, kByteBos + 1);
+    config.model.max_seq_len = std::max(config.model.max_seq_len, config.seq_len);
+    config.validate();
+    return config;
 }
 
 Trainer::Trainer(TrainConfig config, fs::path out, TrainOptions options)
-    : config_(std::move(config)), out_(std::move(out)), options_(options) {
-    if (config_.bos) config_.model.vocab_size = std::max(config_.model.vocab_size, kByteBos + 1);
-    config_.model.max_seq_len = std::max(config_.model.max_seq_len, config_.seq_len);
-    config_.validate();
+    : config_(prepare_train_config(std::move(config))), out_(std::move(out)), options_(options) {
     std::error_code ec;
     SINKLAB_CHECK(!fs::exists(out_ / "checkpoint", ec) && !fs::exists(out_ / kLogFile, ec), "train",
                   "{}: already holds a training run; use --resume {} to continue it, or another --out",
@@ -176,7 +216,7 @@ Evaluation Trainer::evaluate(int windows) {
     const int ST = std::min(config_.sink_seq_len, config_.seq_len);
     const auto sink_offsets = validation_windows(corpus_.val.size(), ST, config_.bos, config_.sink_windows);
     SinkScoreAccumulator acc(config_.model.n_layers, config_.model.n_heads, 1, config_.sink_eps);
-    SinkObserver observer(acc);
+    EvalObserver observer(acc, config_.model.attention.proxy(), config_.model.n_layers);
     ForwardOptions probe;
     probe.training = false;
     probe.observer = &observer;
@@ -189,7 +229,9 @@ Evaluation Trainer::evaluate(int windows) {
         model_->forward(sink_tokens.data(), nullptr, n, ST, probe);
     }
     ev.sink1 = acc.sink_percent(1);
+    if (acc.has_slot()) ev.sink_star = acc.sink_percent(SinkScoreAccumulator::kSlot);
     ev.alpha1_per_layer = acc.alpha_per_layer(1);
+    ev.massive_ratio = observer.massive_ratio();
     return ev;
 }
 
@@ -252,9 +294,10 @@ TrainResult Trainer::run() {
         Evaluation ev = evaluate(0);
         nlohmann::json line = ev.to_json();
         line["final"] = true;
+        line["tokens_per_s"] = 0.0;
         append_log(line);
         save_checkpoint();
-        return {0, ev.val_loss, ev.sink1, 0.0, out_};
+        return {0, ev.val_loss, ev.sink1, 0.0, out_, ""};
     }
     const long tokens_per_step = static_cast<long>(c.batch) * c.seq_len;
     const long checkpoint_every = c.checkpoint_every > 0 ? c.checkpoint_every : c.eval_every;
@@ -269,6 +312,14 @@ TrainResult Trainer::run() {
         const double dt = now_seconds() - t0;
         train_seconds_ += dt;
         ++window_steps;
+        if (!std::isfinite(last_loss_) || !std::isfinite(last_grad_norm_)) {
+            // Nothing after this step is saved: the checkpoint keeps the last finite state.
+            const std::string reason = std::isfinite(last_loss_) ? fmt::format("gradient norm is {}", last_grad_norm_)
+                                                                 : fmt::format("loss is {}", last_loss_);
+            append_log({{"step", step_}, {"diverged", true}, {"reason", reason}});
+            progress.finish(fmt::format("diverged at step {}: {}", step_, reason));
+            return {step_, 0.0, 0.0, step_ * tokens_per_step / train_seconds_, out_, reason};
+        }
         if (step_ % c.log_every == 0 || step_ == c.steps) {
             const double elapsed = now_seconds() - window_start;
             recent_tps = elapsed > 0 ? window_steps * tokens_per_step / elapsed : 0.0;
@@ -294,13 +345,14 @@ TrainResult Trainer::run() {
         if (options_.kill_after_step == step_) ::kill(::getpid(), SIGKILL);
     }
     Evaluation final_eval = evaluate(0);
+    const double tps = train_seconds_ > 0 ? c.steps * tokens_per_step / train_seconds_ : 0.0;
     nlohmann::json line = final_eval.to_json();
     line["final"] = true;
+    line["tokens_per_s"] = tps;
     append_log(line);
     save_checkpoint();
-    const double tps = train_seconds_ > 0 ? c.steps * tokens_per_step / train_seconds_ : 0.0;
     progress.finish(fmt::format("val loss {:.4f}  Sink_1 {:.1f}%  {:.0f} tok/s", final_eval.val_loss, final_eval.sink1, tps));
-    return {step_, final_eval.val_loss, final_eval.sink1, tps, out_};
+    return {step_, final_eval.val_loss, final_eval.sink1, tps, out_, ""};
 }
 
 }  // namespace sinklab

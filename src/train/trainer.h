@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <string>
 
 #include <nlohmann/json.hpp>
 
@@ -19,7 +20,11 @@ struct Evaluation {
     double val_loss = 0.0;
     int windows = 0;
     double sink1 = 0.0;                    // Sink_1^eps in percent
+    std::optional<double> sink_star;       // Sink_*^eps of the slot column in percent (designs with a slot)
     std::vector<double> alpha1_per_layer;  // mean alpha_1 per layer
+    // Massive activations (Sun et al. 2024): max over layers of max|h| / median|h| of that layer's
+    // residual stream ("block_out"), on the Sink_1 windows.
+    double massive_ratio = 0.0;
     nlohmann::json to_json() const;
 };
 
@@ -29,6 +34,7 @@ struct TrainResult {
     double final_sink1 = 0.0;
     double tokens_per_s = 0.0;  // mean over the run's steps
     std::filesystem::path out;
+    std::string diverged;  // why the run stopped early (a non-finite loss or gradient); empty when it finished
 };
 
 struct TrainOptions {
@@ -39,9 +45,15 @@ struct TrainOptions {
     long kill_after_step = 0;
 };
 
+// The configuration a run trains with: BOS widens the vocabulary, the model sees seq-len positions.
+// Validated: throws sinklab::Error naming the key.
+TrainConfig prepare_train_config(TrainConfig config);
+
 class Trainer {
 public:
     // A new run writing into `out` (created; an existing run there is an error unless resuming).
+    // A step whose loss or gradient norm is not finite stops the run: the log's last line is then
+    // {"step", "diverged": true, "reason"} instead of the final evaluation.
     Trainer(TrainConfig config, std::filesystem::path out, TrainOptions options);
     // Continues the run in `out` from its checkpoint, exactly.
     static std::unique_ptr<Trainer> resume(const std::filesystem::path& out, TrainOptions options);

@@ -68,6 +68,8 @@ VecD ref_rmsnorm(const VecD& x, const VecD* w, int N, int C, double eps, double 
 }
 
 double ref_gelu(double x) { return 0.5 * x * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x))); }
+double ref_gelu_erf(double x) { return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0))); }
+double ref_relu(double x) { return std::max(x, 0.0); }
 double ref_silu(double x) { return x / (1.0 + std::exp(-x)); }
 
 // ---------------------------------------------------------------------------------------------
@@ -205,28 +207,35 @@ std::vector<OpCase> op_cases() {
         cases.push_back(op);
     }
 
-    for (bool is_gelu : {true, false}) {
+    struct Activation {
+        const char* name;
+        void (*forward)(float*, const float*, long);
+        void (*backward)(float*, const float*, const float*, long);
+        double (*reference)(double);
+        bool has_kink;  // inputs are kept clear of it, farther than the FD step
+    };
+    for (const Activation& a : {Activation{"gelu", gelu_forward, gelu_backward, ref_gelu, false},
+                                Activation{"gelu_erf", gelu_erf_forward, gelu_erf_backward, ref_gelu_erf, false},
+                                Activation{"relu", relu_forward, relu_backward, ref_relu, true}}) {
         const long n = 40;
         OpCase op;
-        op.name = is_gelu ? "gelu" : "relu";
+        op.name = a.name;
         op.input_names = {"inp"};
         Vec x = random_vec(rng, n, 1.5);
-        if (!is_gelu)  // keep clear of the kink, farther than the FD step
+        if (a.has_kink)
             for (auto& v : x) v = v >= 0 ? v + 0.1f : v - 0.1f;
         op.inputs = {x};
         op.forward = [=](const std::vector<Vec>& in) {
             Vec out(n);
-            (is_gelu ? gelu_forward : relu_forward)(out.data(), in[0].data(), n);
+            a.forward(out.data(), in[0].data(), n);
             return widen(out);
         };
         op.backward = [=](const std::vector<Vec>& in, const Vec& dout) {
-            return std::vector<Vec>{accumulated(n, [&](float* d) {
-                (is_gelu ? gelu_backward : relu_backward)(d, in[0].data(), dout.data(), n);
-            })};
+            return std::vector<Vec>{accumulated(n, [&](float* d) { a.backward(d, in[0].data(), dout.data(), n); })};
         };
         op.reference = [=](const std::vector<VecD>& in) {
             VecD out(n);
-            for (long i = 0; i < n; ++i) out[i] = is_gelu ? ref_gelu(in[0][i]) : std::max(in[0][i], 0.0);
+            for (long i = 0; i < n; ++i) out[i] = a.reference(in[0][i]);
             return out;
         };
         cases.push_back(op);

@@ -1,0 +1,189 @@
+// `sinklab probe`: sink diagnostics of any model the engine loads, at any sequence length.
+#include <charconv>
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "cli/commands.h"
+#include "core/error.h"
+#include "core/files.h"
+#include "core/threads.h"
+#include "probe/attention_maps.h"
+#include "probe/probe.h"
+#include "probe/probe_model.h"
+#include "probe/probe_report.h"
+#include "train/data.h"
+#include "train/train_config.h"
+
+namespace sinklab::cli {
+
+namespace {
+
+struct ProbeArgs {
+    std::string model;
+    std::string input = "natural";
+    int seq_len = 64;
+    int samples = 100;
+    float eps = 0.3f;
+    std::string bos = "auto";
+    int positions = 10;
+    std::string metrics = "all";
+    std::string attention_path = "auto";
+    uint64_t seed = 1234;
+    std::string maps;
+    std::string map_scale = "linear";
+    std::string colormap = "viridis";
+    std::string intervene;
+    int layer = -1;
+    std::string dims;
+    std::string json;
+    int threads = 0;
+    bool quiet = false;
+};
+
+// "auto" (empty: the massive dims found at the layer) or a comma-separated list of dims.
+std::vector<int> parse_dims(const std::string& text) {
+    std::vector<int> dims;
+    if (text == "auto") return dims;
+    size_t start = 0;
+    while (start <= text.size()) {
+        const size_t comma = std::min(text.find(',', start), text.size());
+        const std::string item = text.substr(start, comma - start);
+        int d = 0;
+        const auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), d);
+        SINKLAB_CHECK(!item.empty() && ec == std::errc() && end == item.data() + item.size(), "probe",
+                      "--dims '{}': expected auto or dims like 447,138 ('{}' is not an integer)", text, item);
+        dims.push_back(d);
+        start = comma + 1;
+    }
+    return dims;
+}
+
+std::optional<InterventionSpec> intervention_from(const ProbeArgs& a) {
+    if (a.intervene.empty()) {
+        SINKLAB_CHECK(a.layer < 0 && a.dims.empty(), "probe", "--layer and --dims belong to --intervene zero|mean");
+        return std::nullopt;
+    }
+    SINKLAB_CHECK(a.layer >= 0, "probe", "--intervene needs --layer L (the block whose output is edited, from 0)");
+    return InterventionSpec{parse_intervention_mode(a.intervene), a.layer, parse_dims(a.dims.empty() ? "auto" : a.dims)};
+}
+
+// The natural text and a name for it: the file, or the validation split of the default corpus.
+std::pair<std::string, std::string> natural_text(const InputSpec& input) {
+    if (!input.file.empty()) return {read_text_file(input.file, "probe"), input.file};
+    const auto corpus_path = default_corpus_path();
+    const double fraction = TrainConfig{}.val_fraction;
+    const ByteCorpus corpus = load_byte_corpus(corpus_path, fraction);
+    return {std::string(corpus.val.begin(), corpus.val.end()),
+            fmt::format("the validation split (last {:g}) of {}", fraction, corpus_path.string())};
+}
+
+void run_probe_command(const ProbeArgs& a) {
+    set_threads(a.threads);
+    // Everything the flags say is checked before the model is loaded.
+    const InputSpec input = InputSpec::parse(a.input);
+    const BosMode bos_mode = parse_bos_mode(a.bos);
+    ProbeOptions options;
+    options.metrics = parse_metrics(a.metrics);
+    options.positions = a.positions;
+    options.eps = a.eps;
+    options.path = parse_attention_path(a.attention_path);
+    options.intervention = intervention_from(a);
+    options.progress = !a.quiet;
+    AttentionMapOptions map_options;
+    map_options.colormap = colormap_from_name(a.colormap);
+    SINKLAB_CHECK(a.map_scale == "linear" || a.map_scale == "log", "probe", "--map-scale '{}': expected linear or log",
+                  a.map_scale);
+    map_options.scale = a.map_scale == "log" ? ScaleKind::log : ScaleKind::linear;
+    SINKLAB_CHECK(a.positions >= 1, "probe", "--positions {}: track at least position 1", a.positions);
+
+    ProbeModel pm = load_probe_model(a.model);
+    Transformer& model = *pm.model;
+    const ModelConfig& c = model.config();
+    check_probe_seq_len(c, a.seq_len);
+    const auto [text, text_source] = input.kind == InputKind::natural ? natural_text(input)
+                                                                      : std::pair<std::string, std::string>{};
+    const std::optional<int32_t> bos = resolve_bos(bos_mode, pm.bos_id, pm.adds_bos, c.vocab_size);
+    const ProbeSamples samples = make_probe_samples(input, text, text_source, pm.tokenizer.get(), c.vocab_size,
+                                                    a.seq_len, a.samples, bos, a.seed);
+    std::printf("probe %s (%s %s, %d layers, %d heads, %d kv heads, attention %s)\n%s\n", a.model.c_str(),
+                pm.info.source.c_str(), pm.info.architecture.c_str(), c.n_layers, c.n_heads, c.n_kv_heads,
+                c.attention.name().c_str(), samples.description.c_str());
+    std::fflush(stdout);
+
+    const ProbeResult result = run_probe(model, samples, options);
+    std::printf("attention path %s, %.2f s\n%s", attention_path_name(result.path).c_str(), result.seconds,
+                probe_table(result).c_str());
+
+    std::vector<std::string> maps;
+    if (!a.maps.empty()) {
+        maps = write_attention_maps(model, samples.tokens.data(), samples.T, a.maps, map_options);
+        std::printf("wrote %zu attention maps of sample 0 to %s\n", maps.size(), a.maps.c_str());
+    }
+    if (!a.json.empty()) {
+        nlohmann::json j = probe_result_json(result);
+        j["parameters"] = {{"model", a.model},
+                           {"input", input.name()},
+                           {"seq_len", a.seq_len},
+                           {"samples", a.samples},
+                           {"eps", a.eps},
+                           {"bos", bos_mode_name(bos_mode)},
+                           {"positions", a.positions},
+                           {"metrics", a.metrics},
+                           {"attention_path", a.attention_path},
+                           {"seed", a.seed},
+                           {"threads", a.threads}};
+        j["model"] = {{"source", pm.info.source},
+                      {"architecture", pm.info.architecture},
+                      {"config", c.to_json()}};
+        j["input"] = {{"description", samples.description}, {"bos_id", bos ? nlohmann::json(*bos) : nlohmann::json()}};
+        if (!maps.empty()) j["maps"] = {{"dir", a.maps}, {"files", maps}, {"scale", a.map_scale}, {"colormap", a.colormap}};
+        write_file_atomic(a.json, j.dump(1) + "\n");
+    }
+}
+
+}  // namespace
+
+void add_probe_command(CLI::App& app) {
+    auto a = std::make_shared<ProbeArgs>();
+    CLI::App* cmd = app.add_subcommand("probe",
+        "Sink diagnostics of a model: sink scores alpha_k and Sink_k, massive activations, hidden, key and value\n"
+        "norms of token 1 against the rest, query/key geometry and attention entropy, per layer and head.\n"
+        "Attention is computed blockwise (memory linear in --seq-len) whenever the design allows it.\n"
+        "Definitions and the JSON schema: docs/probe.md.");
+    cmd->add_option("--model", a->model, "model folder (sinklab or Hugging Face), training run, or llama2.c .bin")
+        ->required();
+    cmd->add_option("--input", a->input,
+                    "natural[:FILE] (text through the model's tokenizer; default: the default corpus's validation "
+                    "split), random (uniform ids, seeded), repeat[:ID] (one id T times, default 0)")
+        ->capture_default_str();
+    cmd->add_option("--seq-len", a->seq_len, "tokens per sample T")->capture_default_str();
+    cmd->add_option("--samples", a->samples, "samples N")->capture_default_str();
+    cmd->add_option("--eps", a->eps, "threshold of Sink_k (alpha_k > eps)")->capture_default_str();
+    cmd->add_option("--bos", a->bos, "auto|on|off: put the model's BOS token first (auto: as its tokenizer does)")
+        ->capture_default_str();
+    cmd->add_option("--positions", a->positions, "K: alpha_k and Sink_k for k = 1..K")->capture_default_str();
+    cmd->add_option("--metrics", a->metrics,
+                    "all, or a comma-separated list of sink, entropy, massive, hidden_norms, value_drain, geometry")
+        ->capture_default_str();
+    cmd->add_option("--attention-path", a->attention_path,
+                    "auto|materialised|blockwise (auto: blockwise when the attention design allows it)")
+        ->capture_default_str();
+    cmd->add_option("--seed", a->seed, "seed of --input random")->capture_default_str();
+    cmd->add_option("--maps", a->maps, "write attention heatmaps of sample 0 (PNG, per layer/head and head mean) here");
+    cmd->add_option("--map-scale", a->map_scale, "linear|log colour scale of the maps")->capture_default_str();
+    cmd->add_option("--colormap", a->colormap, "viridis|magma")->capture_default_str();
+    cmd->add_option("--intervene", a->intervene,
+                    "zero|mean: set --dims of --layer's output to 0 or to their mean per position, and report the "
+                    "loss change on natural input (Sun et al.)");
+    cmd->add_option("--layer", a->layer, "the block whose output --intervene edits (0-indexed)");
+    cmd->add_option("--dims", a->dims, "D1,D2,... or auto (the massive dims found at --layer; the default)");
+    cmd->add_option("--json", a->json, "write every number, its definition and the parameters to this file");
+    cmd->add_option("--threads", a->threads, "threads (0 = all cores)")->check(CLI::NonNegativeNumber);
+    cmd->add_flag("--quiet", a->quiet, "no progress line");
+    cmd->callback([a] { run_probe_command(*a); });
+}
+
+}  // namespace sinklab::cli

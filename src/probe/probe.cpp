@@ -1,0 +1,330 @@
+#include "probe/probe.h"
+
+#include <algorithm>
+#include <chrono>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "attention/blockwise_attention.h"
+#include "core/error.h"
+#include "core/progress.h"
+
+namespace sinklab {
+
+AttentionPathChoice parse_attention_path(const std::string& text) {
+    if (text == "auto") return AttentionPathChoice::automatic;
+    if (text == "materialised") return AttentionPathChoice::materialised;
+    if (text == "blockwise") return AttentionPathChoice::blockwise;
+    fail("probe", "--attention-path '{}': expected auto, materialised or blockwise", text);
+}
+
+std::string attention_path_name(AttentionPath path) {
+    return path == AttentionPath::blockwise ? "blockwise" : "materialised";
+}
+
+InterventionMode parse_intervention_mode(const std::string& text) {
+    if (text == "zero") return InterventionMode::zero;
+    if (text == "mean") return InterventionMode::mean;
+    fail("probe", "--intervene '{}': expected zero or mean", text);
+}
+
+std::string intervention_mode_name(InterventionMode mode) { return mode == InterventionMode::zero ? "zero" : "mean"; }
+
+bool ProbeResult::has(Metric metric) const { return std::find(metrics.begin(), metrics.end(), metric) != metrics.end(); }
+
+AttentionPath choose_attention_path(const ModelConfig& config, AttentionPathChoice choice) {
+    const bool supported = blockwise_attention_supports(config.attention);
+    switch (choice) {
+        case AttentionPathChoice::automatic: return supported ? AttentionPath::blockwise : AttentionPath::materialised;
+        case AttentionPathChoice::materialised: return AttentionPath::materialised;
+        case AttentionPathChoice::blockwise:
+            SINKLAB_CHECK(supported, "probe",
+                          "--attention-path blockwise: the blockwise kernel does not compute attention design '{}' "
+                          "yet; use --attention-path materialised (or auto)",
+                          config.attention.name());
+            return AttentionPath::blockwise;
+    }
+    return AttentionPath::materialised;
+}
+
+void check_probe_seq_len(const ModelConfig& c, int T) {
+    const bool bounded = c.positions == PositionKind::learned || c.positions == PositionKind::sinusoidal ||
+                         c.positions == PositionKind::rope;
+    SINKLAB_CHECK(!bounded || T <= c.max_seq_len, "probe",
+                  "--seq-len {}: this model has {} positions ({} positions, max_seq_len {}); use --seq-len {} or less", T,
+                  c.max_seq_len, to_string(c.positions), c.max_seq_len, c.max_seq_len);
+}
+
+namespace {
+
+bool wants(const std::vector<Metric>& metrics, Metric m) {
+    return std::find(metrics.begin(), metrics.end(), m) != metrics.end();
+}
+
+// Feeds every tap of a forward to the accumulators of the requested metrics.
+class ProbeObserver final : public TensorObserver {
+public:
+    ProbeObserver(const ModelConfig& c, const std::vector<Metric>& metrics, int T, int positions, const ProbeOptions& o)
+        : config_(c), T_(T) {
+        const int L = c.n_layers, NH = c.n_heads, NKV = c.n_kv_heads;
+        if (wants(metrics, Metric::sink)) sink.emplace(L, NH, positions, o.eps);
+        if (wants(metrics, Metric::entropy)) entropy.emplace(L, NH);
+        if (wants(metrics, Metric::massive)) massive.emplace(L, c.d_model, o.thresholds);
+        if (wants(metrics, Metric::hidden_norms)) hidden_norms.emplace(L, 1);
+        if (wants(metrics, Metric::value_drain)) {
+            key_norms.emplace(L, NKV);
+            value_norms.emplace(L, NKV);
+        }
+        if (wants(metrics, Metric::geometry)) geometry.emplace(L, NH, NKV, c.hs());
+    }
+
+    // Collect sum over samples of h[t, d] at `layer` for these dims (the intervention's means).
+    void collect_position_sums(int layer, std::vector<int> dims) {
+        sums_layer_ = layer;
+        sum_dims_ = std::move(dims);
+        position_sums_.assign(static_cast<size_t>(T_) * sum_dims_.size(), 0.0);
+    }
+    // (T, dims) means over the samples seen.
+    std::vector<float> position_means() const {
+        std::vector<float> means(position_sums_.size());
+        for (size_t i = 0; i < means.size(); ++i) means[i] = static_cast<float>(position_sums_[i] / samples_seen_);
+        return means;
+    }
+
+    void begin_batch(long first_sample, int B) {
+        first_sample_ = first_sample;
+        samples_seen_ = first_sample + B;
+    }
+
+    void observe(std::string_view name, int layer, const float* data, const Shape& shape) override {
+        if (name == "attn_weights") {
+            if (!sink && !entropy) return;
+            const int B = static_cast<int>(shape[0]), H = static_cast<int>(shape[1]), T = static_cast<int>(shape[2]);
+            column_sums_.resize(static_cast<size_t>(B) * H * T);
+            row_entropy_.resize(column_sums_.size());
+            attention_weight_stats(column_sums_.data(), row_entropy_.data(), data, B, H, T, config_.attention.proxy());
+            if (sink) sink->add(layer, column_sums_.data(), B, T);
+            if (entropy) entropy->add(layer, row_entropy_.data(), B, T);
+        } else if (name == "attn_column_sums") {
+            if (sink) sink->add(layer, data, static_cast<int>(shape[0]), static_cast<int>(shape[2]));
+        } else if (name == "attn_row_entropy") {
+            if (entropy) entropy->add(layer, data, static_cast<int>(shape[0]), static_cast<int>(shape[2]));
+        } else if (name == "qkv") {
+            const int T = T_, B = static_cast<int>(shape[0] / T), HS = config_.hs();
+            const long stride = shape[1];
+            if (key_norms) key_norms->add(layer, data + static_cast<long>(config_.n_heads) * HS, stride, HS, B, T);
+            if (value_norms)
+                value_norms->add(layer, data + static_cast<long>(config_.n_heads + config_.n_kv_heads) * HS, stride, HS,
+                                 B, T);
+            if (geometry) geometry->add(layer, data, B, T);
+        } else if (name == "block_out") {
+            const int T = T_, B = static_cast<int>(shape[0] / T), C = config_.d_model;
+            if (massive) massive->add(layer, data, B, T, first_sample_);
+            if (hidden_norms) hidden_norms->add(layer, data, C, C, B, T);
+            if (layer == sums_layer_)
+                for (long row = 0; row < shape[0]; ++row)
+                    for (size_t d = 0; d < sum_dims_.size(); ++d)
+                        position_sums_[static_cast<size_t>(row % T) * sum_dims_.size() + d] +=
+                            data[row * C + sum_dims_[d]];
+        }
+    }
+
+    std::optional<SinkAccumulator> sink;
+    std::optional<EntropyAccumulator> entropy;
+    std::optional<MassiveActivationAccumulator> massive;
+    std::optional<NormRatioAccumulator> hidden_norms, key_norms, value_norms;
+    std::optional<SinkGeometryAccumulator> geometry;
+
+private:
+    const ModelConfig& config_;
+    int T_;
+    long first_sample_ = 0, samples_seen_ = 0;
+    std::vector<float> column_sums_, row_entropy_;  // (B, NH, T) materialised path scratch
+    int sums_layer_ = -1;
+    std::vector<int> sum_dims_;
+    std::vector<double> position_sums_;  // (T, dims)
+};
+
+// Sets the chosen dims of one layer's output before the next block reads it.
+class InterventionObserver final : public TensorObserver {
+public:
+    InterventionObserver(const InterventionResult& spec, std::vector<float> means, int T)
+        : spec_(spec), means_(std::move(means)), T_(T) {}
+    void observe(std::string_view, int, const float*, const Shape&) override {}
+    void intervene(std::string_view name, int layer, float* data, const Shape& shape) override {
+        if (name != "block_out" || layer != spec_.layer) return;
+        const long C = shape[1];
+        const size_t D = spec_.dims.size();
+        for (long row = 0; row < shape[0]; ++row)
+            for (size_t d = 0; d < D; ++d)
+                data[row * C + spec_.dims[d]] =
+                    spec_.mode == InterventionMode::zero ? 0.0f : means_[static_cast<size_t>(row % T_) * D + d];
+    }
+
+private:
+    const InterventionResult& spec_;
+    std::vector<float> means_;  // (T, dims), mean mode
+    int T_;
+};
+
+// The dims an automatic intervention edits: the layer's massive dims, else those of its top entries.
+std::vector<int> automatic_dims(const LayerActivations& layer, std::string& rule) {
+    std::set<int> dims;
+    if (!layer.massive_dims.empty()) {
+        rule = "massive";
+        for (const auto& [dim, count] : layer.massive_dims) dims.insert(dim);
+    } else {
+        rule = "top";
+        for (const ActivationEntry& e : layer.top) dims.insert(e.dim);
+    }
+    return {dims.begin(), dims.end()};
+}
+
+// Forwards every tap to `inner` and moves the progress line on by one unit per sample and block, so
+// that a long sequence (one sample, minutes) still shows progress.
+class ProgressObserver final : public TensorObserver {
+public:
+    ProgressObserver(TensorObserver& inner, Progress& progress, int layers)
+        : inner_(inner), progress_(progress), layers_(layers) {}
+    void begin_batch(int first_sample, int B) {
+        first_sample_ = first_sample;
+        B_ = B;
+    }
+    void observe(std::string_view name, int layer, const float* data, const Shape& shape) override {
+        inner_.observe(name, layer, data, shape);
+        if (name == "block_out") progress_.update(static_cast<int64_t>(first_sample_) * layers_ + (layer + 1L) * B_);
+    }
+    void intervene(std::string_view name, int layer, float* data, const Shape& shape) override {
+        inner_.intervene(name, layer, data, shape);
+    }
+
+private:
+    TensorObserver& inner_;
+    Progress& progress_;
+    int layers_, first_sample_ = 0, B_ = 0;
+};
+
+// Runs every sample through the model in batches. With `with_loss` it returns the mean next-token
+// loss over the samples' targets; without, the forwards stop after the last block (no logits).
+double run_batches(Transformer& model, const ProbeSamples& samples, TensorObserver& observer,
+                   ProbeObserver* probe_observer, AttentionPath path, bool with_loss, int batch_tokens,
+                   const std::string& label, bool progress_line) {
+    const int T = samples.T, N = samples.N, L = model.config().n_layers;
+    const int B = std::clamp(batch_tokens / T, 1, N);
+    Progress progress(label, static_cast<int64_t>(N) * L, progress_line);
+    ProgressObserver progress_observer(observer, progress, L);
+    ForwardOptions forward;
+    forward.training = false;
+    forward.observer = &progress_observer;
+    forward.attention_path = path;
+    forward.logits = with_loss;
+    double loss_sum = 0.0;
+    for (int n0 = 0; n0 < N; n0 += B) {
+        const int b = std::min(B, N - n0);
+        if (probe_observer) probe_observer->begin_batch(n0, b);
+        progress_observer.begin_batch(n0, b);
+        const size_t at = static_cast<size_t>(n0) * T;
+        const double loss =
+            model.forward(samples.tokens.data() + at, with_loss ? samples.targets.data() + at : nullptr, b, T, forward);
+        loss_sum += loss * b;  // every target of natural samples counts: b * T of them
+    }
+    progress.finish();
+    return with_loss ? loss_sum / N : 0.0;
+}
+
+void check_intervention(const InterventionSpec& spec, const ModelConfig& c, const ProbeSamples& samples) {
+    SINKLAB_CHECK(!samples.targets.empty(), "probe",
+                  "--intervene measures the next-token loss on natural text: use --input natural[:FILE]");
+    SINKLAB_CHECK(spec.layer >= 0 && spec.layer < c.n_layers, "probe", "--layer {}: the model has layers 0..{}",
+                  spec.layer, c.n_layers - 1);
+    for (int d : spec.dims)
+        SINKLAB_CHECK(d >= 0 && d < c.d_model, "probe", "--dims: dimension {} is outside the residual stream (0..{})",
+                      d, c.d_model - 1);
+}
+
+}  // namespace
+
+ProbeResult run_probe(Transformer& model, const ProbeSamples& samples, const ProbeOptions& options) {
+    const auto start = std::chrono::steady_clock::now();
+    const ModelConfig& c = model.config();
+    const int T = samples.T, N = samples.N;
+    SINKLAB_CHECK(T >= 2 && N >= 1 && samples.tokens.size() == static_cast<size_t>(N) * T, "probe",
+                  "the probe needs at least one sample of at least 2 tokens");
+    check_probe_seq_len(c, T);
+    if (options.intervention) check_intervention(*options.intervention, c, samples);
+
+    ProbeResult r;
+    r.layers = c.n_layers;
+    r.heads = c.n_heads;
+    r.kv_heads = c.n_kv_heads;
+    r.positions = std::min(options.positions, T);
+    r.samples = N;
+    r.seq_len = T;
+    r.path = choose_attention_path(c, options.path);
+    r.metrics = options.metrics;
+    r.thresholds = options.thresholds;
+    const bool automatic_dims_wanted = options.intervention && options.intervention->dims.empty();
+    if (automatic_dims_wanted && !r.has(Metric::massive)) r.metrics.push_back(Metric::massive);
+
+    ProbeObserver observer(c, r.metrics, T, r.positions, options);
+    if (options.intervention && options.intervention->mode == InterventionMode::mean) {
+        std::vector<int> dims = options.intervention->dims;
+        if (dims.empty())  // automatic: not known before this run, so keep every dim's means
+            for (int d = 0; d < c.d_model; ++d) dims.push_back(d);
+        observer.collect_position_sums(options.intervention->layer, dims);
+    }
+    const bool with_loss = options.intervention.has_value();
+    const double loss =
+        run_batches(model, samples, observer, &observer, r.path, with_loss, options.batch_tokens, "probe", options.progress);
+
+    if (observer.sink) {
+        for (int k = 1; k <= r.positions; ++k) {
+            r.alpha.push_back(observer.sink->alpha(k));
+            r.sink_percent.push_back(observer.sink->sink_percent(k));
+        }
+        r.sink_percent_per_layer.assign(r.layers, {});
+        for (int k = 1; k <= r.positions; ++k) {
+            const std::vector<double> per_layer = observer.sink->sink_percent_per_layer(k);
+            for (int l = 0; l < r.layers; ++l) r.sink_percent_per_layer[l].push_back(per_layer[l]);
+        }
+    }
+    if (observer.entropy) r.entropy = observer.entropy->mean();
+    if (observer.massive)
+        for (int l = 0; l < r.layers; ++l) r.activations.push_back(observer.massive->layer(l));
+    if (observer.hidden_norms)
+        for (const auto& layer : observer.hidden_norms->ratio()) r.hidden_norm_ratio.push_back(layer[0]);
+    if (observer.key_norms) r.key_norm_ratio = observer.key_norms->ratio();
+    if (observer.value_norms) r.value_norm_ratio = observer.value_norms->ratio();
+    if (observer.geometry) {
+        r.cos_query_first_key = observer.geometry->cos_first();
+        r.cos_query_other_keys = observer.geometry->cos_rest();
+    }
+
+    if (options.intervention) {
+        const InterventionSpec& spec = *options.intervention;
+        InterventionResult ir;
+        ir.mode = spec.mode;
+        ir.layer = spec.layer;
+        ir.dims = spec.dims;
+        ir.dims_rule = "given";
+        if (ir.dims.empty()) ir.dims = automatic_dims(r.activations[spec.layer], ir.dims_rule);
+        std::vector<float> means;
+        if (spec.mode == InterventionMode::mean) {
+            const std::vector<float> all = observer.position_means();  // (T, given dims) or (T, C)
+            const size_t width = spec.dims.empty() ? static_cast<size_t>(c.d_model) : spec.dims.size();
+            for (int t = 0; t < T; ++t)
+                for (size_t d = 0; d < ir.dims.size(); ++d)
+                    means.push_back(all[static_cast<size_t>(t) * width + (spec.dims.empty() ? ir.dims[d] : d)]);
+        }
+        ir.loss_clean = loss;
+        InterventionObserver edit(ir, std::move(means), T);
+        ir.loss_intervened =
+            run_batches(model, samples, edit, nullptr, r.path, true, options.batch_tokens, "intervention", options.progress);
+        r.intervention = ir;
+    }
+    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return r;
+}
+
+}  // namespace sinklab

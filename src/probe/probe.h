@@ -1,0 +1,87 @@
+#pragma once
+// The probe: runs a model over samples with its taps and gathers the sink diagnostics of
+// probe_metrics.h per layer and head, in memory that grows linearly with the sequence length when
+// attention takes the blockwise path. docs/probe.md describes the command, the metrics and the JSON.
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "model/transformer.h"
+#include "probe/probe_input.h"
+#include "probe/probe_metrics.h"
+
+namespace sinklab {
+
+// auto: blockwise when the model's attention design allows it (blockwise_attention_supports),
+// materialised otherwise.
+enum class AttentionPathChoice { automatic, materialised, blockwise };
+AttentionPathChoice parse_attention_path(const std::string& text);  // "auto" | "materialised" | "blockwise"
+std::string attention_path_name(AttentionPath path);
+
+// Sun et al. 2024's intervention: residual dimensions at one layer's output set to zero, or each
+// entry h[t, d] to its mean over the samples at the same position t (for the massive entries at the
+// first token, Sun et al.'s "set to mean"); the probe reports the next-token loss with and without.
+enum class InterventionMode { zero, mean };
+InterventionMode parse_intervention_mode(const std::string& text);  // "zero" | "mean"
+std::string intervention_mode_name(InterventionMode mode);
+
+struct InterventionSpec {
+    InterventionMode mode = InterventionMode::zero;
+    int layer = 0;           // 0-indexed block whose output is edited
+    std::vector<int> dims;   // empty: the massive dimensions the probe finds at that layer
+};
+
+struct InterventionResult {
+    InterventionMode mode = InterventionMode::zero;
+    int layer = 0;
+    std::vector<int> dims;
+    // how the dims were chosen: "given"; "massive" (the layer's massive entries); "top" (no entry
+    // crossed the thresholds, so the dims of the layer's three largest |h|)
+    std::string dims_rule;
+    double loss_clean = 0.0;  // mean next-token cross-entropy in nats over all sample positions
+    double loss_intervened = 0.0;
+};
+
+struct ProbeOptions {
+    std::vector<Metric> metrics = all_metrics();
+    int positions = 10;  // K: alpha_k and Sink_k for k = 1..K (capped at T)
+    float eps = 0.3f;
+    MassiveThresholds thresholds;
+    AttentionPathChoice path = AttentionPathChoice::automatic;
+    std::optional<InterventionSpec> intervention;  // needs samples with targets (natural text)
+    int batch_tokens = 4096;  // tokens per forward (B = max(1, batch_tokens / T) sequences)
+    bool progress = false;    // a progress line on stderr
+};
+
+struct ProbeResult {
+    int layers = 0, heads = 0, kv_heads = 0, positions = 0, samples = 0, seq_len = 0;
+    AttentionPath path = AttentionPath::materialised;
+    std::vector<Metric> metrics;
+    // sink: alpha[k-1][layer][head], sink_percent[k-1], sink_percent_per_layer[layer][k-1]
+    std::vector<std::vector<std::vector<double>>> alpha;
+    std::vector<double> sink_percent;
+    std::vector<std::vector<double>> sink_percent_per_layer;
+    std::vector<std::vector<double>> entropy;             // [layer][head], nats
+    std::vector<LayerActivations> activations;            // [layer], massive
+    MassiveThresholds thresholds;
+    std::vector<double> hidden_norm_ratio;                // [layer], hidden_norms
+    std::vector<std::vector<double>> key_norm_ratio;      // [layer][kv head], value_drain
+    std::vector<std::vector<double>> value_norm_ratio;    // [layer][kv head], value_drain
+    std::vector<std::vector<double>> cos_query_first_key; // [layer][head], geometry
+    std::vector<std::vector<double>> cos_query_other_keys;
+    std::optional<InterventionResult> intervention;
+    double seconds = 0.0;  // wall time of the forwards and metrics
+
+    bool has(Metric metric) const;
+};
+
+// The path a probe of this model takes for `choice` (throws for blockwise on a design it lacks).
+AttentionPath choose_attention_path(const ModelConfig& config, AttentionPathChoice choice);
+
+// Throws when T exceeds the positions the model has (learned, sinusoidal or rotary tables of
+// max_seq_len); position-free designs take any T.
+void check_probe_seq_len(const ModelConfig& config, int T);
+
+ProbeResult run_probe(Transformer& model, const ProbeSamples& samples, const ProbeOptions& options);
+
+}  // namespace sinklab

@@ -1,0 +1,62 @@
+#pragma once
+// What a probe feeds the model (DESIGN.md section 4, "Inputs"): natural text cut into windows,
+// uniform random ids, or one id repeated; N samples of T tokens, optionally starting with BOS.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sinklab {
+
+class Tokenizer;
+
+enum class InputKind { natural, random, repeat };
+
+struct InputSpec {
+    InputKind kind = InputKind::natural;
+    std::string file;        // natural: the text file; empty means the caller's default text
+    int64_t repeat_id = 0;   // repeat: the id written T times (checked against the vocabulary later)
+
+    // "natural", "natural:FILE", "random", "repeat", "repeat:ID"; throws naming the flag.
+    static InputSpec parse(const std::string& text);
+    std::string name() const;  // the text parse() reads back
+};
+
+enum class BosMode { automatic, on, off };
+BosMode parse_bos_mode(const std::string& text);  // "auto" | "on" | "off"
+std::string bos_mode_name(BosMode mode);
+
+// The BOS id to put at position 1, or none. `bos_id` is the model's BOS token (if it has one) and
+// `by_default` whether its tokenizer adds it (Hugging Face's add_bos_token, sinklab's --bos models):
+// `automatic` follows that; `on` needs a BOS id within the vocabulary.
+std::optional<int32_t> resolve_bos(BosMode mode, std::optional<int32_t> bos_id, bool by_default, int vocab_size);
+
+// N sequences of T tokens. Natural text also has targets: the token that follows each position,
+// for the next-token loss of interventions.
+struct ProbeSamples {
+    int N = 0, T = 0;
+    std::vector<int32_t> tokens;   // (N, T)
+    std::vector<int32_t> targets;  // (N, T) natural text; empty otherwise
+    std::optional<int32_t> bos;    // the id at position 1 of every sample, when one was added
+    std::string description;       // one line for the terminal and JSON, e.g. "natural: 100 windows of ..."
+};
+
+// Natural text: windows evenly spaced over `ids` (overlapping only when the text holds fewer than N).
+// A window is [BOS, x_0 .. x_{T-2}] with targets x_0 .. x_{T-1}, or without BOS x_0 .. x_{T-1} with
+// targets x_1 .. x_T. `source` names the text for errors (empty text, too short for one window).
+ProbeSamples natural_samples(const std::vector<int32_t>& ids, int T, int N, std::optional<int32_t> bos,
+                             const std::string& source);
+// Uniform ids over [0, vocab_size), seeded; position 1 is BOS when given.
+ProbeSamples random_samples(int vocab_size, int T, int N, std::optional<int32_t> bos, uint64_t seed);
+// `id` at every position (after BOS when given); throws for an id outside [0, vocab_size).
+ProbeSamples repeat_samples(int64_t id, int vocab_size, int T, int N, std::optional<int32_t> bos);
+
+// The samples `input` stands for. `text` is the natural text (the file's or the default corpus's),
+// tokenised by `tokenizer` (null when the model has none: natural input is then an error) and
+// ignored by random and repeat; `text_source` names it in errors.
+ProbeSamples make_probe_samples(const InputSpec& input, std::string_view text, const std::string& text_source,
+                                const Tokenizer* tokenizer, int vocab_size, int T, int N, std::optional<int32_t> bos,
+                                uint64_t seed);
+
+}  // namespace sinklab

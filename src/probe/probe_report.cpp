@@ -1,0 +1,160 @@
+#include "probe/probe_report.h"
+
+#include <cmath>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+namespace sinklab {
+
+namespace {
+
+nlohmann::json entry_json(const ActivationEntry& e) {
+    return {{"sample", e.sample}, {"position", e.position}, {"dim", e.dim}, {"value", e.value}};
+}
+
+nlohmann::json layer_activations_json(int layer, const LayerActivations& a) {
+    nlohmann::json top = nlohmann::json::array(), entries = nlohmann::json::array();
+    for (const auto& e : a.top) top.push_back(entry_json(e));
+    for (const auto& e : a.massive) entries.push_back(entry_json(e));
+    nlohmann::json dims = nlohmann::json::object(), positions = nlohmann::json::object();
+    for (const auto& [dim, count] : a.massive_dims) dims[std::to_string(dim)] = count;
+    for (const auto& [position, count] : a.massive_positions) positions[std::to_string(position)] = count;
+    return {{"layer", layer},        {"median", a.median}, {"top", top},
+            {"top_to_median", a.top_to_median()}, {"count", a.massive_count}, {"entries", entries},
+            {"dims", dims},          {"positions", positions}};
+}
+
+// Where each key's definition comes from (DESIGN.md section 4 and research/variants.md).
+nlohmann::json definitions(const ProbeResult& r) {
+    nlohmann::json d = nlohmann::json::object();
+    if (r.has(Metric::sink)) {
+        const std::string alpha =
+            "alpha_k^{l,h} = 1/(T-k+1) sum_{t=k..T} A^{l,h}_{t,k}, mean over samples (Gu et al. 2025; DESIGN.md 4)";
+        d["alpha_1"] = alpha;
+        d["alpha_k"] = alpha;
+        d["sink_k"] = "Sink_k^eps = 100 x share of (sample, layer, head) with alpha_k > eps (strict; Gu et al. 2025)";
+        d["sink_k_per_layer"] = "Sink_k^eps of one layer: share of (sample, head) with alpha_k > eps, in percent";
+    }
+    if (r.has(Metric::entropy)) d["entropy"] = "-sum_j A_{t,j} ln A_{t,j} in nats, mean over queries t and samples";
+    if (r.has(Metric::massive))
+        d["massive_activations"] =
+            "block outputs: entries with |h| > absolute and > relative x the median |h| of the sample's (T, C) hidden "
+            "state (Sun et al. 2024); top-3 |h| over all samples; median averaged over samples";
+    if (r.has(Metric::hidden_norms))
+        d["hidden_norm_ratio"] = "||h_1|| / mean_{t>1} ||h_t|| at each block output, norms averaged over samples first "
+                                 "(Gu et al. 2025, App. C.3)";
+    if (r.has(Metric::value_drain)) {
+        d["key_norm_ratio"] = "||k_1|| / mean_{j>1} ||k_j|| per kv head, keys after RoPE, norms averaged over samples";
+        d["value_norm_ratio"] = "||v_1|| / mean_{j>1} ||v_j|| per kv head (value drain; DESIGN.md 4)";
+    }
+    if (r.has(Metric::geometry)) {
+        d["cos_query_first_key"] = "mean over queries t of cos(q_t, k_1), after RoPE, mean over samples";
+        d["cos_query_other_keys"] =
+            "mean over queries t > 1 of the mean over keys 1 < j <= t of cos(q_t, k_j), mean over samples";
+    }
+    if (r.intervention)
+        d["intervention"] = "Sun et al. 2024: dims of one block's output set to 0 (zero) or h[t, d] to its mean over "
+                            "samples at position t (mean); mean next-token cross-entropy in nats over every position "
+                            "of the natural samples, without (loss_clean) and with (loss_intervened)";
+    return d;
+}
+
+}  // namespace
+
+nlohmann::json probe_result_json(const ProbeResult& r) {
+    nlohmann::json j = {{"schema", kProbeSchema},
+                        {"layers", r.layers},
+                        {"heads", r.heads},
+                        {"kv_heads", r.kv_heads},
+                        {"samples", r.samples},
+                        {"seq_len", r.seq_len},
+                        {"positions", r.positions},
+                        {"attention_path", attention_path_name(r.path)},
+                        {"seconds", r.seconds}};
+    nlohmann::json metrics = nlohmann::json::array();
+    for (Metric m : r.metrics) metrics.push_back(metric_name(m));
+    j["metrics"] = metrics;
+    j["definitions"] = definitions(r);
+    if (r.has(Metric::sink)) {
+        j["alpha_1"] = r.alpha[0];
+        j["alpha_k"] = r.alpha;
+        j["sink_k"] = r.sink_percent;
+        j["sink_k_per_layer"] = r.sink_percent_per_layer;
+    }
+    if (r.has(Metric::entropy)) j["entropy"] = r.entropy;
+    if (r.has(Metric::massive)) {
+        nlohmann::json layers = nlohmann::json::array();
+        for (size_t l = 0; l < r.activations.size(); ++l)
+            layers.push_back(layer_activations_json(static_cast<int>(l), r.activations[l]));
+        j["massive_activations"] = {
+            {"thresholds", {{"absolute", r.thresholds.absolute}, {"relative", r.thresholds.relative}}},
+            {"layers", layers}};
+    }
+    if (r.has(Metric::hidden_norms)) j["hidden_norm_ratio"] = r.hidden_norm_ratio;
+    if (r.has(Metric::value_drain)) {
+        j["key_norm_ratio"] = r.key_norm_ratio;
+        j["value_norm_ratio"] = r.value_norm_ratio;
+    }
+    if (r.has(Metric::geometry)) {
+        j["cos_query_first_key"] = r.cos_query_first_key;
+        j["cos_query_other_keys"] = r.cos_query_other_keys;
+    }
+    if (r.intervention) {
+        const InterventionResult& i = *r.intervention;
+        j["intervention"] = {{"mode", intervention_mode_name(i.mode)},
+                             {"layer", i.layer},
+                             {"dims", i.dims},
+                             {"dims_rule", i.dims_rule},
+                             {"loss_clean", i.loss_clean},
+                             {"loss_intervened", i.loss_intervened},
+                             {"loss_change", i.loss_intervened - i.loss_clean}};
+    }
+    return j;
+}
+
+std::string probe_table(const ProbeResult& r) {
+    const bool sink = r.has(Metric::sink), massive = r.has(Metric::massive);
+    const bool norms = r.has(Metric::hidden_norms), entropy = r.has(Metric::entropy);
+    std::string out = "layer";
+    if (sink) out += "  Sink_1 %   alpha_1";
+    if (massive) out += "   top |h|   median |h|  top/median  massive";
+    if (norms) out += "  |h_1|/|h_t|";
+    if (entropy) out += "  entropy";
+    out += "\n";
+    for (int l = 0; l < r.layers; ++l) {
+        out += fmt::format("{:>5}", l);
+        if (sink) {
+            double alpha = 0.0;
+            for (double a : r.alpha[0][l]) alpha += a;
+            out += fmt::format("  {:>8.1f}  {:>8.4f}", r.sink_percent_per_layer[l][0], alpha / r.heads);
+        }
+        if (massive) {
+            const LayerActivations& a = r.activations[l];
+            out += fmt::format("  {:>8.3g}  {:>11.3g}  {:>10.1f}  {:>7}", a.top.empty() ? 0.0 : std::abs(a.top[0].value),
+                               a.median, a.top_to_median(), a.massive_count);
+        }
+        if (norms) out += fmt::format("  {:>11.3f}", r.hidden_norm_ratio[l]);
+        if (entropy) {
+            double e = 0.0;
+            for (double x : r.entropy[l]) e += x;
+            out += fmt::format("  {:>7.3f}", e / r.heads);
+        }
+        out += "\n";
+    }
+    if (sink) {
+        out += fmt::format("Sink_k (eps, percent over samples x layers x heads), k = 1..{}:", r.positions);
+        for (double s : r.sink_percent) out += fmt::format(" {:.1f}", s);
+        out += "\n";
+    }
+    if (r.intervention) {
+        const InterventionResult& i = *r.intervention;
+        const std::string dims = fmt::format("{}", fmt::join(i.dims, ","));
+        out += fmt::format("intervention: {} dims {} ({}) at layer {}: loss {:.4f} -> {:.4f} nats/token ({:+.4f})\n",
+                           intervention_mode_name(i.mode), dims, i.dims_rule, i.layer, i.loss_clean, i.loss_intervened,
+                           i.loss_intervened - i.loss_clean);
+    }
+    return out;
+}
+
+}  // namespace sinklab

@@ -1,0 +1,417 @@
+#include "train/sweep.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+
+#include <toml++/toml.h>
+
+#include "core/error.h"
+#include "core/progress.h"
+#include "train/data.h"
+#include "train/trainer.h"
+
+namespace sinklab {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kLogFile = "train_log.jsonl";
+
+// A table's entries in file order (toml++ keeps them sorted by key).
+std::vector<std::pair<std::string, const toml::node*>> entries_in_file_order(const toml::table& table) {
+    std::vector<std::pair<std::string, const toml::node*>> entries;
+    for (const auto& [key, node] : table) entries.emplace_back(std::string(key.str()), &node);
+    std::stable_sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) {
+        const toml::source_position pa = a.second->source().begin, pb = b.second->source().begin;
+        return pa.line != pb.line ? pa.line < pb.line : pa.column < pb.column;
+    });
+    return entries;
+}
+
+// The text a TOML value stands for after --KEY on the command line (a list of integers: "0,1,2").
+std::string setting_text(const toml::node& node, const std::string& where) {
+    if (node.is_string()) return *node.value<std::string>();
+    if (node.is_integer()) return std::to_string(*node.value<int64_t>());
+    if (node.is_floating_point()) return fmt::format("{}", *node.value<double>());
+    if (node.is_boolean()) return *node.value<bool>() ? "true" : "false";
+    if (const toml::array* items = node.as_array()) {
+        std::string text;
+        for (const auto& item : *items) {
+            SINKLAB_CHECK(item.is_integer(), "sweep", "{}: expected a value or a list of integers", where);
+            text += (text.empty() ? "" : ",") + std::to_string(*item.value<int64_t>());
+        }
+        return text;
+    }
+    fail("sweep", "{}: expected a string, a number, a boolean or a list of integers", where);
+}
+
+// The key as train_settings() spells it; throws naming `where` when no setting has it.
+std::string setting_key(const std::string& key, const std::string& where) {
+    const Setting* setting = find_setting(key);
+    SINKLAB_CHECK(setting, "sweep", "{}: unknown key '{}' (the keys are the flags of `sinklab train --help`, without --)",
+                  where, key);
+    return setting->key;
+}
+
+// [base]: settings, with optional [base.model] / [base.train] tables as in a `sinklab train` file.
+std::map<std::string, std::string> read_base(const toml::table& base, const std::string& where) {
+    std::map<std::string, std::string> values;
+    for (const auto& [key, node] : entries_in_file_order(base)) {
+        if (const toml::table* group = node->as_table()) {
+            SINKLAB_CHECK(key == "model" || key == "train", "sweep",
+                          "{}: unexpected table [base.{}] (settings go in [base], or in [base.model] / [base.train])",
+                          where, key);
+            for (const auto& [k, v] : read_base(*group, where + "." + key)) values[k] = v;
+            continue;
+        }
+        values[setting_key(key, where)] = setting_text(*node, where + " " + key);
+    }
+    return values;
+}
+
+struct Axis {
+    std::string key;
+    std::vector<std::string> values;
+};
+
+// [axes]: mode = "grid" (every combination, the first axis varying slowest) or "list" (the i-th
+// value of every axis together), and key = [values...].
+std::vector<SettingValues> expand_axes(const toml::table& axes_table, const std::string& file) {
+    const std::string where = file + " [axes]";
+    std::string mode = "grid";
+    std::vector<Axis> axes;
+    for (const auto& [key, node] : entries_in_file_order(axes_table)) {
+        if (key == "mode") {
+            const auto value = node->value<std::string>();
+            SINKLAB_CHECK(value && (*value == "grid" || *value == "list"), "sweep",
+                          "{}: mode must be \"grid\" (every combination) or \"list\" (the axes zipped)", where);
+            mode = *value;
+            continue;
+        }
+        Axis axis{setting_key(key, where), {}};
+        const toml::array* values = node->as_array();
+        SINKLAB_CHECK(values, "sweep", "{}: {} must be a list of values (e.g. lr = [1e-3, 3e-3])", where, key);
+        SINKLAB_CHECK(!values->empty(), "sweep", "{}: {} has no values", where, key);
+        for (const auto& value : *values) axis.values.push_back(setting_text(value, where + " " + key));
+        SINKLAB_CHECK(std::none_of(axes.begin(), axes.end(), [&](const Axis& a) { return a.key == axis.key; }), "sweep",
+                      "{}: the axis '{}' is given twice", where, axis.key);
+        axes.push_back(std::move(axis));
+    }
+    SINKLAB_CHECK(!axes.empty(), "sweep", "{}: no axis (add key = [values...], e.g. lr = [1e-3, 3e-3])", where);
+    std::vector<SettingValues> runs;
+    if (mode == "list") {
+        for (const Axis& axis : axes)
+            SINKLAB_CHECK(axis.values.size() == axes.front().values.size(), "sweep",
+                          "{}: mode = \"list\" zips the axes, which need equal lengths: {} has {} values, {} has {}",
+                          where, axes.front().key, axes.front().values.size(), axis.key, axis.values.size());
+        for (size_t i = 0; i < axes.front().values.size(); ++i) {
+            SettingValues run;
+            for (const Axis& axis : axes) run.emplace_back(axis.key, axis.values[i]);
+            runs.push_back(std::move(run));
+        }
+        return runs;
+    }
+    runs.emplace_back();
+    for (const Axis& axis : axes) {
+        std::vector<SettingValues> next;
+        for (const SettingValues& partial : runs)
+            for (const std::string& value : axis.values) {
+                next.push_back(partial);
+                next.back().emplace_back(axis.key, value);
+            }
+        runs = std::move(next);
+    }
+    return runs;
+}
+
+// [[runs]]: one table of settings per run.
+std::vector<SettingValues> read_run_tables(const toml::array& tables, const std::string& file) {
+    std::vector<SettingValues> runs;
+    for (size_t i = 0; i < tables.size(); ++i) {
+        const std::string where = fmt::format("{} [[runs]] #{}", file, i + 1);
+        const toml::table* table = tables[i].as_table();
+        SINKLAB_CHECK(table, "sweep", "{}: expected a table of settings", where);
+        SettingValues run;
+        for (const auto& [key, node] : entries_in_file_order(*table)) {
+            SINKLAB_CHECK(!node->is_table(), "sweep", "{}: unexpected table '{}' (a run is a flat table of settings)",
+                          where, key);
+            run.emplace_back(setting_key(key, where), setting_text(*node, where + " " + key));
+        }
+        runs.push_back(std::move(run));
+    }
+    SINKLAB_CHECK(!runs.empty(), "sweep", "{}: [[runs]] is empty", file);
+    return runs;
+}
+
+// The lines of a run's log: the start line's configuration and parameter count, and the line that
+// ended the run (the final evaluation, or where it diverged).
+struct RunLog {
+    std::optional<nlohmann::json> config;
+    std::optional<long> params;
+    std::optional<nlohmann::json> end;
+};
+
+RunLog read_run_log(const fs::path& run_dir) {
+    RunLog log;
+    std::ifstream in(run_dir / kLogFile);
+    std::string line;
+    while (std::getline(in, line)) {
+        const nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+        if (!j.is_object()) continue;  // a line cut short by a kill
+        if (j.value("event", "") == "start") {
+            log.config = j.value("config", nlohmann::json());
+            if (j.contains("params")) log.params = j["params"].get<long>();
+        }
+        if (j.value("final", false) || j.value("diverged", false)) log.end = j;
+    }
+    return log;
+}
+
+std::optional<double> number_at(const nlohmann::json& j, const char* key) {
+    if (!j.contains(key) || !j[key].is_number()) return std::nullopt;
+    return j[key].get<double>();
+}
+
+// Where a run stands before the sweep trains it.
+enum class RunStart { finished, resume, fresh };
+
+RunStart survey_run(const SweepRun& run, const fs::path& dir) {
+    const RunLog log = read_run_log(dir);
+    std::error_code ec;
+    const RunStart start = log.end ? RunStart::finished : fs::exists(dir / "checkpoint", ec) ? RunStart::resume
+                                                                                             : RunStart::fresh;
+    // A run that would start over anyway may have had other settings; one to keep or continue may not.
+    if (start != RunStart::fresh && log.config) {
+        const nlohmann::json planned = nlohmann::json::parse(run.config.to_json().dump());
+        const nlohmann::json patch = nlohmann::json::diff(*log.config, planned);
+        if (!patch.empty()) {
+            const nlohmann::json::json_pointer pointer(patch[0]["path"].get<std::string>());
+            const std::string there = log.config->contains(pointer) ? log.config->at(pointer).dump() : "unset";
+            const std::string now = planned.contains(pointer) ? planned.at(pointer).dump() : "unset";
+            fail("sweep", "{}: holds a run with other settings ({}: {} there, {} in this sweep); remove the folder or "
+                          "choose another --out",
+                 dir.string(), pointer.to_string(), there, now);
+        }
+    }
+    return start;
+}
+
+std::string one_line(std::string text) {
+    std::replace(text.begin(), text.end(), '\n', ' ');
+    return text;
+}
+
+// Trains (or resumes) one run; its row comes from the log it leaves.
+RunRecord train_run(const SweepRun& run, const fs::path& dir, RunStart start, const TrainOptions& options) {
+    try {
+        std::unique_ptr<Trainer> trainer;
+        if (start == RunStart::resume) {
+            trainer = Trainer::resume(dir, options);
+        } else {
+            // A log without a checkpoint: the run stopped before its first checkpoint; start it over.
+            std::error_code ec;
+            fs::remove(dir / kLogFile, ec);
+            trainer = std::make_unique<Trainer>(run.config, dir, options);
+        }
+        trainer->run();
+    } catch (const std::exception& e) {
+        RunRecord failed;
+        failed.status = "failed: " + one_line(e.what());
+        return failed;
+    }
+    std::optional<RunRecord> record = read_run_record(dir);
+    SINKLAB_ASSERT(record.has_value());
+    return *record;
+}
+
+}  // namespace
+
+std::string sweep_run_name(const SettingValues& values) {
+    std::string name;
+    for (const auto& [key, value] : values) name += (name.empty() ? "" : ",") + key + "=" + value;
+    if (name.empty()) return "base";
+    for (char& c : name) {
+        const bool safe = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+                          c == '-' || c == '_' || c == '=' || c == ',' || c == '+';
+        if (!safe) c = '_';
+    }
+    return name;
+}
+
+SweepPlan read_sweep(const fs::path& file, const std::map<std::string, std::string>& overrides) {
+    std::error_code ec;
+    SINKLAB_CHECK(fs::is_regular_file(file, ec), "sweep", "{}: no such file", file.string());
+    const std::string name = file.string();
+    toml::table document;
+    try {
+        document = toml::parse_file(name);
+    } catch (const toml::parse_error& e) {
+        fail("sweep", "{}:{}:{}: not valid TOML: {}", name, e.source().begin.line, e.source().begin.column,
+             e.description());
+    }
+    const toml::table* base_table = nullptr;
+    const toml::table* axes_table = nullptr;
+    const toml::array* run_tables = nullptr;
+    for (const auto& [key, node] : entries_in_file_order(document)) {
+        if (key == "base") {
+            base_table = node->as_table();
+            SINKLAB_CHECK(base_table, "sweep", "{}: base must be a table, [base]", name);
+        } else if (key == "axes") {
+            axes_table = node->as_table();
+            SINKLAB_CHECK(axes_table, "sweep", "{}: axes must be a table, [axes]", name);
+        } else if (key == "runs") {
+            run_tables = node->as_array();
+            SINKLAB_CHECK(run_tables, "sweep", "{}: runs must be an array of tables, [[runs]]", name);
+        } else {
+            fail("sweep", "{}: unknown key '{}' (a sweep file has [base], [axes] and [[runs]])", name, key);
+        }
+    }
+    SINKLAB_CHECK((axes_table != nullptr) != (run_tables != nullptr), "sweep",
+                  "{}: a sweep has either [axes] (values to combine) or [[runs]] (one table per run), {}", name,
+                  axes_table ? "not both" : "and this file has neither");
+
+    // [base] and the command line alone first, so that their errors name them.
+    const std::map<std::string, std::string> base = base_table ? read_base(*base_table, name + " [base]")
+                                                               : std::map<std::string, std::string>{};
+    TrainConfig check = preset_config("tiny");
+    apply_settings(check, base, name + " [base]");
+    apply_settings(check, overrides, "command line");
+
+    SweepPlan plan;
+    plan.file = file;
+    const std::vector<SettingValues> runs = axes_table ? expand_axes(*axes_table, name) : read_run_tables(*run_tables, name);
+    for (size_t i = 0; i < runs.size(); ++i) {
+        SweepRun run;
+        run.values = runs[i];
+        run.name = sweep_run_name(run.values);
+        std::map<std::string, std::string> settings = base;
+        for (const auto& [key, value] : overrides) settings[setting_key(key, "command line")] = value;
+        for (const auto& [key, value] : run.values) {
+            settings[key] = value;
+            if (std::find(plan.keys.begin(), plan.keys.end(), key) == plan.keys.end()) plan.keys.push_back(key);
+        }
+        const std::string source = fmt::format("{}, run {} of {} ({})", name, i + 1, runs.size(), run.name);
+        run.config = preset_config("tiny");
+        apply_settings(run.config, settings, source);
+        try {
+            run.config = prepare_train_config(run.config);
+        } catch (const Error& e) {
+            throw Error("config", source + ": " + e.what());
+        }
+        for (size_t j = 0; j < plan.runs.size(); ++j)
+            SINKLAB_CHECK(plan.runs[j].name != run.name, "sweep",
+                          "{}: runs {} and {} have the same name '{}' (the same values, or values that differ only in "
+                          "characters a folder name cannot hold)",
+                          name, j + 1, i + 1, run.name);
+        plan.runs.push_back(std::move(run));
+    }
+    return plan;
+}
+
+std::optional<RunRecord> read_run_record(const fs::path& run_dir) {
+    const RunLog log = read_run_log(run_dir);
+    if (!log.end) return std::nullopt;
+    const nlohmann::json& end = *log.end;
+    RunRecord record;
+    record.params = log.params;
+    if (end.contains("step")) record.steps = end["step"].get<long>();
+    if (end.value("diverged", false)) {
+        record.status = fmt::format("diverged at step {}: {}", record.steps.value_or(0), end.value("reason", "?"));
+        return record;
+    }
+    record.status = "ok";
+    record.val_loss = number_at(end, "val_loss");
+    record.sink_star = number_at(end, "sink_star");
+    record.sink1 = number_at(end, "sink1");
+    record.massive_ratio = number_at(end, "massive_ratio");
+    record.tokens_per_s = number_at(end, "tokens_per_s");
+    return record;
+}
+
+nlohmann::ordered_json SweepRow::to_json() const {
+    auto number = [](const auto& value) { return value ? nlohmann::ordered_json(*value) : nlohmann::ordered_json(); };
+    nlohmann::ordered_json j;
+    j["run"] = run;
+    for (const auto& [key, value] : values) j[key] = value;
+    j["status"] = record.status;
+    j["val_loss"] = number(record.val_loss);
+    j["sink_star"] = number(record.sink_star);
+    j["sink1"] = number(record.sink1);
+    j["massive_ratio"] = number(record.massive_ratio);
+    j["tokens_per_s"] = number(record.tokens_per_s);
+    j["steps"] = number(record.steps);
+    j["params"] = number(record.params);
+    return j;
+}
+
+double unigram_entropy(const std::vector<uint8_t>& bytes) {
+    std::vector<long> counts(256, 0);
+    for (uint8_t b : bytes) ++counts[b];
+    double entropy = 0.0;
+    for (long n : counts) {
+        if (n == 0) continue;
+        const double p = static_cast<double>(n) / static_cast<double>(bytes.size());
+        entropy -= p * std::log(p);
+    }
+    return entropy;
+}
+
+SweepResult run_sweep(const SweepPlan& plan, const SweepOptions& options) {
+    const size_t n = plan.runs.size();
+    // Everything that can stop the sweep happens before the first run trains.
+    std::vector<RunStart> starts;
+    for (const SweepRun& run : plan.runs) starts.push_back(survey_run(run, options.out / run.name));
+    SweepResult result;
+    for (const SweepRun& run : plan.runs) {
+        const std::string data = run.config.data.empty() ? default_corpus_path().string() : run.config.data;
+        if (!result.unigram_entropy.contains(data))
+            result.unigram_entropy[data] = unigram_entropy(load_byte_corpus(data, run.config.val_fraction).train);
+    }
+
+    const long to_train = std::count_if(starts.begin(), starts.end(), [](RunStart s) { return s != RunStart::finished; });
+    if (options.progress)
+        std::fprintf(stderr, "sweep %s: %zu runs in %s, %ld finished earlier, %ld to train\n", plan.file.c_str(), n,
+                     options.out.c_str(), static_cast<long>(n) - to_train, to_train);
+    TrainOptions train_options;
+    train_options.threads = options.threads;
+    train_options.progress = options.progress;
+    const auto started = std::chrono::steady_clock::now();
+    long trained = 0;
+    for (size_t i = 0; i < n; ++i) {
+        const SweepRun& run = plan.runs[i];
+        const fs::path dir = options.out / run.name;
+        SweepRow row;
+        row.run = run.name;
+        for (const std::string& key : plan.keys) {
+            const auto it = std::find_if(run.values.begin(), run.values.end(), [&](const auto& kv) { return kv.first == key; });
+            row.values.emplace_back(key, it == run.values.end() ? "" : it->second);
+        }
+        if (starts[i] == RunStart::finished) {
+            row.record = *read_run_record(dir);
+            if (options.progress)
+                std::fprintf(stderr, "sweep %zu/%zu: %s: finished earlier (%s)\n", i + 1, n, run.name.c_str(),
+                             row.record.status.c_str());
+        } else {
+            if (options.progress) {
+                const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+                const std::string eta = trained > 0 ? ", ETA " + format_duration(elapsed / trained * (to_train - trained)) : "";
+                std::fprintf(stderr, "sweep %zu/%zu: %s%s (%s elapsed%s)\n", i + 1, n, run.name.c_str(),
+                             starts[i] == RunStart::resume ? ", resuming" : "", format_duration(elapsed).c_str(),
+                             eta.c_str());
+            }
+            row.record = train_run(run, dir, starts[i], train_options);
+            ++trained;
+            if (options.progress && row.record.status.starts_with("failed"))
+                std::fprintf(stderr, "sweep %zu/%zu: %s: %s\n", i + 1, n, run.name.c_str(), row.record.status.c_str());
+        }
+        result.rows.push_back(std::move(row));
+    }
+    return result;
+}
+
+}  // namespace sinklab

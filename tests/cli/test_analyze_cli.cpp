@@ -1,0 +1,207 @@
+// End-to-end tests of `sinklab analyze`: JSON shape, the closed-form baseline, bad input.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include <nlohmann/json.hpp>
+
+#include "analysis/diffusion.h"
+#include "analysis/frames.h"
+#include "cli/cli_test_support.h"
+#include "model/transformer.h"
+#include "probe/probe_input.h"
+#include "probe/probe_model.h"
+
+namespace sinklab::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+fs::path make_corpus(const fs::path& dir) {
+    std::ofstream out(dir / "corpus.txt");
+    for (int i = 0; i < 200; ++i) out << "Line " << i << ": the quick brown fox jumps over the lazy dog.\n";
+    return dir / "corpus.txt";
+}
+
+fs::path train_tiny(const fs::path& dir, const std::string& name, int layers) {
+    const fs::path data = dir / "corpus.txt";
+    if (!fs::exists(data)) make_corpus(dir);
+    auto r = run_sinklab("train --data " + data.string() + " --d-model 32 --layers " + std::to_string(layers) +
+                         " --heads 2 --seq-len 32 --steps 0 --threads 2 --quiet --out " + (dir / name).string());
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    return dir / name / "checkpoint";
+}
+
+struct Fixture {
+    fs::path dir = fresh_temp_dir("analyze");
+    fs::path model = train_tiny(dir, "run", 2);
+};
+Fixture& fixture() {
+    static Fixture f;
+    return f;
+}
+
+std::string base(const fs::path& model) {
+    return "analyze --model " + model.string() + " --input random --samples 4 --seq-len 16 --threads 2";
+}
+
+TEST(AnalyzeCli, JsonHasDiffusionPowersLabelsAndExactExcess) {
+    const Fixture& f = fixture();
+    const fs::path json_path = f.dir / "analyze.json";
+    auto r = run_sinklab(base(f.model) + " --json " + json_path.string());
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("frame (corrected"), std::string::npos) << r.output;
+    const std::string text = read_file(json_path);
+    auto j = nlohmann::json::parse(text);
+    EXPECT_NE(text.find("\"faithful\""), std::string::npos);
+    EXPECT_NE(text.find("\"corrected\""), std::string::npos);
+    for (const char* name : {"diffusion", "spectral", "topology", "rmt", "value"})
+        EXPECT_TRUE(j["analyses"].contains(name)) << name;
+    EXPECT_TRUE(j.contains("frames"));
+    const auto& layers = j["analyses"]["diffusion"]["layers"];
+    ASSERT_EQ(layers.size(), 2u);
+    for (const auto& layer : layers) {
+        const auto& pm = layer["faithful"]["power_mass"];
+        ASSERT_EQ(pm.size(), 5u) << layer.dump();
+        const int ks[] = {1, 2, 4, 8, 16};
+        for (size_t i = 0; i < 5; ++i) {
+            EXPECT_EQ(pm[i]["k"].get<int>(), ks[i]);
+            const double mass = pm[i]["mass"]["mean"].get<double>();
+            const double excess = pm[i]["excess"]["mean"].get<double>();
+            const double baseline = analysis::uniform_power_mass(16, ks[i]);
+            EXPECT_NEAR(excess, mass - baseline, 1e-9) << pm[i].dump();
+        }
+        EXPECT_EQ(layer["corrected"]["power_mass"].size(), 5u);
+    }
+}
+
+// The command streams samples and averages the per-sample frame votes; classify_frames over all
+// samples at once (maps captured here independently) must give the same labels and evidence.
+struct MeanAttention : TensorObserver {
+    analysis::AttentionSample sample;
+    explicit MeanAttention(int L) { sample.attention.resize(L); }
+    void observe(std::string_view name, int layer, const float* data, const Shape& shape) override {
+        if (name != "attn_weights") return;
+        const int NH = static_cast<int>(shape[1]), T = static_cast<int>(shape[2]);
+        Eigen::MatrixXd m = Eigen::MatrixXd::Zero(T, T);
+        for (int h = 0; h < NH; ++h)
+            for (int i = 0; i < T; ++i)
+                for (int j = 0; j < T; ++j) m(i, j) += data[(static_cast<size_t>(h) * T + i) * T + j] / NH;
+        sample.attention[layer] = m;
+    }
+};
+
+TEST(AnalyzeCli, StreamedFramesAndDiffusionMatchTheLibraryOnAllSamples) {
+    const Fixture& f = fixture();
+    const fs::path json_path = f.dir / "frames.json";
+    auto r = run_sinklab(base(f.model) + " --bos off --seed 7 --analyses frames,diffusion --json " + json_path.string());
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    const auto j = nlohmann::json::parse(read_file(json_path));
+
+    ProbeModel pm = load_probe_model(f.model);
+    const int L = pm.model->config().n_layers;
+    const ProbeSamples samples = random_samples(pm.model->config().vocab_size, 16, 4, std::nullopt, 7);
+    std::vector<analysis::AttentionSample> all;
+    for (int n = 0; n < samples.N; ++n) {
+        MeanAttention obs(L);
+        ForwardOptions fo;
+        fo.training = false;
+        fo.observer = &obs;
+        fo.logits = false;
+        pm.model->forward(samples.tokens.data() + n * samples.T, nullptr, 1, samples.T, fo);
+        all.push_back(obs.sample);
+    }
+    const analysis::FrameResult expected = analysis::classify_frames(all);
+    EXPECT_EQ(j["frames"]["frame"], analysis::frame_name(expected.frame));
+    ASSERT_EQ(j["frames"]["layers"].size(), expected.layers.size());
+    for (size_t l = 0; l < expected.layers.size(); ++l) {
+        const auto& got = j["frames"]["layers"][l];
+        EXPECT_EQ(got["frame"], analysis::frame_name(expected.layers[l].frame));
+        EXPECT_NEAR(got["column0_share"].get<double>(), expected.layers[l].column0_share, 1e-9);
+        EXPECT_NEAR(got["in_degree_gini"].get<double>(), expected.layers[l].in_degree_gini, 1e-9);
+        EXPECT_NEAR(got["reference_count"].get<double>(), expected.layers[l].reference_count, 1e-9);
+    }
+    // s_1 from the maps directly: the mean over rows of A_i0, averaged over samples.
+    for (int l = 0; l < L; ++l) {
+        double s1 = 0.0;
+        for (const auto& s : all) s1 += s.attention[l].col(0).mean() / all.size();
+        EXPECT_NEAR(j["analyses"]["diffusion"]["layers"][l]["faithful"]["power_mass"][0]["mass"]["mean"].get<double>(),
+                    s1, 1e-6);
+    }
+    // Independent numpy check of every s_k, its closed-form baseline and the excess.
+    nlohmann::json maps = {{"maps", nlohmann::json::array()}};
+    for (const auto& s : all) {
+        nlohmann::json layers = nlohmann::json::array();
+        for (const auto& a : s.attention) {
+            nlohmann::json rows = nlohmann::json::array();
+            for (int i = 0; i < a.rows(); ++i) {
+                std::vector<double> row(a.cols());
+                for (int c = 0; c < a.cols(); ++c) row[c] = a(i, c);
+                rows.push_back(row);
+            }
+            layers.push_back(rows);
+        }
+        maps["maps"].push_back(layers);
+    }
+    const fs::path maps_path = f.dir / "maps.json";
+    std::ofstream(maps_path) << maps.dump();
+    const std::string script = std::string(SINKLAB_SOURCE_DIR) + "/tests/oracle/analyze_diffusion_check.py";
+    FILE* pipe = ::popen(("/usr/bin/python3 " + script + " " + maps_path.string() + " " + json_path.string() + " 2>&1").c_str(), "r");
+    ASSERT_NE(pipe, nullptr);
+    std::string out;
+    char buffer[4096];
+    size_t got_bytes;
+    while ((got_bytes = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) out.append(buffer, got_bytes);
+    const int status = ::pclose(pipe);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << out;
+    EXPECT_EQ(out, "ok\n");
+}
+
+void expect_clean_failure(const CommandResult& r, const std::string& needle) {
+    EXPECT_NE(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find(needle), std::string::npos) << r.output;
+    EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
+}
+
+TEST(AnalyzeCli, UnknownAnalysisIsAnError) {
+    expect_clean_failure(run_sinklab(base(fixture().model) + " --analyses diffusion,bogus"),
+                         "unknown analysis 'bogus'; valid: all, diffusion, spectral, topology, rmt, value, frames");
+}
+
+TEST(AnalyzeCli, ThresholdOutsideUnitIntervalIsAnError) {
+    expect_clean_failure(run_sinklab(base(fixture().model) + " --threshold 0.1,1.5"),
+                         "--threshold 1.5: each threshold must lie in (0, 1)");
+}
+
+TEST(AnalyzeCli, TracksRandomMatrixStatisticsAcrossSavedCheckpoints) {
+    const Fixture& f = fixture();
+    auto t = run_sinklab("train --data " + (f.dir / "corpus.txt").string() +
+                         " --d-model 32 --layers 2 --heads 2 --seq-len 32 --batch 2 --steps 2 --warmup 1 --eval-every 2"
+                         " --eval-windows 2 --save-at pow2 --threads 2 --quiet --out " + (f.dir / "runp").string());
+    ASSERT_EQ(t.exit_code, 0) << t.output;
+    const fs::path ck = f.dir / "runp" / "checkpoints";
+    const fs::path json_path = f.dir / "track.json";
+    auto r = run_sinklab("analyze --input random --samples 2 --seq-len 16 --threads 2 --analyses rmt --checkpoints " +
+                         (ck / "step_000000").string() + " " + (ck / "step_000002").string() + " --json " +
+                         json_path.string());
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("random-matrix statistics across checkpoints"), std::string::npos) << r.output;
+    const auto j = nlohmann::json::parse(read_file(json_path));
+    ASSERT_EQ(j["checkpoints"].size(), 2u);
+    for (const auto& c : j["checkpoints"]) {
+        ASSERT_EQ(c["analyses"]["rmt"]["layers"].size(), 2u);
+        EXPECT_EQ(c["analyses"]["rmt"]["layers"][0]["faithful"]["variant"], "faithful");
+        EXPECT_EQ(c["analyses"]["rmt"]["layers"][0]["corrected"]["variant"], "corrected");
+    }
+}
+
+TEST(AnalyzeCli, CheckpointsOfDifferentArchitecturesAreAnError) {
+    const Fixture& f = fixture();
+    const fs::path other = train_tiny(f.dir, "run3", 3);
+    expect_clean_failure(run_sinklab("analyze --input random --samples 2 --seq-len 16 --checkpoints " + f.model.string() +
+                                     " " + other.string()),
+                         "have different architectures");
+}
+
+}  // namespace
+}  // namespace sinklab::testing

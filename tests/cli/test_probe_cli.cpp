@@ -1,0 +1,107 @@
+// End-to-end tests of `sinklab probe`: the JSON keys, the maps, and one clear error per bad input.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/cli_test_support.h"
+#include "model/checkpoint.h"
+
+namespace sinklab::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A small byte-level model folder with learned positions (64 of them) and a BOS token (vocab 257).
+fs::path make_model(const fs::path& dir) {
+    ModelConfig c;
+    c.vocab_size = 257;
+    c.d_model = 32;
+    c.n_layers = 2;
+    c.n_heads = c.n_kv_heads = 2;
+    c.max_seq_len = 64;
+    Transformer model(c);
+    model.init_weights(3);
+    save_model_folder(model, dir / "model");
+    return dir / "model";
+}
+
+fs::path write_text(const fs::path& path, const std::string& text) {
+    std::ofstream(path) << text;
+    return path;
+}
+
+class ProbeCli : public ::testing::Test {
+protected:
+    static void SetUpTestSuite() {
+        dir_ = fresh_temp_dir("probe");
+        model_ = make_model(dir_);
+        std::string text;
+        for (int i = 0; i < 200; ++i) text += "The quick brown fox jumps over the lazy dog. ";
+        prompts_ = write_text(dir_ / "prompts.txt", text);
+    }
+    static std::string probe(const std::string& flags) {
+        return "probe --model " + model_.string() + " --quiet --threads 2 " + flags;
+    }
+    static inline fs::path dir_, model_, prompts_;
+};
+
+TEST_F(ProbeCli, WritesEveryNumberWithItsDefinitionAndParameters) {
+    const fs::path json = dir_ / "probe.json", maps = dir_ / "maps";
+    auto r = run_sinklab(probe("--input natural:" + prompts_.string() + " --seq-len 32 --samples 6 --positions 4 " +
+                               "--json " + json.string() + " --maps " + maps.string()));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("Sink_1 %"), std::string::npos) << r.output;
+    const auto j = nlohmann::json::parse(read_file(json));
+    ASSERT_EQ(j["alpha_1"].size(), 2u);     // [layer]
+    EXPECT_EQ(j["alpha_1"][0].size(), 2u);  // [head]
+    EXPECT_EQ(j["sink_k"].size(), 4u);      // per position
+    EXPECT_EQ(j["massive_activations"]["layers"].size(), 2u);
+    EXPECT_TRUE(j["definitions"].contains("alpha_1"));
+    EXPECT_EQ(j["parameters"]["seq_len"], 32);
+    EXPECT_EQ(j["parameters"]["bos"], "auto");
+    EXPECT_EQ(j["input"]["bos_id"], 256);  // vocab 257: trained with BOS, so auto puts it first
+    EXPECT_EQ(j["attention_path"], "blockwise");
+    EXPECT_TRUE(fs::is_regular_file(maps / "layer01_head-avg.png"));
+}
+
+TEST_F(ProbeCli, InterventionReportsTheLossChange) {
+    const fs::path json = dir_ / "intervene.json";
+    auto r = run_sinklab(probe("--input natural:" + prompts_.string() + " --seq-len 32 --samples 4 --intervene zero " +
+                               "--layer 0 --dims 1,2,3 --json " + json.string()));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("intervention: zero dims 1,2,3 (given) at layer 0"), std::string::npos) << r.output;
+    const auto j = nlohmann::json::parse(read_file(json));
+    EXPECT_EQ(j["intervention"]["dims"], (std::vector<int>{1, 2, 3}));
+    EXPECT_NE(j["intervention"]["loss_change"].get<double>(), 0.0);
+}
+
+// Each bad input ends the command with exit code 1 and one line naming the problem.
+void expect_one_clear_error(const CommandResult& r, const std::string& message) {
+    EXPECT_EQ(r.exit_code, 1) << r.output;
+    EXPECT_EQ(r.output.rfind("error: [probe] ", 0), 0u) << r.output;
+    EXPECT_NE(r.output.find(message), std::string::npos) << r.output;
+    EXPECT_EQ(r.output.find('\n'), r.output.size() - 1) << "one line: " << r.output;
+}
+
+TEST_F(ProbeCli, EmptyPromptFile) {
+    const fs::path empty = write_text(dir_ / "empty.txt", "");
+    expect_one_clear_error(run_sinklab(probe("--input natural:" + empty.string())), "the text is empty");
+}
+
+TEST_F(ProbeCli, IdOutsideTheVocabulary) {
+    expect_one_clear_error(run_sinklab(probe("--input repeat:300")), "repeat:300: the id is outside the vocabulary");
+}
+
+TEST_F(ProbeCli, SequenceLongerThanTheLearnedPositions) {
+    expect_one_clear_error(run_sinklab(probe("--input random --seq-len 65")),
+                           "--seq-len 65: this model has 64 positions (learned positions");
+}
+
+TEST_F(ProbeCli, UnknownMetricName) {
+    expect_one_clear_error(run_sinklab(probe("--input random --metrics sink,sinkhole")), "unknown metric 'sinkhole'");
+}
+
+}  // namespace
+}  // namespace sinklab::testing

@@ -1,0 +1,131 @@
+#pragma once
+// Helpers shared by the checkpoint tests: fixture paths, scratch folders, the taps of one forward,
+// tolerance checks that report the worst entry, and greedy decoding with and without a KV cache.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/error.h"
+#include "model/kv_cache.h"
+#include "model/transformer.h"
+
+namespace sinklab::test {
+
+namespace fs = std::filesystem;
+
+inline fs::path fixture(const std::string& relative) {
+    return fs::path(SINKLAB_SOURCE_DIR) / "tests" / "fixtures" / relative;
+}
+
+// A fresh folder for the running test, removed at the end.
+class ScratchDir {
+public:
+    ScratchDir() {
+        const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+        path_ = fs::path(SINKLAB_BINARY_DIR) / "model_test_scratch" /
+                (std::string(info->test_suite_name()) + "." + info->name() + "." + std::to_string(::getpid()));
+        fs::remove_all(path_);
+        fs::create_directories(path_);
+    }
+    ~ScratchDir() {
+        std::error_code ec;
+        fs::remove_all(path_, ec);
+    }
+    ScratchDir(const ScratchDir&) = delete;
+    ScratchDir& operator=(const ScratchDir&) = delete;
+    const fs::path& path() const { return path_; }
+    fs::path operator/(const std::string& name) const { return path_ / name; }
+
+private:
+    fs::path path_;
+};
+
+// Every tap of one forward, by name and layer.
+class Taps : public TensorObserver {
+public:
+    void observe(std::string_view name, int layer, const float* data, const Shape& shape) override {
+        entries.push_back({std::string(name), layer, shape, std::vector<float>(data, data + shape_numel(shape))});
+    }
+    const std::vector<float>& get(std::string_view name, int layer = -1) const {
+        for (const auto& e : entries)
+            if (e.name == name && e.layer == layer) return e.data;
+        throw Error("test", "no tap " + std::string(name) + " of layer " + std::to_string(layer));
+    }
+    struct Entry {
+        std::string name;
+        int layer;
+        Shape shape;
+        std::vector<float> data;
+    };
+    std::vector<Entry> entries;
+};
+
+// |a - b| <= abs_tol + rel_tol |b| for every entry; on failure, reports the worst one.
+inline ::testing::AssertionResult all_close(const float* actual, const float* expected, size_t n, double abs_tol,
+                                            double rel_tol) {
+    size_t worst = 0;
+    double worst_excess = -1.0, max_error = 0.0;
+    for (size_t i = 0; i < n; ++i) {
+        const double err = std::abs(static_cast<double>(actual[i]) - expected[i]);
+        if (!(err == err)) return ::testing::AssertionFailure() << "NaN at entry " << i;
+        max_error = std::max(max_error, err);
+        const double excess = err - (abs_tol + rel_tol * std::abs(static_cast<double>(expected[i])));
+        if (excess > worst_excess) {
+            worst_excess = excess;
+            worst = i;
+        }
+    }
+    if (worst_excess <= 0) return ::testing::AssertionSuccess() << "max abs error " << max_error;
+    return ::testing::AssertionFailure() << "entry " << worst << " is " << actual[worst] << ", expected "
+                                         << expected[worst] << " (max abs error " << max_error << " over " << n
+                                         << " entries)";
+}
+
+inline int32_t argmax(const float* row, int n) {
+    return static_cast<int32_t>(std::max_element(row, row + n) - row);  // the first maximum, as torch.argmax
+}
+
+// Greedy continuation by full recompute of the whole sequence at every step.
+inline std::vector<int32_t> greedy_full(Transformer& model, std::vector<int32_t> ids, int steps,
+                                        std::vector<std::vector<float>>* step_logits = nullptr) {
+    const int V = model.config().vocab_size;
+    std::vector<int32_t> generated;
+    for (int s = 0; s < steps; ++s) {
+        const int T = static_cast<int>(ids.size());
+        model.forward(ids.data(), nullptr, 1, T, ForwardOptions{false});
+        const float* last = model.logits() + static_cast<size_t>(T - 1) * V;
+        if (step_logits) step_logits->emplace_back(last, last + V);
+        generated.push_back(argmax(last, V));
+        ids.push_back(generated.back());
+    }
+    return generated;
+}
+
+// Greedy continuation with a KV cache: the prompt in one step, then one token per step.
+inline std::vector<int32_t> greedy_cached(Transformer& model, const std::vector<int32_t>& prompt, int steps,
+                                          std::vector<std::vector<float>>* step_logits = nullptr) {
+    const int V = model.config().vocab_size, P = static_cast<int>(prompt.size());
+    KVCache cache(model.config(), P + steps);
+    std::vector<int> positions(P);
+    for (int i = 0; i < P; ++i) positions[i] = i;
+    const float* logits = model.forward_step(prompt.data(), positions.data(), P, cache);
+    const float* last = logits + static_cast<size_t>(P - 1) * V;
+    std::vector<int32_t> generated;
+    for (int s = 0; s < steps; ++s) {
+        if (step_logits) step_logits->emplace_back(last, last + V);
+        generated.push_back(argmax(last, V));
+        if (s + 1 == steps) break;
+        const int position = P + s;
+        last = model.forward_step(&generated.back(), &position, 1, cache);
+    }
+    return generated;
+}
+
+}  // namespace sinklab::test
