@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "ops/vector_math.h"
+
 namespace sinklab {
 
 namespace {
@@ -9,11 +11,11 @@ constexpr float kGeluScale = 0.7978845608028654f;  // sqrt(2 / pi)
 
 inline float gelu(float x) {
     float cube = 0.044715f * x * x * x;
-    return 0.5f * x * (1.0f + std::tanh(kGeluScale * (x + cube)));
+    return 0.5f * x * (1.0f + tanh_fast(kGeluScale * (x + cube)));
 }
 inline float gelu_grad(float x) {
     float cube = 0.044715f * x * x * x;
-    float t = std::tanh(kGeluScale * (x + cube));
+    float t = tanh_fast(kGeluScale * (x + cube));
     float sech2 = 1.0f - t * t;
     return 0.5f * (1.0f + t) + 0.5f * x * sech2 * kGeluScale * (1.0f + 3.0f * 0.044715f * x * x);
 }
@@ -25,7 +27,7 @@ inline float gelu_erf(float x) { return 0.5f * x * (1.0f + std::erf(x * kInvSqrt
 inline float gelu_erf_grad(float x) {
     return 0.5f * (1.0f + std::erf(x * kInvSqrt2)) + x * kInvSqrt2Pi * std::exp(-0.5f * x * x);
 }
-inline float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
+inline float sigmoid(float x) { return sigmoid_fast(x); }
 }  // namespace
 
 void gelu_forward(float* out, const float* inp, long n) {
@@ -65,8 +67,10 @@ void glu_forward(float* out, const float* gate_up, int N, int F, GateActivation 
         const float* up = gate + F;
         float* o = out + static_cast<long>(n) * F;
         if (act == GateActivation::silu) {
+            #pragma omp simd
             for (int f = 0; f < F; ++f) o[f] = gate[f] * sigmoid(gate[f]) * up[f];
         } else {
+            #pragma omp simd
             for (int f = 0; f < F; ++f) o[f] = gelu(gate[f]) * up[f];
         }
     }
@@ -82,6 +86,7 @@ void glu_backward(float* dgate_up, const float* gate_up, const float* dout, int 
         float* dgate = dgate_up + static_cast<long>(n) * 2 * F;
         float* dup = dgate + F;
         if (act == GateActivation::silu) {
+            #pragma omp simd
             for (int f = 0; f < F; ++f) {
                 float s = sigmoid(gate[f]);
                 float silu = gate[f] * s;
@@ -89,6 +94,7 @@ void glu_backward(float* dgate_up, const float* gate_up, const float* dout, int 
                 dup[f] += g[f] * silu;
             }
         } else {
+            #pragma omp simd
             for (int f = 0; f < F; ++f) {
                 dgate[f] += g[f] * up[f] * gelu_grad(gate[f]);
                 dup[f] += g[f] * gelu(gate[f]);

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/reduce.h"
+#include "ops/vector_math.h"
 
 namespace sinklab {
 
@@ -28,15 +29,27 @@ double cross_entropy_forward_backward(float* losses, float* dlogits, const float
             continue;
         }
         float maxv = z[0];
+        #pragma omp simd reduction(max : maxv)
         for (int v = 1; v < V; ++v) maxv = z[v] > maxv ? z[v] : maxv;
+        // The exponentials go straight into dz (when wanted), then one scaling pass.
         float sum = 0.0f;
-        for (int v = 0; v < V; ++v) sum += std::exp(z[v] - maxv);
+        if (dz) {
+            #pragma omp simd reduction(+ : sum)
+            for (int v = 0; v < V; ++v) {
+                dz[v] = exp_fast(z[v] - maxv);
+                sum += dz[v];
+            }
+        } else {
+            #pragma omp simd reduction(+ : sum)
+            for (int v = 0; v < V; ++v) sum += exp_fast(z[v] - maxv);
+        }
         const float log_sum = std::log(sum) + maxv;
         const float loss = log_sum - z[target];
         losses[n] = loss;
         if (dz) {
-            const float inv_sum = 1.0f / sum;
-            for (int v = 0; v < V; ++v) dz[v] = std::exp(z[v] - maxv) * inv_sum * inv;
+            const float scale = inv / sum;
+            #pragma omp simd
+            for (int v = 0; v < V; ++v) dz[v] *= scale;
             dz[target] -= inv;
         }
     }

@@ -91,16 +91,12 @@ struct MeanAttention : TensorObserver {
     }
 };
 
-TEST(AnalyzeCli, StreamedFramesAndDiffusionMatchTheLibraryOnAllSamples) {
-    const Fixture& f = fixture();
-    const fs::path json_path = f.dir / "frames.json";
-    auto r = run_sinklab(base(f.model) + " --bos off --seed 7 --analyses frames,diffusion --json " + json_path.string());
-    ASSERT_EQ(r.exit_code, 0) << r.output;
-    const auto j = nlohmann::json::parse(read_file(json_path));
-
-    ProbeModel pm = load_probe_model(f.model);
+// Head-averaged attention of every sample, captured here from the same model and inputs as the
+// command's (random ids, seed 7, no BOS).
+std::vector<analysis::AttentionSample> capture_maps(const fs::path& model, int T, int N) {
+    ProbeModel pm = load_probe_model(model);
     const int L = pm.model->config().n_layers;
-    const ProbeSamples samples = random_samples(pm.model->config().vocab_size, 16, 4, std::nullopt, 7);
+    const ProbeSamples samples = random_samples(pm.model->config().vocab_size, T, N, std::nullopt, 7);
     std::vector<analysis::AttentionSample> all;
     for (int n = 0; n < samples.N; ++n) {
         MeanAttention obs(L);
@@ -111,6 +107,50 @@ TEST(AnalyzeCli, StreamedFramesAndDiffusionMatchTheLibraryOnAllSamples) {
         pm.model->forward(samples.tokens.data() + n * samples.T, nullptr, 1, samples.T, fo);
         all.push_back(obs.sample);
     }
+    return all;
+}
+
+// Pappone's prediction, measured: every s_k, its closed-form baseline and the excess of the
+// command's JSON against tests/oracle/analyze_diffusion_check.py (numpy, float64) on the same maps.
+void expect_diffusion_matches_numpy(const std::vector<analysis::AttentionSample>& all, const fs::path& json_path,
+                                    const fs::path& dir) {
+    nlohmann::json maps = {{"maps", nlohmann::json::array()}};
+    for (const auto& s : all) {
+        nlohmann::json layers = nlohmann::json::array();
+        for (const auto& a : s.attention) {
+            nlohmann::json rows = nlohmann::json::array();
+            for (int i = 0; i < a.rows(); ++i) {
+                std::vector<double> row(a.cols());
+                for (int c = 0; c < a.cols(); ++c) row[c] = a(i, c);
+                rows.push_back(row);
+            }
+            layers.push_back(rows);
+        }
+        maps["maps"].push_back(layers);
+    }
+    const fs::path maps_path = dir / (json_path.stem().string() + "-maps.json");
+    std::ofstream(maps_path) << maps.dump();
+    const std::string script = std::string(SINKLAB_SOURCE_DIR) + "/tests/oracle/analyze_diffusion_check.py";
+    FILE* pipe = ::popen(("/usr/bin/python3 " + script + " " + maps_path.string() + " " + json_path.string() + " 2>&1").c_str(), "r");
+    ASSERT_NE(pipe, nullptr);
+    std::string out;
+    char buffer[4096];
+    size_t got_bytes;
+    while ((got_bytes = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) out.append(buffer, got_bytes);
+    const int status = ::pclose(pipe);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << out;
+    EXPECT_EQ(out, "ok\n");
+}
+
+TEST(AnalyzeCli, StreamedFramesAndDiffusionMatchTheLibraryOnAllSamples) {
+    const Fixture& f = fixture();
+    const fs::path json_path = f.dir / "frames.json";
+    auto r = run_sinklab(base(f.model) + " --bos off --seed 7 --analyses frames,diffusion --json " + json_path.string());
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    const auto j = nlohmann::json::parse(read_file(json_path));
+
+    const std::vector<analysis::AttentionSample> all = capture_maps(f.model, 16, 4);
+    const int L = static_cast<int>(all[0].attention.size());
     const analysis::FrameResult expected = analysis::classify_frames(all);
     EXPECT_EQ(j["frames"]["frame"], analysis::frame_name(expected.frame));
     ASSERT_EQ(j["frames"]["layers"].size(), expected.layers.size());
@@ -128,33 +168,34 @@ TEST(AnalyzeCli, StreamedFramesAndDiffusionMatchTheLibraryOnAllSamples) {
         EXPECT_NEAR(j["analyses"]["diffusion"]["layers"][l]["faithful"]["power_mass"][0]["mass"]["mean"].get<double>(),
                     s1, 1e-6);
     }
-    // Independent numpy check of every s_k, its closed-form baseline and the excess.
-    nlohmann::json maps = {{"maps", nlohmann::json::array()}};
-    for (const auto& s : all) {
-        nlohmann::json layers = nlohmann::json::array();
-        for (const auto& a : s.attention) {
-            nlohmann::json rows = nlohmann::json::array();
-            for (int i = 0; i < a.rows(); ++i) {
-                std::vector<double> row(a.cols());
-                for (int c = 0; c < a.cols(); ++c) row[c] = a(i, c);
-                rows.push_back(row);
-            }
-            layers.push_back(rows);
-        }
-        maps["maps"].push_back(layers);
-    }
-    const fs::path maps_path = f.dir / "maps.json";
-    std::ofstream(maps_path) << maps.dump();
-    const std::string script = std::string(SINKLAB_SOURCE_DIR) + "/tests/oracle/analyze_diffusion_check.py";
-    FILE* pipe = ::popen(("/usr/bin/python3 " + script + " " + maps_path.string() + " " + json_path.string() + " 2>&1").c_str(), "r");
-    ASSERT_NE(pipe, nullptr);
-    std::string out;
-    char buffer[4096];
-    size_t got_bytes;
-    while ((got_bytes = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) out.append(buffer, got_bytes);
-    const int status = ::pclose(pipe);
-    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << out;
-    EXPECT_EQ(out, "ok\n");
+    expect_diffusion_matches_numpy(all, json_path, f.dir);
+}
+
+// The same check on a model that trained (its attention is no longer near uniform) and on the
+// pretrained stories260K (llama2.c), whose printed table must carry s_k and its excess per layer.
+TEST(AnalyzeCli, DiffusionOfATrainedModelMatchesNumpy) {
+    const Fixture& f = fixture();
+    auto t = run_sinklab("train --data " + (f.dir / "corpus.txt").string() +
+                         " --d-model 32 --layers 2 --heads 2 --seq-len 32 --batch 4 --steps 40 --lr 3e-3 --warmup 5"
+                         " --eval-every 40 --eval-windows 2 --threads 2 --quiet --out " + (f.dir / "trained").string());
+    ASSERT_EQ(t.exit_code, 0) << t.output;
+    const fs::path model = f.dir / "trained" / "checkpoint";
+    const fs::path json_path = f.dir / "trained.json";
+    auto r = run_sinklab(base(model) + " --bos off --seed 7 --analyses diffusion --json " + json_path.string());
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    expect_diffusion_matches_numpy(capture_maps(model, 16, 4), json_path, f.dir);
+}
+
+TEST(AnalyzeCli, DiffusionOfStories260KMatchesNumpy) {
+    const Fixture& f = fixture();
+    const fs::path model = fs::path(SINKLAB_SOURCE_DIR) / "tests" / "fixtures" / "llama2c" / "stories260K.bin";
+    const fs::path json_path = f.dir / "stories.json";
+    auto r = run_sinklab(base(model) + " --bos off --seed 7 --analyses diffusion --json " + json_path.string());
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("s_1"), std::string::npos) << r.output;
+    const auto j = nlohmann::json::parse(read_file(json_path));
+    EXPECT_EQ(j["analyses"]["diffusion"]["layers"].size(), 5u);
+    expect_diffusion_matches_numpy(capture_maps(model, 16, 4), json_path, f.dir);
 }
 
 void expect_clean_failure(const CommandResult& r, const std::string& needle) {
