@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "core/rng.h"
+#include "ops/vector_math.h"
 
 namespace sinklab {
 
@@ -136,16 +137,18 @@ RowMax row_max(const float* s, int T, int lo, int hi, const float* slot) {
 template <bool kSlot>
 float softmax_row(float* row, int T, int lo, int hi, float slot) {
     float maxv = kSlot ? slot : -INFINITY;
+    #pragma omp simd reduction(max : maxv)
     for (int j = lo; j <= hi; ++j) maxv = row[j] > maxv ? row[j] : maxv;
     float sum = 0.0f;
+    #pragma omp simd reduction(+ : sum)
     for (int j = lo; j <= hi; ++j) {
-        float e = std::exp(row[j] - maxv);
+        const float e = exp_fast(row[j] - maxv);
         row[j] = e;
         sum += e;
     }
     float slot_e = 0.0f;
     if constexpr (kSlot) {
-        slot_e = std::exp(slot - maxv);
+        slot_e = exp_fast(slot - maxv);
         sum += slot_e;
     }
     const float inv = 1.0f / sum;
@@ -188,9 +191,11 @@ float row_forward(const RowFunction& rf, float* row, int T, int lo, int hi, cons
 template <bool kSlot>
 float softmax_row_backward(const float* w, float* g, int T, int lo, int hi, float ws, float gs) {
     float dot = 0.0f;
+    #pragma omp simd reduction(+ : dot)
     for (int j = lo; j <= hi; ++j) dot += w[j] * g[j];
     if constexpr (kSlot) dot += ws * gs;
     for (int j = 0; j < lo; ++j) g[j] = 0.0f;
+    #pragma omp simd
     for (int j = lo; j <= hi; ++j) g[j] = w[j] * (g[j] - dot);
     for (int j = hi + 1; j < T; ++j) g[j] = 0.0f;
     return ws * (gs - dot);

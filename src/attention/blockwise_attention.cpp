@@ -9,6 +9,7 @@
 #include <omp.h>
 
 #include "core/error.h"
+#include "ops/vector_math.h"
 
 namespace sinklab {
 
@@ -31,9 +32,10 @@ float strip_row(float* s, int width, int lo, int hi, double* column) {
     for (int c = lo; c <= hi; ++c) m = std::max(m, s[c]);
     float sum = 0.0f;
     double weighted = 0.0;  // sum_j e_j (s_j - m)
+    #pragma omp simd reduction(+ : sum, weighted)
     for (int c = lo; c <= hi; ++c) {
         const float shifted = s[c] - m;
-        const float e = std::exp(shifted);
+        const float e = exp_fast(shifted);
         sum += e;
         weighted += static_cast<double>(e) * shifted;
         s[c] = e;

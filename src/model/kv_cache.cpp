@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "ops/vector_math.h"
 
 namespace sinklab {
 
@@ -53,6 +54,7 @@ void cached_attention_forward(float* out, long out_stride, float* weights, const
             for (int j = lo; j <= hi; ++j) {
                 const float* k = in.k + static_cast<long>(j) * in.kv_stride + kv_offset;
                 float dot = 0.0f;
+                #pragma omp simd reduction(+ : dot)
                 for (int c = 0; c < HS; ++c) dot += q[c] * k[c];
                 float s = dot * in.scale;
                 if (in.softcap > 0.0f) s = in.softcap * std::tanh(s / in.softcap);
@@ -60,8 +62,9 @@ void cached_attention_forward(float* out, long out_stride, float* weights, const
                 maxv = s > maxv ? s : maxv;
             }
             float sum = 0.0f;
+            #pragma omp simd reduction(+ : sum)
             for (int j = lo; j <= hi; ++j) {
-                row[j] = std::exp(row[j] - maxv);
+                row[j] = exp_fast(row[j] - maxv);
                 sum += row[j];
             }
             const float inv = 1.0f / sum;
