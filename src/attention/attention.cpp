@@ -327,6 +327,7 @@ void check_call(const float* weights, bool has_slot_weights, const AttentionInpu
 struct ParamPartials {
     std::vector<float> slot_k, slot_v;            // (B, NH, HS)
     std::vector<float> slot_score, sigmoid_bias;  // (B, NH)
+    std::vector<float> score_bias;                // (B, NH, T, T)
 };
 
 // dst (H, W) += sum over batch of part (B, NH, W), H = 1 when shared.
@@ -408,6 +409,7 @@ void attention_backward(float* dqkv, const AttentionParamGrads& dp, const float*
     if (spec.slot == SlotKind::kv && dp.slot_v) part.slot_v.assign(static_cast<size_t>(B) * NH * HS, 0.0f);
     if (spec.slot == SlotKind::score && dp.slot_score) part.slot_score.assign(static_cast<size_t>(B) * NH, 0.0f);
     if (spec.sigmoid_bias_learnable && dp.sigmoid_bias) part.sigmoid_bias.assign(static_cast<size_t>(B) * NH, 0.0f);
+    if (in.score_bias && dp.score_bias) part.score_bias.resize(static_cast<size_t>(B) * NH * T * T);
     // Parallel over (batch, kv head): the query heads of one group all write that group's dk, dv.
     #pragma omp parallel
     {
@@ -483,6 +485,9 @@ void attention_backward(float* dqkv, const AttentionParamGrads& dp, const float*
                             part.sigmoid_bias[bh] += sum;
                         }
                     }
+                    // scores = ... + bias: dL/dbias = dL/dscores
+                    if (!part.score_bias.empty())
+                        std::memcpy(part.score_bias.data() + bh * T * T, dw.data(), sizeof(float) * T * T);
                     if (features) {
                         // scores = scale phi(q) phi(k)^T: dphi(q) = scale ds phi(k) ; dphi(k) += scale ds^T phi(q)
                         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, HS, T, scale, dw.data(), T, phi_k,
@@ -506,6 +511,7 @@ void attention_backward(float* dqkv, const AttentionParamGrads& dp, const float*
     if (!part.slot_v.empty()) reduce_partials(dp.slot_v, part.slot_v, B, NH, HS, spec.shared_heads);
     if (!part.slot_score.empty()) reduce_partials(dp.slot_score, part.slot_score, B, NH, 1, false);
     if (!part.sigmoid_bias.empty()) reduce_partials(dp.sigmoid_bias, part.sigmoid_bias, B, NH, 1, spec.shared_heads);
+    if (!part.score_bias.empty()) reduce_partials(dp.score_bias, part.score_bias, B, NH, T * T, false);
     // in the forward pass this was: out_h += value bias (every row): its gradient sums dout
     if (spec.value_bias && dp.value_bias)
         for (int h = 0; h < NH; ++h)

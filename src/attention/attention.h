@@ -40,13 +40,15 @@ struct AttentionParams {
 };
 
 // Gradients of AttentionParams, same shapes; backward accumulates (+=). A null entry is skipped
-// (the tensor is frozen).
+// (the tensor is frozen). score_bias (NH, T, T) receives d/d AttentionInputs::score_bias summed
+// over the batch, for a learned bias (T5 relative positions); zero where masked.
 struct AttentionParamGrads {
     float* slot_k = nullptr;
     float* slot_v = nullptr;
     float* slot_score = nullptr;
     float* sigmoid_bias = nullptr;
     float* value_bias = nullptr;
+    float* score_bias = nullptr;
 };
 
 // Initialisation conventions (research/variants.md b4).

@@ -11,5 +11,7 @@ void add_generate_command(CLI::App& app);
 void add_tokenize_command(CLI::App& app);
 void add_export_command(CLI::App& app);
 void add_analyze_command(CLI::App& app);
+void add_report_command(CLI::App& app);
+void add_demo_command(CLI::App& app);
 
 }  // namespace sinklab::cli

@@ -116,6 +116,18 @@ void ModelConfig::validate() const {
     SINKLAB_CHECK(embed_scale > 0, "config", "embed_scale must be positive");
     SINKLAB_CHECK(norm_weight_offset == 0.0f || (norm == NormKind::rmsnorm && norm_affine), "config",
                   "norm_weight_offset applies to RMSNorm weights only");
+    SINKLAB_CHECK(!has_score_bias() || attention.kind != AttentionKind::linear_elu, "config",
+                  "pe '{}' adds a bias to attention scores, and attention 'linear_elu' (a kernel design) has none",
+                  to_string(positions));
+    SINKLAB_CHECK(attn_logit_softcap == 0 || (attention.kind == AttentionKind::softmax && !attention.has_slot() &&
+                                              !attention.value_bias),
+                  "config", "attn_logit_softcap is implemented for plain softmax attention only, not '{}'",
+                  attention.name());
+    SINKLAB_CHECK(!parallel_residual || norm_placement == NormPlacement::pre, "config",
+                  "parallel_residual needs norm_placement 'pre', got '{}'", to_string(norm_placement));
+    SINKLAB_CHECK(!has_score_bias() || attn_logit_softcap == 0, "config",
+                  "pe '{}' with attn_logit_softcap is not supported (the soft-capping kernel has no score bias)",
+                  to_string(positions));
 }
 
 std::string ModelConfig::inference_only_features() const {

@@ -77,8 +77,14 @@ struct ModelConfig {
     bool has_out_bias() const { return out_bias.value_or(linear_bias); }
     int rope_dim() const { return rotary_dim > 0 ? rotary_dim : hs(); }
     int window_of(int layer) const { return layer_windows.empty() ? window : layer_windows[layer]; }
+    // Rows of the position tables (learned, sinusoidal, RoPE): max_seq_len tokens, after the sink
+    // token of sink_token attention, which takes position 0.
+    int position_rows() const { return max_seq_len + (attention.uses_sink_token() ? 1 : 0); }
+    // Positions enter as an additive score bias (AttentionInputs::score_bias, ops/position_bias.h).
+    bool has_score_bias() const { return positions == PositionKind::alibi || positions == PositionKind::relative; }
     // A norm on each sub-layer's input (pre, sandwich) and on its output before the residual add
-    // (sandwich, output).
+    // (sandwich, output). post normalises the residual sum instead, with the same two norms as pre
+    // (attn_norm, mlp_norm).
     bool norms_sublayer_inputs() const {
         return norm_placement == NormPlacement::pre || norm_placement == NormPlacement::sandwich;
     }

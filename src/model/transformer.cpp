@@ -7,12 +7,14 @@
 #include "core/error.h"
 #include "core/rng.h"
 #include "attention/blockwise_attention.h"
+#include "attention/output_gate.h"
 #include "model/kv_cache.h"
 #include "ops/activations.h"
 #include "ops/cross_entropy.h"
 #include "ops/embedding.h"
 #include "ops/matmul.h"
 #include "ops/norms.h"
+#include "ops/position_bias.h"
 
 namespace sinklab {
 
@@ -23,6 +25,7 @@ struct Transformer::Layer {
     float* bqkv = nullptr;  // (QKV)
     float* q_norm_w = nullptr;  // (HS) per head, or (NH*HS) over the whole projection
     float* k_norm_w = nullptr;  // (HS) or (NKV*HS)
+    float* attn_gate = nullptr;  // (G, C) gated designs: gate logits x W_g (attention/output_gate.h)
     float* wo = nullptr;    // (C, NH*HS)
     float* bo = nullptr;
     float* attn_out_norm_w = nullptr;  // sandwich / output placements
@@ -41,21 +44,22 @@ namespace {
 
 std::string layer_name(int l, const char* suffix) { return "layers." + std::to_string(l) + "." + suffix; }
 
+// layers.{l}.attn.<name> of one of the design's tensors (attention_param_infos)
+std::string design_tensor_name(int l, const AttentionParamInfo& info) {
+    return layer_name(l, ("attn." + info.name).c_str());
+}
+
 }  // namespace
 
 Transformer::Transformer(const ModelConfig& config) : config_(config) {
     config_.validate();
-    SINKLAB_CHECK(config_.norm_placement != NormPlacement::post, "model",
-                  "norm_placement '{}' is not supported by the engine yet", to_string(config_.norm_placement));
-    SINKLAB_CHECK(config_.positions == PositionKind::none || config_.positions == PositionKind::learned ||
-                      config_.positions == PositionKind::sinusoidal || config_.positions == PositionKind::rope,
-                  "model", "positions '{}' are not supported by the engine yet", to_string(config_.positions));
+    attention_param_infos_ = attention_param_infos(config_.attention, config_.n_heads, config_.hs());
     params_ = param_table(config_);
     for (const auto& p : params_) num_params_ += p.numel;
     weights_ = Tensor({static_cast<int64_t>(num_params_)});
     if (config_.positions == PositionKind::sinusoidal) {
-        sinusoidal_ = Tensor({config_.max_seq_len, config_.d_model});
-        sinusoidal_positions(sinusoidal_.data(), config_.max_seq_len, config_.d_model);
+        sinusoidal_ = Tensor({config_.position_rows(), config_.d_model});
+        sinusoidal_positions(sinusoidal_.data(), config_.position_rows(), config_.d_model);
     }
 }
 
@@ -79,10 +83,16 @@ std::vector<ParamInfo> Transformer::param_table(const ModelConfig& c) {
         add(prefix + ".weight", {C}, false);
         if (ln) add(prefix + ".bias", {C}, false);
     };
+    // pre and post both have one norm per sub-layer: on its input (pre) or on the residual sum (post)
+    const bool sublayer_norms = c.norms_sublayer_inputs() || c.norm_placement == NormPlacement::post;
     add("embed.tokens", {c.vocab_size, C}, false);
-    if (c.positions == PositionKind::learned) add("embed.positions", {c.max_seq_len, C}, false);
+    if (c.positions == PositionKind::learned) add("embed.positions", {c.position_rows(), C}, false);
+    if (c.attention.uses_sink_token()) add("embed.sink_token", {C}, false);
+    // T5 shares one bucket table by all layers (computed in its first layer and passed down)
+    if (c.positions == PositionKind::relative) add("embed.relative_bias", {kRelativeBuckets, c.n_heads}, false);
+    const std::vector<AttentionParamInfo> design_tensors = attention_param_infos(c.attention, c.n_heads, HS);
     for (int l = 0; l < c.n_layers; ++l) {
-        if (c.norms_sublayer_inputs()) add_norm(layer_name(l, "attn_norm"));
+        if (sublayer_norms) add_norm(layer_name(l, "attn_norm"));
         // q, k, v back to back so that one GEMM computes all three
         add(layer_name(l, "attn.wq"), {c.n_heads * HS, C}, true);
         add(layer_name(l, "attn.wk"), {c.n_kv_heads * HS, C}, true);
@@ -97,10 +107,14 @@ std::vector<ParamInfo> Transformer::param_table(const ModelConfig& c) {
             add(layer_name(l, "attn.q_norm.weight"), {per_head ? HS : c.n_heads * HS}, false);
             add(layer_name(l, "attn.k_norm.weight"), {per_head ? HS : c.n_kv_heads * HS}, false);
         }
+        for (const AttentionParamInfo& info : design_tensors)
+            add(design_tensor_name(l, info), Shape(info.shape.begin(), info.shape.end()), false);
+        if (c.attention.gate != GateKind::none)
+            add(layer_name(l, "attn.w_gate"), {output_gate_width(c.attention.gate, c.n_heads, HS), C}, true);
         add(layer_name(l, "attn.wo"), {C, c.n_heads * HS}, true);
         if (c.has_out_bias()) add(layer_name(l, "attn.bo"), {C}, false);
         if (c.norms_sublayer_outputs()) add_norm(layer_name(l, "attn_out_norm"));
-        if (c.norms_sublayer_inputs()) add_norm(layer_name(l, "mlp_norm"));
+        if (sublayer_norms) add_norm(layer_name(l, "mlp_norm"));
         if (c.gated_mlp()) add(layer_name(l, "mlp.w_gate"), {F, C}, true);  // gate then up: one GEMM
         add(layer_name(l, "mlp.w_up"), {F, C}, true);
         if (c.linear_bias && !c.gated_mlp()) add(layer_name(l, "mlp.b_up"), {F}, false);
@@ -143,6 +157,7 @@ Transformer::Layer Transformer::layer_view(float* base, int l) const {
     v.bqkv = at("attn.bq");
     v.q_norm_w = at("attn.q_norm.weight");
     v.k_norm_w = at("attn.k_norm.weight");
+    v.attn_gate = at("attn.w_gate");
     v.wo = at("attn.wo");
     v.bo = at("attn.bo");
     v.attn_out_norm_w = at("attn_out_norm.weight");
@@ -176,6 +191,35 @@ void Transformer::init_weights(uint64_t seed) {
             for (size_t i = 0; i < p.numel; ++i) w[i] = static_cast<float>(rng.normal()) * std;
         }
     }
+    // The design's tensors by their own conventions (attention.h), from a stream of their own so
+    // that the other weights of a seed are the same for every design.
+    Rng design_rng(seed ^ 0xa77e5171ULL);
+    for (int l = 0; l < config_.n_layers; ++l)
+        for (const AttentionParamInfo& info : attention_param_infos_)
+            init_attention_param(param(design_tensor_name(l, info)), info, design_rng, config_.init_std,
+                                 config_.max_seq_len);
+    if (config_.attention.uses_sink_token()) {
+        // an embedding row, N(0, init_std) like the token embeddings
+        float* sink = param("embed.sink_token");
+        for (int ch = 0; ch < config_.d_model; ++ch)
+            sink[ch] = static_cast<float>(design_rng.normal()) * config_.init_std;
+    }
+}
+
+AttentionParams Transformer::attention_params(int l) {
+    AttentionParams p;
+    for (const AttentionParamInfo& info : attention_param_infos_) p.*info.value = param(design_tensor_name(l, info));
+    return p;
+}
+
+AttentionParamGrads Transformer::attention_param_grads(int l) {
+    AttentionParamGrads g;
+    for (const AttentionParamInfo& info : attention_param_infos_) g.*info.grad = grad(design_tensor_name(l, info));
+    return g;
+}
+
+AttentionMask Transformer::attention_mask(int l, int sink) const {
+    return AttentionMask{config_.window_of(l), config_.prefix > 0 ? config_.prefix + sink : 0};
 }
 
 float* Transformer::gradients() {
@@ -189,6 +233,7 @@ void Transformer::zero_grad() {
 }
 
 void Transformer::ensure_activations(int B, int T, bool training, AttentionPath path) {
+    // T: the positions the blocks see (the sink token included)
     Activations& a = acts_;
     const int slots = training ? config_.n_layers : 1;
     // With one layer both modes keep one slot, but only training buffers hold dlogits.
@@ -210,6 +255,13 @@ void Transformer::ensure_activations(int B, int T, bool training, AttentionPath 
         a.attw = Tensor({slots, B, NH, T, T});
     else
         a.attn_stats = Tensor({2, B, NH, T});
+    if (path == AttentionPath::materialised && config_.attention.has_slot()) a.slot_weights = Tensor({slots, B, NH, T});
+    if (config_.has_score_bias()) a.score_bias = Tensor({NH, T, T});
+    if (config_.attention.gate != GateKind::none) {
+        a.gate_logits = Tensor({slots, N, output_gate_width(config_.attention.gate, config_.n_heads, config_.hs())});
+        a.gated = Tensor({slots, N, HSO});
+    }
+    if (config_.attention.uses_sink_token()) a.head_in = Tensor({static_cast<int64_t>(B) * (T - 1), C});
     a.attout = Tensor({slots, N, HSO});
     a.mid = Tensor({slots, N, C});
     a.norm2 = Tensor({slots, N, C});
@@ -240,7 +292,7 @@ const RopeTable& Transformer::rope_table(int last_position) {
     RopeTable& table = long_factors ? rope_long_ : rope_;
     if (last_position >= table.positions) {
         // Grown on demand (doubling): a long-context model would otherwise hold its whole table.
-        const int rows = std::min(c.max_seq_len, std::max(2 * (last_position + 1), 256));
+        const int rows = std::min(c.position_rows(), std::max(2 * (last_position + 1), 256));
         const std::vector<double>& given = long_factors ? c.rope_long_inv_freq : c.rope_inv_freq;
         table = RopeTable::build(given.empty() ? RopeTable::default_inv_freq(c.rope_dim(), c.rope_theta) : given, rows,
                                  c.rope_attention_factor);
@@ -322,6 +374,17 @@ void Transformer::embed(float* out, const int32_t* tokens, const int* positions,
     }
 }
 
+void Transformer::embed_sink_token(float* out, long row, int position) {
+    const ModelConfig& c = config_;
+    const float* sink = param("embed.sink_token");
+    const float* table = c.positions == PositionKind::learned      ? param("embed.positions")
+                         : c.positions == PositionKind::sinusoidal ? sinusoidal_.data()
+                                                                   : nullptr;
+    float* o = out + row * c.d_model;
+    for (int ch = 0; ch < c.d_model; ++ch)
+        o[ch] = sink[ch] + (table ? table[static_cast<long>(position) * c.d_model + ch] : 0.0f);
+}
+
 void Transformer::block_forward(int l, const BlockBuffers& buf, int N, const int* positions, const RopeTable* rope,
                                 const AttendFn& attend, TensorObserver* obs) {
     const ModelConfig& c = config_;
@@ -331,7 +394,9 @@ void Transformer::block_forward(int l, const BlockBuffers& buf, int N, const int
     const int up_width = c.gated_mlp() ? 2 * F : F;
     const long NC = static_cast<long>(N) * C;
 
-    // attention sub-block: mid = x + [norm'] Wo attn(rope(Wqkv [norm1](x)))
+    const bool post = c.norm_placement == NormPlacement::post;
+
+    // attention sub-block: mid = x + [norm'] Wo gate(attn(rope(Wqkv [norm1](x)))); post: mid = norm1(x + ...)
     const float* attn_in = buf.x;
     if (c.norms_sublayer_inputs()) {
         norm_forward(c, buf.norm1, buf.norm1_mean, buf.norm1_rstd, buf.x, w.attn_norm_w, w.attn_norm_b, N);
@@ -350,17 +415,30 @@ void Transformer::block_forward(int l, const BlockBuffers& buf, int N, const int
     }
     if (obs) obs->observe("qkv", l, buf.qkv, {N, QKV});
     attend(l, buf.qkv, buf.attout);
+    const float* heads = buf.attout;
+    if (c.attention.gate != GateKind::none) {
+        // Qwen3-Next / Qiu et al.: the gate reads the sub-layer's (normed) input, gates the heads before Wo
+        const int G = output_gate_width(c.attention.gate, c.n_heads, HS);
+        matmul_forward(buf.gate_logits, attn_in, w.attn_gate, nullptr, N, C, G);
+        output_gate_forward(buf.gated, buf.attout, buf.gate_logits, N, c.n_heads, HS, c.attention.gate);
+        heads = buf.gated;
+    }
     float* attn_proj = a.scratch.data();  // (N, C)
-    matmul_forward(attn_proj, buf.attout, w.wo, w.bo, N, c.n_heads * HS, C);
+    matmul_forward(attn_proj, heads, w.wo, w.bo, N, c.n_heads * HS, C);
     if (c.norms_sublayer_outputs()) {
         norm_forward(c, a.out_norm.data(), a.out_norm_mean.data(), a.out_norm_rstd.data(), attn_proj,
                      w.attn_out_norm_w, w.attn_out_norm_b, N);
         attn_proj = a.out_norm.data();
     }
-    add_forward(buf.mid, buf.x, attn_proj, NC);
+    if (post) {
+        add_forward(buf.norm1, buf.x, attn_proj, NC);
+        norm_forward(c, buf.mid, buf.norm1_mean, buf.norm1_rstd, buf.norm1, w.attn_norm_w, w.attn_norm_b, N);
+    } else {
+        add_forward(buf.mid, buf.x, attn_proj, NC);
+    }
 
     // MLP sub-block: out = mid + [norm'] W_down act(W_up [norm2](mid)); with a parallel residual
-    // the MLP reads the block input instead, so out = x + attn + mlp.
+    // the MLP reads the block input instead, so out = x + attn + mlp; post: out = norm2(mid + mlp(mid)).
     const float* mlp_src = c.parallel_residual ? buf.x : buf.mid;
     const float* mlp_in = mlp_src;
     if (c.norms_sublayer_inputs()) {
@@ -376,7 +454,12 @@ void Transformer::block_forward(int l, const BlockBuffers& buf, int N, const int
                      w.mlp_out_norm_w, w.mlp_out_norm_b, N);
         mlp_out = a.out_norm.data();
     }
-    add_forward(buf.out, buf.mid, mlp_out, NC);
+    if (post) {
+        add_forward(buf.norm2, buf.mid, mlp_out, NC);
+        norm_forward(c, buf.out, buf.norm2_mean, buf.norm2_rstd, buf.norm2, w.mlp_norm_w, w.mlp_norm_b, N);
+    } else {
+        add_forward(buf.out, buf.mid, mlp_out, NC);
+    }
     if (obs) obs->intervene("block_out", l, buf.out, {N, C});
     if (obs) obs->observe("block_out", l, buf.out, {N, C});
 }
@@ -412,56 +495,80 @@ double Transformer::forward(const int32_t* tokens, const int32_t* targets, int B
                       c.max_seq_len);
     SINKLAB_CHECK(!options.training || options.attention_path == AttentionPath::materialised, "model",
                   "the blockwise attention path keeps no weights for backward: use it for inference (training = false)");
+    SINKLAB_CHECK(options.attention_path == AttentionPath::materialised || !c.has_score_bias(), "model",
+                  "the blockwise attention path has no positional score bias: pe '{}' needs the materialised path",
+                  to_string(c.positions));
     SINKLAB_CHECK(options.logits || !targets, "model", "a forward without logits has no loss: pass no targets");
-    ensure_activations(B, T, options.training, options.attention_path);
+    // sink_token: every sequence runs as [sink, tokens], the sink at position 0 (StreamingLLM's
+    // prepended token); the blocks see TS = T + 1 positions, the head and the loss the T tokens.
+    const int sink = c.attention.uses_sink_token() ? 1 : 0, TS = T + sink;
+    ensure_activations(B, TS, options.training, options.attention_path);
     Activations& a = acts_;
-    const int N = B * T, C = c.d_model, F = c.ff(), QKV = c.qkv_width(), HS = c.hs();
+    const int N = B * TS, C = c.d_model, F = c.ff(), QKV = c.qkv_width(), HS = c.hs();
     const int up_width = c.gated_mlp() ? 2 * F : F;
+    const int G = c.attention.gate != GateKind::none ? output_gate_width(c.attention.gate, c.n_heads, HS) : 0;
     a.training = options.training;
-    a.tokens.assign(tokens, tokens + N);
-    for (int i = 0; i < N; ++i)
+    a.sink = sink;
+    for (int i = 0; i < B * T; ++i)
         SINKLAB_CHECK(tokens[i] >= 0 && tokens[i] < c.vocab_size, "model", "token id {} at position {} is outside the vocabulary (size {})",
                       tokens[i], i, c.vocab_size);
+    // The sink rows hold token 0 as a placeholder: their embedding is the sink token's (embed_sink_token).
+    a.tokens.assign(N, 0);
+    for (int b = 0; b < B; ++b)
+        std::copy(tokens + static_cast<long>(b) * T, tokens + static_cast<long>(b + 1) * T,
+                  a.tokens.begin() + static_cast<long>(b) * TS + sink);
     a.has_targets = targets != nullptr;
-    if (targets) a.targets.assign(targets, targets + N);
+    if (targets) a.targets.assign(targets, targets + B * T);
     a.positions.resize(N);
-    for (int i = 0; i < N; ++i) a.positions[i] = i % T;
-    a.rope = c.positions == PositionKind::rope ? &rope_table(T - 1) : nullptr;
+    for (int i = 0; i < N; ++i) a.positions[i] = i % TS;
+    a.rope = c.positions == PositionKind::rope ? &rope_table(TS - 1) : nullptr;
     TensorObserver* obs = options.observer;
-    const AttentionDims dims{B, T, c.n_heads, c.n_kv_heads, HS};
+    const AttentionDims dims{B, TS, c.n_heads, c.n_kv_heads, HS};
 
-    // token (and absolute position) embeddings
-    embed(a.resid.data(), tokens, a.positions.data(), N);
+    // token (and absolute position) embeddings; the sink token first in every sequence
+    embed(a.resid.data(), a.tokens.data(), a.positions.data(), N);
+    if (sink)
+        for (int b = 0; b < B; ++b) embed_sink_token(a.resid.data(), static_cast<long>(b) * TS, 0);
     if (obs) obs->observe("embed", -1, a.resid.data(), {N, C});
 
-    float* attw = nullptr;  // the current layer's (B, NH, T, T) weights, set per layer below
+    // positional score bias (NH, TS, TS), the same for every layer
+    const float* score_bias = nullptr;
+    if (c.positions == PositionKind::alibi) alibi_bias(a.score_bias.data(), c.n_heads, TS);
+    if (c.positions == PositionKind::relative)
+        relative_bias_forward(a.score_bias.data(), param("embed.relative_bias"), c.n_heads, TS);
+    if (c.has_score_bias()) score_bias = a.score_bias.data();
+
+    float* attw = nullptr;          // the current layer's (B, NH, TS, TS) weights, set per layer below
+    float* slot_weights = nullptr;  // and its (B, NH, TS) slot weights (designs with a slot)
     const AttendFn attend = [&](int l, const float* qkv, float* attout) {
-        const AttentionMask mask{c.window_of(l), c.prefix};
+        const AttentionMask mask = attention_mask(l, sink);
         if (a.path == AttentionPath::blockwise) {
-            float* column_sums = a.attn_stats.data();  // (B, NH, T)
-            float* row_entropy = column_sums + static_cast<long>(B) * c.n_heads * T;  // (B, NH, T)
+            float* column_sums = a.attn_stats.data();  // (B, NH, TS)
+            float* row_entropy = column_sums + static_cast<long>(B) * c.n_heads * TS;  // (B, NH, TS)
             blockwise_attention_forward({attout, column_sums, row_entropy}, AttentionInputs{qkv, nullptr}, dims,
                                         c.attention, mask, {.softcap = c.attn_logit_softcap});
-            if (obs) obs->observe("attn_column_sums", l, column_sums, {B, c.n_heads, T});
-            if (obs) obs->observe("attn_row_entropy", l, row_entropy, {B, c.n_heads, T});
+            if (obs) obs->observe("attn_column_sums", l, column_sums, {B, c.n_heads, TS});
+            if (obs) obs->observe("attn_row_entropy", l, row_entropy, {B, c.n_heads, TS});
             return;
         }
         if (c.attn_logit_softcap > 0) {
             // The attention library has no logit soft-capping; the inference kernel has it, and
             // with an empty cache it is the same causal attention, one sequence at a time.
             for (int b = 0; b < B; ++b) {
-                const float* q = qkv + static_cast<long>(b) * T * QKV;
+                const float* q = qkv + static_cast<long>(b) * TS * QKV;
                 const CachedAttentionInputs in{q, QKV, q + c.n_heads * HS, q + (c.n_heads + c.n_kv_heads) * HS, QKV,
                                                attention_scale(c.attention, HS), c.attn_logit_softcap};
-                cached_attention_forward(attout + static_cast<long>(b) * T * c.n_heads * HS,
+                cached_attention_forward(attout + static_cast<long>(b) * TS * c.n_heads * HS,
                                          static_cast<long>(c.n_heads) * HS,
-                                         attw + static_cast<long>(b) * c.n_heads * T * T, in,
-                                         CachedAttentionDims{c.n_heads, c.n_kv_heads, HS, T, T, 0}, mask);
+                                         attw + static_cast<long>(b) * c.n_heads * TS * TS, in,
+                                         CachedAttentionDims{c.n_heads, c.n_kv_heads, HS, TS, TS, 0}, mask);
             }
         } else {
-            attention_forward(attout, attw, AttentionInputs{qkv, nullptr}, dims, c.attention, mask);
+            attention_forward(attout, attw, slot_weights, AttentionInputs{qkv, score_bias}, attention_params(l), dims,
+                              c.attention, mask);
         }
-        if (obs) obs->observe("attn_weights", l, attw, {B, c.n_heads, T, T});
+        if (obs && slot_weights) obs->observe("attn_slot_weights", l, slot_weights, {B, c.n_heads, TS});
+        if (obs) obs->observe("attn_weights", l, attw, {B, c.n_heads, TS, TS});
     };
 
     for (int l = 0; l < c.n_layers; ++l) {
@@ -474,23 +581,36 @@ double Transformer::forward(const int32_t* tokens, const int32_t* targets, int B
         buf.norm1_rstd = a.norm1_rstd.data() + static_cast<long>(s) * N;
         buf.qkv = a.qkv.data() + static_cast<long>(s) * N * QKV;
         buf.attout = a.attout.data() + static_cast<long>(s) * N * c.n_heads * HS;
+        if (G > 0) {
+            buf.gate_logits = a.gate_logits.data() + static_cast<long>(s) * N * G;
+            buf.gated = a.gated.data() + static_cast<long>(s) * N * c.n_heads * HS;
+        }
         buf.mid = a.mid.data() + static_cast<long>(s) * N * C;
         buf.norm2 = a.norm2.data() + static_cast<long>(s) * N * C;
         buf.norm2_mean = a.norm2_mean.data() + static_cast<long>(s) * N;
         buf.norm2_rstd = a.norm2_rstd.data() + static_cast<long>(s) * N;
         buf.mlp_pre = a.mlp_pre.data() + static_cast<long>(s) * N * up_width;
         buf.mlp_act = a.mlp_act.data() + static_cast<long>(s) * N * F;
-        attw = a.attw.data() + static_cast<long>(s) * B * c.n_heads * T * T;
+        attw = a.attw.data() + static_cast<long>(s) * B * c.n_heads * TS * TS;
+        if (!a.slot_weights.empty()) slot_weights = a.slot_weights.data() + static_cast<long>(s) * B * c.n_heads * TS;
         block_forward(l, buf, N, a.positions.data(), a.rope, attend, obs);
     }
 
     if (!options.logits) return 0.0;
-    head_forward(a.resid.data() + static_cast<long>(a.training ? c.n_layers : c.n_layers % 2) * N * C, N, obs);
+    const float* last = a.resid.data() + static_cast<long>(a.training ? c.n_layers : c.n_layers % 2) * N * C;
+    if (sink) {
+        // the head reads the real tokens' rows only
+        for (int b = 0; b < B; ++b)
+            std::memcpy(a.head_in.data() + static_cast<long>(b) * T * C, last + (static_cast<long>(b) * TS + sink) * C,
+                        sizeof(float) * T * C);
+        last = a.head_in.data();
+    }
+    head_forward(last, B * T, obs);
     if (!targets) return 0.0;
-    for (int i = 0; i < N; ++i)
+    for (int i = 0; i < B * T; ++i)
         SINKLAB_CHECK(targets[i] < c.vocab_size, "model", "target id {} is outside the vocabulary", targets[i]);
     return cross_entropy_forward_backward(a.losses.data(), a.training ? a.dlogits.data() : nullptr, a.logits.data(),
-                                          targets, N, c.vocab_size);
+                                          targets, B * T, c.vocab_size);
 }
 
 const float* Transformer::forward_step(const int32_t* tokens, const int* positions, int n, KVCache& cache,
@@ -499,6 +619,8 @@ const float* Transformer::forward_step(const int32_t* tokens, const int* positio
     SINKLAB_CHECK(n > 0, "model", "forward_step needs at least one token");
     SINKLAB_CHECK(c.attention.name() == "softmax", "model",
                   "generation with a KV cache supports softmax attention only, not '{}'", c.attention.name());
+    SINKLAB_CHECK(!c.has_score_bias(), "model", "generation with a KV cache does not support pe '{}' yet",
+                  to_string(c.positions));
     SINKLAB_CHECK(cache.layers() == c.n_layers && cache.row_width() == static_cast<long>(c.n_kv_heads) * c.hs(),
                   "model", "the KV cache was made for another model configuration");
     SINKLAB_CHECK(cache.length() + n <= cache.capacity(), "model",
@@ -570,16 +692,22 @@ const float* Transformer::forward_step(const int32_t* tokens, const int* positio
 void Transformer::ensure_gradient_buffers() {
     const long N = static_cast<long>(acts_.B) * acts_.T;
     if (dacts_.N == N) return;
-    const int64_t C = config_.d_model, F = config_.ff();
+    const ModelConfig& c = config_;
+    const int64_t C = c.d_model, F = c.ff(), HSO = static_cast<int64_t>(c.n_heads) * c.hs();
     dacts_.N = N;
     dacts_.dresid = Tensor({N, C});
     dacts_.dmid = Tensor({N, C});
     dacts_.dnorm = Tensor({N, C});
     dacts_.dfinal = Tensor({N, C});
     dacts_.dact = Tensor({N, F});
-    dacts_.dpre = Tensor({N, config_.gated_mlp() ? 2 * F : F});
-    dacts_.datt = Tensor({N, static_cast<int64_t>(config_.n_heads) * config_.hs()});
-    dacts_.dqkv = Tensor({N, config_.qkv_width()});
+    dacts_.dpre = Tensor({N, c.gated_mlp() ? 2 * F : F});
+    dacts_.datt = Tensor({N, HSO});
+    dacts_.dqkv = Tensor({N, c.qkv_width()});
+    if (c.attention.gate != GateKind::none) {
+        dacts_.dgated = Tensor({N, HSO});
+        dacts_.dgate = Tensor({N, output_gate_width(c.attention.gate, c.n_heads, c.hs())});
+    }
+    if (c.positions == PositionKind::relative) dacts_.dscore_bias = Tensor({c.n_heads, acts_.T, acts_.T});
 }
 
 void Transformer::backward() {
@@ -591,70 +719,138 @@ void Transformer::backward() {
                   "this model uses {}, which the engine runs for inference but is not trainable yet", untrainable);
     ensure_gradient_buffers();
     Gradients& g = dacts_;
-    const int B = a.B, T = a.T, N = B * T, C = c.d_model, F = c.ff(), QKV = c.qkv_width(), HS = c.hs();
+    // TS positions per sequence in the blocks (the sink token included), T real tokens in the head
+    const int B = a.B, TS = a.T, sink = a.sink, T = TS - sink, N = B * TS, C = c.d_model, F = c.ff();
+    const int QKV = c.qkv_width(), HS = c.hs(), HSO = c.n_heads * HS;
     const int up_width = c.gated_mlp() ? 2 * F : F;
-    const AttentionDims dims{B, T, c.n_heads, c.n_kv_heads, HS};
+    const GateKind gate = c.attention.gate;
+    const int G = gate != GateKind::none ? output_gate_width(gate, c.n_heads, HS) : 0;
+    const bool post = c.norm_placement == NormPlacement::post;
+    const AttentionDims dims{B, TS, c.n_heads, c.n_kv_heads, HS};
     const long NC = static_cast<long>(N) * C;
     const ParamInfo* final_w = find("final_norm.weight");
     const ParamInfo* final_b = find("final_norm.bias");
+    const float* score_bias = c.has_score_bias() ? a.score_bias.data() : nullptr;
+    if (!g.dscore_bias.empty()) g.dscore_bias.zero();
 
-    // logits = final_norm @ head^T
+    // logits = final_norm @ head^T, over the B*T real tokens
     float* dhead = c.tied_embeddings ? grad("embed.tokens") : grad("lm_head");
     const float* head = c.tied_embeddings ? param("embed.tokens") : param("lm_head");
     g.dfinal.zero();
-    matmul_backward(g.dfinal.data(), dhead, nullptr, a.dlogits.data(), a.final_norm.data(), head, N, C, c.vocab_size);
+    matmul_backward(g.dfinal.data(), dhead, nullptr, a.dlogits.data(), a.final_norm.data(), head, B * T, C,
+                    c.vocab_size);
     g.dresid.zero();
-    const float* last = a.resid.data() + static_cast<long>(c.n_layers) * NC;
-    norm_backward(c, g.dresid.data(), final_w ? grad("final_norm.weight") : nullptr,
-                  final_b ? grad("final_norm.bias") : nullptr, g.dfinal.data(), last,
-                  final_w ? param("final_norm.weight") : nullptr, a.final_mean.data(), a.final_rstd.data(), N);
+    const float* last = sink ? a.head_in.data() : a.resid.data() + static_cast<long>(c.n_layers) * NC;
+    float* dlast = sink ? g.dnorm.data() : g.dresid.data();
+    if (sink) g.dnorm.zero();
+    norm_backward(c, dlast, final_w ? grad("final_norm.weight") : nullptr, final_b ? grad("final_norm.bias") : nullptr,
+                  g.dfinal.data(), last, final_w ? param("final_norm.weight") : nullptr, a.final_mean.data(),
+                  a.final_rstd.data(), B * T);
+    if (sink)  // the head read the real tokens' rows: the sink rows get no gradient from it
+        for (int b = 0; b < B; ++b)
+            std::memcpy(g.dresid.data() + (static_cast<long>(b) * TS + sink) * C, dlast + static_cast<long>(b) * T * C,
+                        sizeof(float) * T * C);
 
     for (int l = c.n_layers - 1; l >= 0; --l) {
         const Layer w = layer_view(weights_.data(), l);
         const Layer dw = layer_view(gradients(), l);
-        const AttentionMask mask{c.window_of(l), c.prefix};
+        const AttentionMask mask = attention_mask(l, sink);
         const float* x = a.resid.data() + static_cast<long>(l) * NC;
         const float* n1 = a.norm1.data() + static_cast<long>(l) * NC;
         const float* qkv = a.qkv.data() + static_cast<long>(l) * N * QKV;
-        const float* attw = a.attw.data() + static_cast<long>(l) * B * c.n_heads * T * T;
-        const float* attout = a.attout.data() + static_cast<long>(l) * N * c.n_heads * HS;
+        const float* attw = a.attw.data() + static_cast<long>(l) * B * c.n_heads * TS * TS;
+        const float* slot_weights =
+            a.slot_weights.empty() ? nullptr : a.slot_weights.data() + static_cast<long>(l) * B * c.n_heads * TS;
+        const float* attout = a.attout.data() + static_cast<long>(l) * N * HSO;
+        const float* gate_logits = G ? a.gate_logits.data() + static_cast<long>(l) * N * G : nullptr;
+        const float* gated = G ? a.gated.data() + static_cast<long>(l) * N * HSO : nullptr;
         const float* mid = a.mid.data() + static_cast<long>(l) * NC;
         const float* n2 = a.norm2.data() + static_cast<long>(l) * NC;
         const float* pre = a.mlp_pre.data() + static_cast<long>(l) * N * up_width;
         const float* act = a.mlp_act.data() + static_cast<long>(l) * N * F;
+        const float* n1_mean = a.norm1_mean.data() + static_cast<long>(l) * N;
+        const float* n1_rstd = a.norm1_rstd.data() + static_cast<long>(l) * N;
+        const float* n2_mean = a.norm2_mean.data() + static_cast<long>(l) * N;
+        const float* n2_rstd = a.norm2_rstd.data() + static_cast<long>(l) * N;
 
         // in the forward pass this was: out = mid + W_down act(W_up norm2(mid))
-        std::memcpy(g.dmid.data(), g.dresid.data(), NC * sizeof(float));
+        //                         post: out = norm2(mid + W_down act(W_up mid)), the sum kept in n2
+        const float* dmlp_out = g.dresid.data();
+        if (post) {
+            g.dfinal.zero();
+            norm_backward(c, g.dfinal.data(), dw.mlp_norm_w, dw.mlp_norm_b, g.dresid.data(), n2, w.mlp_norm_w,
+                          n2_mean, n2_rstd, N);
+            dmlp_out = g.dfinal.data();
+        }
+        std::memcpy(g.dmid.data(), dmlp_out, NC * sizeof(float));
         g.dact.zero();
-        matmul_backward(g.dact.data(), dw.w_down, dw.b_down, g.dresid.data(), act, w.w_down, N, F, C);
+        matmul_backward(g.dact.data(), dw.w_down, dw.b_down, dmlp_out, act, w.w_down, N, F, C);
         g.dpre.zero();
         mlp_activation_backward(c.mlp, g.dpre.data(), pre, g.dact.data(), N, F);
         g.dnorm.zero();
-        matmul_backward(g.dnorm.data(), dw.w_up, dw.b_up, g.dpre.data(), n2, w.w_up, N, C, up_width);
-        norm_backward(c, g.dmid.data(), dw.mlp_norm_w, dw.mlp_norm_b, g.dnorm.data(), mid, w.mlp_norm_w,
-                      a.norm2_mean.data() + static_cast<long>(l) * N, a.norm2_rstd.data() + static_cast<long>(l) * N,
-                      N);
+        matmul_backward(g.dnorm.data(), dw.w_up, dw.b_up, g.dpre.data(), post ? mid : n2, w.w_up, N, C, up_width);
+        if (post)
+            accumulate(g.dmid.data(), g.dnorm.data(), NC);
+        else
+            norm_backward(c, g.dmid.data(), dw.mlp_norm_w, dw.mlp_norm_b, g.dnorm.data(), mid, w.mlp_norm_w, n2_mean,
+                          n2_rstd, N);
 
-        // in the forward pass this was: mid = x + Wo attn(rope(Wqkv norm1(x)))
-        std::memcpy(g.dresid.data(), g.dmid.data(), NC * sizeof(float));
+        // in the forward pass this was: mid = x + Wo gate(attn(rope(Wqkv norm1(x))))
+        //                         post: mid = norm1(x + Wo attn(rope(Wqkv x))), the sum kept in n1
+        const float* dattn_out = g.dmid.data();
+        if (post) {
+            g.dfinal.zero();
+            norm_backward(c, g.dfinal.data(), dw.attn_norm_w, dw.attn_norm_b, g.dmid.data(), n1, w.attn_norm_w,
+                          n1_mean, n1_rstd, N);
+            dattn_out = g.dfinal.data();
+        }
+        const float* attn_in = post ? x : n1;
+        std::memcpy(g.dresid.data(), dattn_out, NC * sizeof(float));
         g.datt.zero();
-        matmul_backward(g.datt.data(), dw.wo, dw.bo, g.dmid.data(), attout, w.wo, N, c.n_heads * HS, C);
+        if (G) {
+            // heads = attout * sigmoid(gate_logits), gate_logits = attn_in W_g^T
+            g.dgated.zero();
+            matmul_backward(g.dgated.data(), dw.wo, dw.bo, dattn_out, gated, w.wo, N, HSO, C);
+            g.dgate.zero();
+            output_gate_backward(g.datt.data(), g.dgate.data(), g.dgated.data(), attout, gate_logits, N, c.n_heads, HS,
+                                 gate);
+        } else {
+            matmul_backward(g.datt.data(), dw.wo, dw.bo, dattn_out, attout, w.wo, N, HSO, C);
+        }
         g.dqkv.zero();
-        attention_backward(g.dqkv.data(), g.datt.data(), AttentionInputs{qkv, nullptr}, attw, dims, c.attention,
-                           mask);
+        AttentionParamGrads dparams = attention_param_grads(l);
+        if (!g.dscore_bias.empty()) dparams.score_bias = g.dscore_bias.data();
+        attention_backward(g.dqkv.data(), dparams, g.datt.data(), AttentionInputs{qkv, score_bias},
+                           attention_params(l), attw, slot_weights, dims, c.attention, mask);
         if (a.rope) {
             rope_backward(g.dqkv.data(), a.positions.data(), N, c.n_heads, HS, QKV, *a.rope);
             rope_backward(g.dqkv.data() + c.n_heads * HS, a.positions.data(), N, c.n_kv_heads, HS, QKV, *a.rope);
         }
         g.dnorm.zero();
-        matmul_backward(g.dnorm.data(), dw.wqkv, dw.bqkv, g.dqkv.data(), n1, w.wqkv, N, C, QKV);
-        norm_backward(c, g.dresid.data(), dw.attn_norm_w, dw.attn_norm_b, g.dnorm.data(), x, w.attn_norm_w,
-                      a.norm1_mean.data() + static_cast<long>(l) * N, a.norm1_rstd.data() + static_cast<long>(l) * N,
-                      N);
+        matmul_backward(g.dnorm.data(), dw.wqkv, dw.bqkv, g.dqkv.data(), attn_in, w.wqkv, N, C, QKV);
+        if (G) matmul_backward(g.dnorm.data(), dw.attn_gate, nullptr, g.dgate.data(), attn_in, w.attn_gate, N, C, G);
+        if (post)
+            accumulate(g.dresid.data(), g.dnorm.data(), NC);
+        else
+            norm_backward(c, g.dresid.data(), dw.attn_norm_w, dw.attn_norm_b, g.dnorm.data(), x, w.attn_norm_w,
+                          n1_mean, n1_rstd, N);
     }
-    embedding_backward(grad("embed.tokens"),
-                       c.positions == PositionKind::learned ? grad("embed.positions") : nullptr, g.dresid.data(),
-                       a.tokens.data(), B, T, C, c.embed_scale);
+    if (!g.dscore_bias.empty())
+        relative_bias_backward(grad("embed.relative_bias"), g.dscore_bias.data(), c.n_heads, TS);
+    float* dpositions = c.positions == PositionKind::learned ? grad("embed.positions") : nullptr;
+    if (sink) {
+        // in the forward pass this was: row 0 of each sequence = sink_token + position 0's row
+        float* dsink = grad("embed.sink_token");
+        for (int b = 0; b < B; ++b) {
+            float* row = g.dresid.data() + static_cast<long>(b) * TS * C;
+            for (int ch = 0; ch < C; ++ch) {
+                dsink[ch] += row[ch];
+                if (dpositions) dpositions[ch] += row[ch];
+                row[ch] = 0.0f;  // so that the placeholder token of the sink rows receives nothing below
+            }
+        }
+    }
+    embedding_backward(grad("embed.tokens"), dpositions, g.dresid.data(), a.tokens.data(), B, TS, C, c.embed_scale);
 }
 
 const float* Transformer::attention_weights(int layer) const {

@@ -24,7 +24,14 @@ struct ParamInfo {
 
 // The named capture hook: every intermediate a tool may want passes through here
 // (llama.cpp's cb(tensor, name, layer)). Names: "embed" (B*T, C), "qkv" (B*T, QKV) after RoPE,
-// "attn_weights" (B, NH, T, T), "block_out" (B*T, C), "final_norm" (B*T, C), "logits" (B*T, V).
+// "attn_slot_weights" (B, NH, T) the weight of the slot column, tapped just before the same
+// layer's "attn_weights" (B, NH, T, T) by the designs with a slot (kv_bias, k_bias, softmax1,
+// score_bias), "block_out" (B*T, C), "final_norm" (B*T, C), "logits" (B*T, V).
+// sink_token: the model runs T + 1 positions per sequence, the learnable sink token first (at
+// position 0, the real tokens at 1..T). Every tap up to "block_out" shows all T + 1, so the sink
+// token is key column 0 of "attn_weights" (B, NH, T+1, T+1) and row 0 of each sequence in
+// "embed", "qkv" and "block_out" (B*(T+1), C): probes read it as position 1, the first token, as
+// Gu et al. do for a prepended sink. "final_norm", "logits" and the loss cover the T real tokens.
 // A forward_step of n tokens over a KV cache holding K tokens after it taps the same names with
 // B*T = n, and "attn_weights" (1, NH, n, K).
 class TensorObserver {
@@ -39,7 +46,8 @@ public:
 // How a forward computes attention. materialised: the reference kernel, whose (B, NH, T, T) weights
 // are tapped as "attn_weights" (and kept for backward). blockwise: inference only, never stores a
 // T x T matrix (attention/blockwise_attention.h); taps "attn_column_sums" (B, NH, T) and
-// "attn_row_entropy" (B, NH, T) instead. Softmax designs only (blockwise_attention_supports).
+// "attn_row_entropy" (B, NH, T) instead. Softmax designs only (blockwise_attention_supports),
+// without a positional score bias (pe alibi, relative).
 enum class AttentionPath { materialised, blockwise };
 
 struct ForwardOptions {
@@ -91,7 +99,8 @@ public:
     void backward();
     void zero_grad();
 
-    // Views of the last forward.
+    // Views of the last forward. With sink_token, attention weights and hidden states cover the
+    // T + 1 positions the blocks see (the sink token first); logits and losses the T real tokens.
     const float* logits() const { return acts_.logits.data(); }            // (B, T, V)
     const float* losses() const { return acts_.losses.data(); }            // (B, T)
     const float* attention_weights(int layer) const;                        // (B, NH, T, T), training forward
@@ -108,8 +117,11 @@ private:
         float *norm1 = nullptr, *norm1_mean = nullptr, *norm1_rstd = nullptr;
         float* qkv = nullptr;     // (N, QKV)
         float* attout = nullptr;  // (N, NH*HS)
+        float* gate_logits = nullptr;  // (N, G) gated designs: x W_g, G = output_gate_width
+        float* gated = nullptr;        // (N, NH*HS) gated designs: attout * sigmoid(gate_logits)
         float* mid = nullptr;     // (N, C)
         float *norm2 = nullptr, *norm2_mean = nullptr, *norm2_rstd = nullptr;
+        // post placement: norm1 (norm2) holds the residual sum x + attn (mid + mlp) that the norm reads
         float* mlp_pre = nullptr;  // (N, F or 2F)
         float* mlp_act = nullptr;  // (N, F)
     };
@@ -118,17 +130,25 @@ private:
     using AttendFn = std::function<void(int layer, const float* qkv, float* attout)>;
 
     Layer layer_view(float* base, int l) const;
+    // The design's learnable tensors of layer l (attention_param_infos), in the parameters or gradients.
+    AttentionParams attention_params(int l);
+    AttentionParamGrads attention_param_grads(int l);
+    // Prefix LM with a sink token: the prefix grows by the sink so that it covers the same tokens.
+    AttentionMask attention_mask(int l, int sink) const;
     // The gradient buffer, allocated (zeroed) on first use: a model that only runs inference never holds one.
     float* gradients();
     void ensure_activations(int B, int T, bool training, AttentionPath path = AttentionPath::materialised);
     void ensure_gradient_buffers();
     const RopeTable& rope_table(int last_position);
     void embed(float* out, const int32_t* tokens, const int* positions, int N);
+    // Overwrites row `row` of the embeddings with the sink token at its position.
+    void embed_sink_token(float* out, long row, int position);
     void block_forward(int l, const BlockBuffers& buf, int N, const int* positions, const RopeTable* rope,
                        const AttendFn& attend, TensorObserver* obs);
     void head_forward(const float* last, int N, TensorObserver* obs);
 
     ModelConfig config_;
+    std::vector<AttentionParamInfo> attention_param_infos_;  // the design's per-layer tensors
     std::vector<ParamInfo> params_;
     size_t num_params_ = 0;
     Tensor weights_, grads_;
@@ -137,7 +157,8 @@ private:
     Tensor step_weights_;  // (NH, n, K) attention weights of the last forward_step
 
     struct Activations {
-        int B = 0, T = 0, slots = 0;
+        int B = 0, T = 0, slots = 0;  // T: positions the blocks see, the sink token included
+        int sink = 0;                  // 1 with sink_token: position 0 of every sequence is the sink
         bool training = false, has_targets = false;
         std::vector<int32_t> tokens, targets;
         std::vector<int> positions;
@@ -146,6 +167,10 @@ private:
         Tensor norm1, norm1_mean, norm1_rstd;    // (slots, N, C), (slots, N)
         Tensor qkv;                              // (slots, N, QKV)
         Tensor attw;                             // (slots, B, NH, T, T), materialised path
+        Tensor slot_weights;                     // (slots, B, NH, T) designs with a slot
+        Tensor score_bias;                       // (NH, T, T) pe alibi, relative
+        Tensor gate_logits;                      // (slots, N, G) gated designs
+        Tensor gated;                            // (slots, N, NH*HS) gated designs
         AttentionPath path = AttentionPath::materialised;
         Tensor attn_stats;                       // (2, B, NH, T) column sums, row entropies: blockwise path
         Tensor attout;                           // (slots, N, NH*HS)
@@ -156,6 +181,7 @@ private:
         Tensor scratch;                          // (N, C)
         Tensor out_norm, out_norm_mean, out_norm_rstd;  // (N, C), (N), (N): sandwich / output norms
         Tensor qk_rows, qk_rstd;                 // (N * NH, HS or NH*HS) gathered q or k heads, their rstd
+        Tensor head_in;                          // (B*T_real, C) sink_token: the real tokens' last hidden rows
         Tensor final_norm, final_mean, final_rstd;  // (N, C), (N)
         Tensor logits, dlogits;                  // (N, V)
         Tensor losses;                           // (N)
@@ -165,7 +191,9 @@ private:
         Tensor dresid, dmid, dnorm, dfinal;  // (N, C)
         Tensor dact, dpre;                   // (N, F), (N, F or 2F)
         Tensor datt;                         // (N, NH*HS)
+        Tensor dgated, dgate;                // (N, NH*HS), (N, G) gated designs
         Tensor dqkv;                         // (N, QKV)
+        Tensor dscore_bias;                  // (NH, T, T) pe relative
     } dacts_;
 };
 

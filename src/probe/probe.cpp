@@ -34,15 +34,15 @@ std::string intervention_mode_name(InterventionMode mode) { return mode == Inter
 bool ProbeResult::has(Metric metric) const { return std::find(metrics.begin(), metrics.end(), metric) != metrics.end(); }
 
 AttentionPath choose_attention_path(const ModelConfig& config, AttentionPathChoice choice) {
-    const bool supported = blockwise_attention_supports(config.attention);
+    const bool supported = blockwise_attention_supports(config.attention) && !config.has_score_bias();
     switch (choice) {
         case AttentionPathChoice::automatic: return supported ? AttentionPath::blockwise : AttentionPath::materialised;
         case AttentionPathChoice::materialised: return AttentionPath::materialised;
         case AttentionPathChoice::blockwise:
             SINKLAB_CHECK(supported, "probe",
                           "--attention-path blockwise: the blockwise kernel does not compute attention design '{}' "
-                          "yet; use --attention-path materialised (or auto)",
-                          config.attention.name());
+                          "with pe '{}' yet; use --attention-path materialised (or auto)",
+                          config.attention.name(), to_string(config.positions));
             return AttentionPath::blockwise;
     }
     return AttentionPath::materialised;
@@ -69,6 +69,7 @@ public:
         : config_(c), T_(T) {
         const int L = c.n_layers, NH = c.n_heads, NKV = c.n_kv_heads;
         if (wants(metrics, Metric::sink)) sink.emplace(L, NH, positions, o.eps);
+        if (wants(metrics, Metric::sink) && c.attention.has_slot()) slot_sink.emplace(L, NH, 1, o.eps);
         if (wants(metrics, Metric::entropy)) entropy.emplace(L, NH);
         if (wants(metrics, Metric::massive)) massive.emplace(L, c.d_model, o.thresholds);
         if (wants(metrics, Metric::hidden_norms)) hidden_norms.emplace(L, 1);
@@ -98,7 +99,16 @@ public:
     }
 
     void observe(std::string_view name, int layer, const float* data, const Shape& shape) override {
-        if (name == "attn_weights") {
+        if (name == "attn_slot_weights") {
+            // alpha_* = mean slot weight over the T queries (all see the slot): fed as a key column
+            // 1 whose sum over queries is the slot's, the other columns empty
+            if (!slot_sink) return;
+            const int B = static_cast<int>(shape[0]), H = static_cast<int>(shape[1]), T = static_cast<int>(shape[2]);
+            slot_columns_.assign(static_cast<size_t>(B) * H * T, 0.0f);
+            for (long bh = 0; bh < static_cast<long>(B) * H; ++bh)
+                for (int i = 0; i < T; ++i) slot_columns_[bh * T] += data[bh * T + i];
+            slot_sink->add(layer, slot_columns_.data(), B, T);
+        } else if (name == "attn_weights") {
             if (!sink && !entropy) return;
             const int B = static_cast<int>(shape[0]), H = static_cast<int>(shape[1]), T = static_cast<int>(shape[2]);
             column_sums_.resize(static_cast<size_t>(B) * H * T);
@@ -131,6 +141,7 @@ public:
     }
 
     std::optional<SinkAccumulator> sink;
+    std::optional<SinkAccumulator> slot_sink;  // designs with a slot: Sink_* as its position 1
     std::optional<EntropyAccumulator> entropy;
     std::optional<MassiveActivationAccumulator> massive;
     std::optional<NormRatioAccumulator> hidden_norms, key_norms, value_norms;
@@ -141,6 +152,7 @@ private:
     int T_;
     long first_sample_ = 0, samples_seen_ = 0;
     std::vector<float> column_sums_, row_entropy_;  // (B, NH, T) materialised path scratch
+    std::vector<float> slot_columns_;                // (B, NH, T) the slot's column sums, column 1
     int sums_layer_ = -1;
     std::vector<int> sum_dims_;
     std::vector<double> position_sums_;  // (T, dims)
@@ -267,7 +279,9 @@ ProbeResult run_probe(Transformer& model, const ProbeSamples& samples, const Pro
     const bool automatic_dims_wanted = options.intervention && options.intervention->dims.empty();
     if (automatic_dims_wanted && !r.has(Metric::massive)) r.metrics.push_back(Metric::massive);
 
-    ProbeObserver observer(c, r.metrics, T, r.positions, options);
+    // sink_token: the blocks see the sink token first, so rows of the taps come T + 1 per sample
+    const int TS = T + (c.attention.uses_sink_token() ? 1 : 0);
+    ProbeObserver observer(c, r.metrics, TS, r.positions, options);
     if (options.intervention && options.intervention->mode == InterventionMode::mean) {
         std::vector<int> dims = options.intervention->dims;
         if (dims.empty())  // automatic: not known before this run, so keep every dim's means
@@ -278,6 +292,11 @@ ProbeResult run_probe(Transformer& model, const ProbeSamples& samples, const Pro
     const double loss =
         run_batches(model, samples, observer, &observer, r.path, with_loss, options.batch_tokens, "probe", options.progress);
 
+    if (observer.slot_sink) {
+        r.alpha_star = observer.slot_sink->alpha(1);
+        r.sink_star = observer.slot_sink->sink_percent(1);
+        r.sink_star_per_layer = observer.slot_sink->sink_percent_per_layer(1);
+    }
     if (observer.sink) {
         for (int k = 1; k <= r.positions; ++k) {
             r.alpha.push_back(observer.sink->alpha(k));
@@ -313,12 +332,12 @@ ProbeResult run_probe(Transformer& model, const ProbeSamples& samples, const Pro
         if (spec.mode == InterventionMode::mean) {
             const std::vector<float> all = observer.position_means();  // (T, given dims) or (T, C)
             const size_t width = spec.dims.empty() ? static_cast<size_t>(c.d_model) : spec.dims.size();
-            for (int t = 0; t < T; ++t)
+            for (int t = 0; t < TS; ++t)
                 for (size_t d = 0; d < ir.dims.size(); ++d)
                     means.push_back(all[static_cast<size_t>(t) * width + (spec.dims.empty() ? ir.dims[d] : d)]);
         }
         ir.loss_clean = loss;
-        InterventionObserver edit(ir, std::move(means), T);
+        InterventionObserver edit(ir, std::move(means), TS);
         ir.loss_intervened =
             run_batches(model, samples, edit, nullptr, r.path, true, options.batch_tokens, "intervention", options.progress);
         r.intervention = ir;

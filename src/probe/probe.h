@@ -61,6 +61,11 @@ struct ProbeResult {
     std::vector<std::vector<std::vector<double>>> alpha;
     std::vector<double> sink_percent;
     std::vector<std::vector<double>> sink_percent_per_layer;
+    // sink, designs with a slot column: the slot as Gu et al.'s position * (Sink_1*), alpha_*
+    // [layer][head] the mean slot weight over the queries, Sink_* in percent, overall and per layer
+    std::optional<double> sink_star;
+    std::vector<std::vector<double>> alpha_star;
+    std::vector<double> sink_star_per_layer;
     std::vector<std::vector<double>> entropy;             // [layer][head], nats
     std::vector<LayerActivations> activations;            // [layer], massive
     MassiveThresholds thresholds;

@@ -35,6 +35,9 @@ nlohmann::json definitions(const ProbeResult& r) {
         d["alpha_k"] = alpha;
         d["sink_k"] = "Sink_k^eps = 100 x share of (sample, layer, head) with alpha_k > eps (strict; Gu et al. 2025)";
         d["sink_k_per_layer"] = "Sink_k^eps of one layer: share of (sample, head) with alpha_k > eps, in percent";
+        if (r.sink_star)
+            d["sink_star"] = "Sink_*^eps: Sink of the slot column (kv_bias, k_bias, softmax1, score_bias), alpha_* the "
+                             "mean slot weight over the queries (Gu et al.'s Sink_1*)";
     }
     if (r.has(Metric::entropy)) d["entropy"] = "-sum_j A_{t,j} ln A_{t,j} in nats, mean over queries t and samples";
     if (r.has(Metric::massive))
@@ -81,6 +84,11 @@ nlohmann::json probe_result_json(const ProbeResult& r) {
         j["alpha_k"] = r.alpha;
         j["sink_k"] = r.sink_percent;
         j["sink_k_per_layer"] = r.sink_percent_per_layer;
+        if (r.sink_star) {
+            j["sink_star"] = *r.sink_star;
+            j["sink_star_per_layer"] = r.sink_star_per_layer;
+            j["alpha_star"] = r.alpha_star;
+        }
     }
     if (r.has(Metric::entropy)) j["entropy"] = r.entropy;
     if (r.has(Metric::massive)) {
@@ -146,6 +154,7 @@ std::string probe_table(const ProbeResult& r) {
         out += fmt::format("Sink_k (eps, percent over samples x layers x heads), k = 1..{}:", r.positions);
         for (double s : r.sink_percent) out += fmt::format(" {:.1f}", s);
         out += "\n";
+        if (r.sink_star) out += fmt::format("Sink_* (the slot column, percent): {:.1f}\n", *r.sink_star);
     }
     if (r.intervention) {
         const InterventionResult& i = *r.intervention;

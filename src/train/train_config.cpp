@@ -122,6 +122,9 @@ std::vector<Setting> make_settings() {
     add("seq-len", "training sequence length T", [](C& c, const std::string& v) { c.seq_len = parse_int("seq-len", v); });
     add("batch", "sequences per step B", [](C& c, const std::string& v) { c.batch = parse_int("batch", v); });
     add("steps", "optimizer steps (0 saves the initialised model)", [](C& c, const std::string& v) { c.steps = parse_long("steps", v); });
+    add("max-minutes", "wall-clock budget in minutes (0 = none): stop after the step that crosses it, then the final "
+        "evaluation and checkpoint; steps still sets the schedule",
+        [](C& c, const std::string& v) { c.max_minutes = parse_float("max-minutes", v); });
     add("lr", "peak learning rate", [](C& c, const std::string& v) { c.lr = parse_float("lr", v); });
     add("min-lr", "learning rate at the end of the cosine decay", [](C& c, const std::string& v) { c.min_lr = parse_float("min-lr", v); });
     add("warmup", "linear warmup steps", [](C& c, const std::string& v) { c.warmup = parse_long("warmup", v); });
@@ -244,7 +247,8 @@ std::map<std::string, std::string> read_toml_settings(const fs::path& path) {
             else if (const toml::array* arr = node.as_array()) {
                 for (const auto& item : *arr) {
                     SINKLAB_CHECK(item.is_integer(), "config", "{}: {} must be a list of integers", path.string(), k);
-                    value += (value.empty() ? "" : ",") + std::to_string(*item.value<int64_t>());
+                    if (!value.empty()) value += ',';
+                    value += std::to_string(*item.value<int64_t>());
                 }
             } else fail("config", "{}: unsupported value type for '{}'", path.string(), k);
             values[k] = value;
@@ -264,6 +268,7 @@ void TrainConfig::validate() const {
     SINKLAB_CHECK(seq_len > 0, "config", "seq-len must be positive, got {}", seq_len);
     SINKLAB_CHECK(batch > 0, "config", "batch must be positive, got {}", batch);
     SINKLAB_CHECK(steps >= 0, "config", "steps must be >= 0, got {}", steps);
+    SINKLAB_CHECK(max_minutes >= 0, "config", "max-minutes must be >= 0, got {}", max_minutes);
     SINKLAB_CHECK(lr >= 0 && min_lr >= 0, "config", "learning rates must be >= 0");
     SINKLAB_CHECK(warmup >= 0, "config", "warmup must be >= 0");
     SINKLAB_CHECK(wd >= 0, "config", "wd must be >= 0");
@@ -278,7 +283,7 @@ void TrainConfig::validate() const {
 }
 
 nlohmann::json TrainConfig::to_json() const {
-    return {{"preset", preset},       {"model", model.to_json()},
+    nlohmann::json j = {{"preset", preset},       {"model", model.to_json()},
             {"seq_len", seq_len},     {"batch", batch},
             {"steps", steps},         {"lr", lr},
             {"min_lr", min_lr},       {"warmup", warmup},
@@ -291,6 +296,9 @@ nlohmann::json TrainConfig::to_json() const {
             {"log_every", log_every}, {"checkpoint_every", checkpoint_every},
             {"save_at", save_at},     {"sink_windows", sink_windows},
             {"sink_seq_len", sink_seq_len}, {"sink_eps", sink_eps}};
+    // Only when set, so that runs written before the option compare equal (sweeps check settings).
+    if (max_minutes > 0) j["max_minutes"] = max_minutes;
+    return j;
 }
 
 TrainConfig train_config_from_json(const nlohmann::json& j, const std::string& source) {
@@ -301,6 +309,7 @@ TrainConfig train_config_from_json(const nlohmann::json& j, const std::string& s
         c.seq_len = j.at("seq_len");
         c.batch = j.at("batch");
         c.steps = j.at("steps");
+        c.max_minutes = j.value("max_minutes", 0.0);  // absent in runs written before the option
         c.lr = j.at("lr");
         c.min_lr = j.at("min_lr");
         c.warmup = j.at("warmup");

@@ -20,6 +20,10 @@ struct TrainConfig {
     int seq_len = 256;
     int batch = 16;
     long steps = 1000;
+    // Wall-clock budget of the run in minutes (0 = none): training stops after the step that
+    // crosses it, then the final full evaluation and checkpoint follow as after the last step.
+    // `steps` still sets the learning-rate schedule.
+    double max_minutes = 0.0;
     float lr = 1e-3f;
     float min_lr = 1e-4f;
     long warmup = 50;

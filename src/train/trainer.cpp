@@ -162,6 +162,7 @@ std::unique_ptr<Trainer> Trainer::resume(const fs::path& out, TrainOptions optio
     t->sampler_->rng().set_state(rs);
     t->step_ = state.at("step").get<long>();
     t->train_seconds_ = state.value("train_seconds", 0.0);
+    t->run_seconds_ = state.value("run_seconds", 0.0);
     t->truncate_log_after(t->step_);
     return t;
 }
@@ -266,6 +267,7 @@ void Trainer::save_checkpoint() {
                             {"train_config", config_.to_json()},
                             {"threads", num_threads()},
                             {"train_seconds", train_seconds_},
+                            {"run_seconds", run_seconds()},
                             {"sampler_rng", {{"s", {rs.s[0], rs.s[1], rs.s[2], rs.s[3]}},
                                              {"spare", rs.spare},
                                              {"has_spare", rs.has_spare}}},
@@ -283,8 +285,11 @@ void Trainer::save_snapshot(long step) {
     replace_directory(tmp, dir);
 }
 
+double Trainer::run_seconds() const { return run_seconds_ + (now_seconds() - run_clock_start_); }
+
 TrainResult Trainer::run() {
     const TrainConfig& c = config_;
+    run_clock_start_ = now_seconds();
     auto wants_snapshot = [&](long s) { return std::find(c.save_at.begin(), c.save_at.end(), s) != c.save_at.end(); };
     if (step_ == 0) {
         append_log({{"event", "start"}, {"step", 0}, {"params", model_->num_params()}, {"config", c.to_json()}});
@@ -301,6 +306,11 @@ TrainResult Trainer::run() {
     }
     const long tokens_per_step = static_cast<long>(c.batch) * c.seq_len;
     const long checkpoint_every = c.checkpoint_every > 0 ? c.checkpoint_every : c.eval_every;
+    // With a time budget the bar's ETA (from the steps) can overshoot; say when the budget ends.
+    auto budget_left = [&]() -> std::string {
+        if (c.max_minutes <= 0) return "";
+        return fmt::format("  time budget left {}", format_duration(std::max(0.0, c.max_minutes * 60.0 - run_seconds())));
+    };
     Progress progress("train", c.steps, options_.progress);
     progress.update(step_);
     double window_start = now_seconds();
@@ -336,22 +346,27 @@ TrainResult Trainer::run() {
         if (eval_now) {
             Evaluation ev = evaluate(c.eval_windows);
             append_log(ev.to_json());
-            progress.update(step_, fmt::format("loss {:.3f}  val {:.3f}  Sink_1 {:.1f}%  {:.0f} tok/s", last_loss_,
-                                               ev.val_loss, ev.sink1, recent_tps));
+            progress.update(step_, fmt::format("loss {:.3f}  val {:.3f}  Sink_1 {:.1f}%  {:.0f} tok/s{}", last_loss_,
+                                               ev.val_loss, ev.sink1, recent_tps, budget_left()));
         } else {
-            progress.update(step_, fmt::format("loss {:.3f}  {:.0f} tok/s", last_loss_, recent_tps));
+            progress.update(step_, fmt::format("loss {:.3f}  {:.0f} tok/s{}", last_loss_, recent_tps, budget_left()));
         }
         if (checkpoint_every > 0 && step_ % checkpoint_every == 0 && step_ < c.steps) save_checkpoint();
         if (options_.kill_after_step == step_) ::kill(::getpid(), SIGKILL);
+        if (c.max_minutes > 0 && step_ < c.steps && run_seconds() >= c.max_minutes * 60.0) break;
     }
+    const bool out_of_time = step_ < c.steps;
     Evaluation final_eval = evaluate(0);
-    const double tps = train_seconds_ > 0 ? c.steps * tokens_per_step / train_seconds_ : 0.0;
+    const double tps = train_seconds_ > 0 ? step_ * tokens_per_step / train_seconds_ : 0.0;
     nlohmann::json line = final_eval.to_json();
     line["final"] = true;
     line["tokens_per_s"] = tps;
+    if (out_of_time) line["stopped"] = fmt::format("max-minutes {:g} reached after {} of {} steps", c.max_minutes, step_, c.steps);
     append_log(line);
     save_checkpoint();
-    progress.finish(fmt::format("val loss {:.4f}  Sink_1 {:.1f}%  {:.0f} tok/s", final_eval.val_loss, final_eval.sink1, tps));
+    progress.finish(fmt::format("{}val loss {:.4f}  Sink_1 {:.1f}%  {:.0f} tok/s",
+                                out_of_time ? fmt::format("time budget reached at step {}  ", step_) : "",
+                                final_eval.val_loss, final_eval.sink1, tps));
     return {step_, final_eval.val_loss, final_eval.sink1, tps, out_, ""};
 }
 

@@ -83,6 +83,11 @@ private:
     long step_ = 0;  // optimizer steps completed
     double last_loss_ = 0.0, last_grad_norm_ = 0.0;
     double train_seconds_ = 0.0;  // time spent in steps (for tokens/s), carried across resumes
+    // Wall time of the run (steps, evaluations, checkpoints) for max_minutes, carried across resumes
+    // as of the last checkpoint; run_clock_start_ is when this process's share began.
+    double run_seconds_ = 0.0;
+    double run_clock_start_ = 0.0;
+    double run_seconds() const;
 };
 
 }  // namespace sinklab

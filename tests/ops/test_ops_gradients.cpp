@@ -16,6 +16,7 @@
 #include "ops/embedding.h"
 #include "ops/matmul.h"
 #include "ops/norms.h"
+#include "ops/position_bias.h"
 #include "ops/rope.h"
 
 namespace sinklab {
@@ -419,6 +420,38 @@ std::vector<OpCase> op_cases() {
         cases.push_back(op);
     }
 
+    // T5 relative-position bias: (NH, T, T) gathered from a (buckets, NH) table by the bucket of
+    // j - i. T = 40 reaches the log-spaced buckets (distances 16 and beyond).
+    {
+        const int NH = 2, T = 40;
+        OpCase op;
+        op.name = "relative_bias";
+        op.tol.kernel_fd = 1e-4;  // linear in the table
+        op.input_names = {"table"};
+        op.inputs = {random_vec(rng, static_cast<size_t>(kRelativeBuckets) * NH)};
+        op.forward = [=](const std::vector<Vec>& in) {
+            Vec bias(static_cast<size_t>(NH) * T * T);
+            relative_bias_forward(bias.data(), in[0].data(), NH, T);
+            return widen(bias);
+        };
+        op.backward = [=](const std::vector<Vec>& in, const Vec& dout) {
+            return std::vector<Vec>{accumulated(in[0].size(), [&](float* d) { relative_bias_backward(d, dout.data(), NH, T); })};
+        };
+        op.reference = [=](const std::vector<VecD>& in) {
+            // Hugging Face T5Attention._relative_position_bucket, bidirectional=False, 32 buckets, max distance 128
+            VecD bias(static_cast<size_t>(NH) * T * T);
+            for (int i = 0; i < T; ++i)
+                for (int j = 0; j < T; ++j) {
+                    const int n = std::max(i - j, 0);
+                    const int bucket =
+                        n < 16 ? n : std::min(31, 16 + static_cast<int>(std::log(n / 16.0) / std::log(8.0) * 16));
+                    for (int h = 0; h < NH; ++h) bias[(static_cast<size_t>(h) * T + i) * T + j] = in[0][bucket * NH + h];
+                }
+            return bias;
+        };
+        cases.push_back(op);
+    }
+
     return cases;
 }
 
@@ -436,6 +469,20 @@ INSTANTIATE_TEST_SUITE_P(AllOps, OpGradient, ::testing::Range<size_t>(0, all_cas
 
 // ---------------------------------------------------------------------------------------------
 // Forward-only facts the table does not cover.
+
+// ALiBi slopes: Press et al.'s get_slopes, 2^(-8/n)^(h+1) for a power of two, else the nearest
+// lower power's slopes then every other slope of twice as many.
+TEST(PositionBias, AlibiSlopesFollowThePaper) {
+    const std::vector<float> eight = alibi_slopes(8);
+    for (int h = 0; h < 8; ++h) EXPECT_FLOAT_EQ(eight[h], std::pow(0.5f, static_cast<float>(h + 1)));
+    const std::vector<float> six = alibi_slopes(6);
+    const std::vector<float> expected = {std::pow(2.0f, -2.0f), std::pow(2.0f, -4.0f), std::pow(2.0f, -6.0f),
+                                         std::pow(2.0f, -8.0f), std::pow(2.0f, -1.0f), std::pow(2.0f, -3.0f)};
+    for (int h = 0; h < 6; ++h) EXPECT_FLOAT_EQ(six[h], expected[h]) << "head " << h;
+    std::vector<float> bias(2 * 3 * 3);
+    alibi_bias(bias.data(), 2, 3);
+    EXPECT_FLOAT_EQ(bias[(1 * 3 + 2) * 3 + 0], -2.0f * std::pow(2.0f, -8.0f));  // head 1, i = 2, j = 0
+}
 
 TEST(CrossEntropy, PerRowLossesAndIgnoredRows) {
     const int N = 4, V = 3;

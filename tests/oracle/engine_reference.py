@@ -6,7 +6,13 @@ Usage: /usr/bin/python3 engine_reference.py CASE_DIR [CASE_DIR ...]
 Written from the definitions (DESIGN.md section 3, model/config.h), not from the C++: torch's own
 layer_norm, gelu(approximate='tanh'), silu, softmax over a -inf mask and cross_entropy; RoPE in the
 Hugging Face rotate_half convention; grouped-query attention by repeat_interleave of the kv heads
-(query head h reads kv head h // (NH / NKV)). Everything is computed in float64, so the reference is
+(query head h reads kv head h // (NH / NKV)). The attention designs (slots, value bias, sigmoid,
+output gates, ...) come from attention_designs_reference.py, written from the published formulas;
+this file adds what the model around them does: the sink token (a learnable vector prepended at
+position 0, excluded from the logits), the gate logits x W_g from the attention sub-layer's input,
+ALiBi (ofirpress/attention_with_linear_biases get_slopes, bias -m_h |i - j|), T5 relative buckets
+(Hugging Face T5Attention._relative_position_bucket, bidirectional=False, one table for all layers)
+and post-norm blocks norm(x + f(x)). Everything is computed in float64, so the reference is
 sharp and the comparison measures sinklab's float32 error alone.
 
 Each CASE_DIR holds (written by the C++ tests through tests/oracle/oracle_case.h):
@@ -46,7 +52,11 @@ except ImportError as e:  # a declared test dependency: scripts/setup.sh install
           "(scripts/setup.sh)", file=sys.stderr)
     sys.exit(2)
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import attention_designs_reference as designs  # noqa: E402  (next to this file)
+
 DTYPE = torch.float64
+RELATIVE_BUCKETS, RELATIVE_MAX_DISTANCE = 32, 128
 
 
 def load_params(case, folder):
@@ -85,6 +95,39 @@ def apply_rope(x, T, theta):
     return x * emb.cos() + rotate_half(x) * emb.sin()
 
 
+def alibi_slopes(n):
+    # ofirpress/attention_with_linear_biases, models get_slopes
+    def power_of_2(n):
+        start = 2 ** (-2 ** -(math.log2(n) - 3))
+        return [start * start ** i for i in range(n)]
+    if math.log2(n).is_integer():
+        return power_of_2(n)
+    closest = 2 ** math.floor(math.log2(n))
+    return power_of_2(closest) + alibi_slopes(2 * closest)[0::2][:n - closest]
+
+
+def alibi_bias(NH, T):
+    distance = (torch.arange(T)[:, None] - torch.arange(T)[None, :]).abs().to(DTYPE)
+    return -torch.tensor(alibi_slopes(NH), dtype=DTYPE)[:, None, None] * distance  # (NH, T, T)
+
+
+def relative_position_bucket(relative_position, num_buckets=RELATIVE_BUCKETS, max_distance=RELATIVE_MAX_DISTANCE):
+    # Hugging Face T5Attention._relative_position_bucket, bidirectional=False
+    relative_position = -torch.min(relative_position, torch.zeros_like(relative_position))
+    max_exact = num_buckets // 2
+    is_small = relative_position < max_exact
+    if_large = max_exact + (torch.log(relative_position.float() / max_exact) / math.log(max_distance / max_exact)
+                            * (num_buckets - max_exact)).to(torch.long)
+    if_large = torch.min(if_large, torch.full_like(if_large, num_buckets - 1))
+    return torch.where(is_small, relative_position, if_large)
+
+
+def relative_bias(table, T):
+    # table (buckets, NH); relative position = key - query
+    bucket = relative_position_bucket(torch.arange(T)[None, :] - torch.arange(T)[:, None])
+    return table[bucket].permute(2, 0, 1)  # (NH, T, T)
+
+
 class Model:
     def __init__(self, cfg, params):
         self.cfg = cfg
@@ -111,7 +154,7 @@ class Model:
             mask &= j > i - self.cfg["window"]
         return mask
 
-    def attention(self, h, l):
+    def attention(self, h, l, score_bias):
         cfg = self.cfg
         B, T, _ = h.shape
         NH, NKV, HS = cfg["heads"], cfg["kv_heads"], cfg["head_dim"]
@@ -122,12 +165,21 @@ class Model:
         if cfg["pe"] == "rope":
             q = apply_rope(q, T, cfg["rope_theta"])
             k = apply_rope(k, T, cfg["rope_theta"])
-        k = k.repeat_interleave(NH // NKV, dim=1)
-        v = v.repeat_interleave(NH // NKV, dim=1)
-        scores = q @ k.transpose(-1, -2) / math.sqrt(HS)
-        scores = scores.masked_fill(~self.visible(T), float("-inf"))
-        out = torch.softmax(scores, dim=-1) @ v  # (B, NH, T, HS)
-        out = out.transpose(1, 2).reshape(B, T, NH * HS)
+        qkv = torch.cat([q, k, v], dim=1).transpose(1, 2).reshape(B, T, (NH + 2 * NKV) * HS)
+        design = cfg["attention"]
+        sink = design == "sink_token"
+        case = {"design": "softmax" if sink else design, "B": B, "T": T, "NH": NH, "NKV": NKV, "HS": HS,
+                "window": cfg["window"], "prefix": cfg["prefix"] + 1 if sink and cfg["prefix"] > 0 else cfg["prefix"],
+                "scale": cfg.get("attention_scale", 0.0) or 1.0 / math.sqrt(HS)}
+        inputs = {"qkv": qkv}
+        for name in ("slot_k", "slot_v", "slot_score", "sigmoid_bias", "value_bias"):
+            if self.get(pre + name) is not None:
+                inputs[name] = self.p[pre + name]
+        if design.startswith("gated"):  # Qwen3-Next: gate logits from the attention sub-layer's input
+            inputs["gate"] = F.linear(h, self.p[pre + "w_gate"])
+        if score_bias is not None:
+            inputs["score_bias"] = score_bias
+        out, _, _ = designs.attention(case, inputs)
         return F.linear(out, self.p[pre + "wo"], self.get(pre + "bo"))
 
     def mlp(self, h, l):
@@ -146,19 +198,34 @@ class Model:
 
     def logits(self, tokens):
         cfg = self.cfg
-        B, T = tokens.shape
         x = F.embedding(tokens, self.p["embed.tokens"])
+        sink = cfg["attention"] == "sink_token"
+        if sink:  # StreamingLLM / Gu et al.: a learnable token prepended to every sequence, at position 0
+            B = tokens.shape[0]
+            x = torch.cat([self.p["embed.sink_token"].expand(B, 1, -1), x], dim=1)
+        T = x.shape[1]
         if cfg["pe"] == "learned":
             x = x + self.p["embed.positions"][:T]
         elif cfg["pe"] == "sinusoidal":
             x = x + sinusoidal_table(T, cfg["d_model"])
-        elif cfg["pe"] not in ("rope", "nope"):
+        elif cfg["pe"] not in ("rope", "nope", "alibi", "relative"):
             raise SystemExit(f"unsupported positions {cfg['pe']}")
-        if cfg["norm_placement"] != "pre" or cfg["attention"] != "softmax":
-            raise SystemExit("the reference covers pre-norm softmax attention only")
+        score_bias = None
+        if cfg["pe"] == "alibi":
+            score_bias = alibi_bias(cfg["heads"], T)
+        elif cfg["pe"] == "relative":
+            score_bias = relative_bias(self.p["embed.relative_bias"], T)
         for l in range(cfg["layers"]):
-            x = x + self.attention(self.norm(x, f"layers.{l}.attn_norm"), l)
-            x = x + self.mlp(self.norm(x, f"layers.{l}.mlp_norm"), l)
+            if cfg["norm_placement"] == "pre":
+                x = x + self.attention(self.norm(x, f"layers.{l}.attn_norm"), l, score_bias)
+                x = x + self.mlp(self.norm(x, f"layers.{l}.mlp_norm"), l)
+            elif cfg["norm_placement"] == "post":  # norm(x + f(x))
+                x = self.norm(x + self.attention(x, l, score_bias), f"layers.{l}.attn_norm")
+                x = self.norm(x + self.mlp(x, l), f"layers.{l}.mlp_norm")
+            else:
+                raise SystemExit(f"unsupported norm_placement {cfg['norm_placement']}")
+        if sink:  # the sink token has no prediction: logits and loss cover the real tokens
+            x = x[:, 1:]
         x = self.norm(x, "final_norm")
         head = self.p["embed.tokens"] if cfg["tied_embeddings"] else self.p["lm_head"]
         return F.linear(x, head)

@@ -120,13 +120,7 @@ TEST(ProbeClosedForms, RopeRepeatedTokenHasEqualStatesAndDistanceOnlyRows) {
 }
 
 TEST(ProbeClosedForms, AlibiRepeatedTokenHasEqualStatesAndDistanceOnlyRows) {
-    std::unique_ptr<Transformer> model;
-    try {
-        model = random_model(small_config(PositionKind::alibi));
-    } catch (const Error& e) {
-        GTEST_SKIP() << "ALiBi positions are not in the engine yet (" << e.what()
-                     << "); this test runs as soon as Transformer accepts PositionKind::alibi";
-    }
+    const std::unique_ptr<Transformer> model = random_model(small_config(PositionKind::alibi));
     const RepeatRun run = run_repeat(*model);
     for (size_t l = 0; l < run.spread.size(); ++l) EXPECT_LE(run.spread[l], 1e-5) << "layer " << l;
     for (size_t l = 0; l < run.weights.size(); ++l)

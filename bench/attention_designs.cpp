@@ -1,0 +1,97 @@
+// Training throughput of every attention design on one preset (tiny by default: d 128, 4 layers,
+// 4 heads, seq 256, batch 16): tokens/s of full training steps (forward, backward, clipping,
+// AdamW) and the ratio to softmax, one table (bench/attention_designs.sh). The designs are timed
+// in turn, ROUNDS times over, and each keeps its best round: on a shared machine a burst of
+// someone else's work then slows one round of a design, not the design. The ratio is taken on
+// tokens per CPU-second of this process (all its threads; run with OMP_WAIT_POLICY=PASSIVE so
+// that waiting threads do not spin), which other processes' load disturbs much less than wall time.
+// usage: attention_designs [PRESET] [STEPS] [WARMUP_STEPS] [ROUNDS] [DESIGN ...]
+#include <cblas.h>
+
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "core/threads.h"
+#include "train/adamw.h"
+#include "train/data.h"
+#include "train/train_config.h"
+
+using namespace sinklab;
+
+namespace {
+
+struct Throughput {
+    double wall = 0.0;  // tokens per second
+    double cpu = 0.0;   // tokens per CPU-second of the process
+};
+
+double cpu_seconds() { return static_cast<double>(std::clock()) / CLOCKS_PER_SEC; }
+
+Throughput throughput(const TrainConfig& c, const ByteCorpus& corpus, int steps, int warmup_steps) {
+    Transformer model(c.model);
+    model.init_weights(c.seed);
+    AdamW opt(model, AdamWOptions{c.beta1, c.beta2, c.adam_eps, c.wd, false});
+    BatchSampler sampler(corpus.train, c.batch, c.seq_len, false, c.seed);
+    std::vector<int32_t> tokens(static_cast<size_t>(c.batch) * c.seq_len), targets(tokens.size());
+    auto step = [&](long s) {
+        sampler.next(tokens.data(), targets.data());
+        model.zero_grad();
+        model.forward(tokens.data(), targets.data(), c.batch, c.seq_len);
+        model.backward();
+        clip_grad_norm(model, c.clip);
+        opt.update(model, learning_rate_at(s, c.warmup, 1000, c.lr, c.min_lr), s);
+    };
+    for (int s = 1; s <= warmup_steps; ++s) step(s);
+    const auto t0 = std::chrono::steady_clock::now();
+    const double cpu0 = cpu_seconds();
+    for (int s = 1; s <= steps; ++s) step(warmup_steps + s);
+    const double cpu = cpu_seconds() - cpu0;
+    const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double trained = static_cast<double>(steps) * c.batch * c.seq_len;
+    return {trained / wall, trained / cpu};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const std::string preset = argc > 1 ? argv[1] : "tiny";
+    const int steps = argc > 2 ? std::atoi(argv[2]) : 5;
+    const int warmup_steps = argc > 3 ? std::atoi(argv[3]) : 1;
+    const int rounds = argc > 4 ? std::max(1, std::atoi(argv[4])) : 2;
+    std::vector<std::string> designs(argv + std::min(argc, 5), argv + argc);
+    if (designs.empty()) designs = AttentionSpec::known_names();
+    set_threads(0);
+    TrainConfig base = preset_config(preset);
+    const ByteCorpus corpus = load_byte_corpus(default_corpus_path(), base.val_fraction);
+    std::printf("# preset %s (d %d, %d layers, %d heads, seq %d, batch %d), %d threads, %d steps after %d warm-up, "
+                "best of %d rounds\n",
+                preset.c_str(), base.model.d_model, base.model.n_layers, base.model.n_heads, base.seq_len, base.batch,
+                num_threads(), steps, warmup_steps, rounds);
+    std::printf("# OpenBLAS kernel: %s (%s)\n", openblas_get_corename(), openblas_get_config());
+    std::vector<Throughput> best(designs.size());
+    for (int round = 0; round < rounds; ++round)
+        for (size_t d = 0; d < designs.size(); ++d) {
+            TrainConfig c = base;
+            c.model.attention = AttentionSpec::parse(designs[d]);
+            const Throughput t = throughput(c, corpus, steps, warmup_steps);
+            best[d].wall = std::max(best[d].wall, t.wall);
+            best[d].cpu = std::max(best[d].cpu, t.cpu);
+        }
+    double softmax = 0.0;
+    for (size_t d = 0; d < designs.size(); ++d)
+        if (designs[d] == "softmax") softmax = best[d].cpu;
+    std::printf("%-26s %12s %16s %10s\n", "design", "tokens/s", "tokens/cpu-s", "vs softmax");
+    for (size_t d = 0; d < designs.size(); ++d) {
+        std::printf("%-26s %12.0f %16.0f ", designs[d].c_str(), best[d].wall, best[d].cpu);
+        if (softmax > 0)
+            std::printf("%9.2fx\n", best[d].cpu / softmax);
+        else
+            std::printf("%10s\n", "-");
+    }
+    return 0;
+}

@@ -1,0 +1,60 @@
+// `sinklab demo`: train a model with a first-token sink and one without, probe and analyse both and
+// a pretrained model, write the report. The phases are in src/report_builder/demo.h.
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "cli/commands.h"
+#include "report_builder/demo.h"
+
+namespace sinklab::cli {
+
+namespace {
+
+struct DemoArgs {
+    double minutes = 8.0;
+    std::string out = "runs/demo";
+    std::string data;
+    std::string pretrained = "auto";
+    int threads = 0;
+    bool quiet = false;
+};
+
+void run_demo_command(const DemoArgs& a) {
+    DemoOptions options;
+    options.minutes = a.minutes;
+    options.out = a.out;
+    options.data = a.data;
+    options.pretrained = a.pretrained == "auto"   ? bundled_pretrained_model()
+                         : a.pretrained == "none" ? std::filesystem::path()
+                                                  : std::filesystem::path(a.pretrained);
+    options.threads = a.threads;
+    options.progress = !a.quiet;
+    const DemoOutcome outcome = run_demo(options);
+    std::printf("report: %s\n", outcome.page.c_str());
+    for (const std::string& line : outcome.summary) std::printf("%s\n", line.c_str());
+}
+
+}  // namespace
+
+void add_demo_command(CLI::App& app) {
+    auto a = std::make_shared<DemoArgs>();
+    CLI::App* cmd = app.add_subcommand("demo",
+        "The main job: trains the demo model (the settings most likely to grow a first-token sink,\n"
+        "docs/experiments.md) and the same model with a sink-free attention design, each for --minutes, probes\n"
+        "and analyses both and the pretrained stories260K model, and writes OUT/report/index.html.\n"
+        "Takes about 2 x --minutes plus a minute or two.");
+    cmd->add_option("--minutes", a->minutes, "training budget of each model, in minutes")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+    cmd->add_option("--out", a->out, "demo folder: OUT/softmax, OUT/gated (runs), OUT/report")->capture_default_str();
+    cmd->add_option("--data", a->data, "training text file or folder (default: the default corpus)");
+    cmd->add_option("--pretrained", a->pretrained,
+                    "a model to probe beside them: auto (stories260K of tests/fixtures when present), none, or a path")
+        ->capture_default_str();
+    cmd->add_option("--threads", a->threads, "threads (0 = all cores)")->check(CLI::NonNegativeNumber);
+    cmd->add_flag("--quiet", a->quiet, "no progress bars");
+    cmd->callback([a] { run_demo_command(*a); });
+}
+
+}  // namespace sinklab::cli

@@ -1,0 +1,41 @@
+#pragma once
+// `sinklab demo`: the lab in one command. Trains the demo model and the same model with a
+// sink-removing attention design for the same wall-clock budget, probes and analyses both (and a
+// pretrained model when given), and writes the report. The demo's settings are the outcome of the
+// experiment in docs/experiments.md.
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace sinklab {
+
+// The training settings of the demo model (`sinklab train` keys), chosen in docs/experiments.md as
+// the ones that grow the clearest first-token sink within minutes on two cores.
+const std::map<std::string, std::string>& demo_train_settings();
+
+// The design trained beside it to show a model without the sink: softmax attention whose output is
+// gated per head (Qwen3-Next; docs/attention-designs.md), which needs no sink to leave its output unchanged.
+inline constexpr const char* kSinkFreeDesign = "gated";
+
+struct DemoOptions {
+    double minutes = 8.0;            // training budget of each of the two models
+    std::filesystem::path out = "runs/demo";
+    std::string data;                // training text; empty: the default corpus
+    std::filesystem::path pretrained;  // a pretrained model to probe beside them; empty: none
+    int threads = 0;
+    bool progress = true;
+};
+
+struct DemoOutcome {
+    std::filesystem::path page;
+    std::vector<std::string> summary;  // five lines
+};
+
+// Runs every phase; an existing finished run in OUT/<name> is reused and an interrupted one resumed.
+DemoOutcome run_demo(const DemoOptions& options);
+
+// The stories260K llama2.c model of the test fixtures, when this source tree has it; empty otherwise.
+std::filesystem::path bundled_pretrained_model();
+
+}  // namespace sinklab

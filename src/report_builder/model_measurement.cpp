@@ -1,0 +1,185 @@
+#include "report_builder/model_measurement.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include <fmt/format.h>
+
+#include "analysis/diffusion.h"
+#include "analysis/sample.h"
+#include "core/error.h"
+#include "probe/probe_model.h"
+#include "report/heatmap.h"
+#include "report/png.h"
+
+namespace sinklab {
+
+namespace {
+
+constexpr double kMapFloor = 1e-3;  // log colour scale from 1e-3 to 1: a sink column and near-zero weights both show
+
+// One B = 1 forward's attention: each layer's head average (for the analyses) and, when asked, its
+// heatmaps, rendered as the taps stream by so that only one layer's (NH, T, T) weights exist at once.
+class AttentionCapture final : public TensorObserver {
+public:
+    AttentionCapture(int layers, const HeatmapOptions* maps, bool head_maps)
+        : maps_(maps), head_maps_(head_maps) {
+        sample.attention.resize(layers);
+        if (maps_) rendered.resize(layers);
+    }
+
+    void observe(std::string_view name, int layer, const float* data, const Shape& shape) override {
+        if (name != "attn_weights") return;
+        const int NH = static_cast<int>(shape[1]), T = static_cast<int>(shape[2]), K = static_cast<int>(shape[3]);
+        const size_t plane = static_cast<size_t>(T) * K;
+        std::vector<float> mean(plane, 0.0f);  // (T, K)
+        for (int h = 0; h < NH; ++h)
+            for (size_t i = 0; i < plane; ++i) mean[i] += data[h * plane + i] / NH;
+        Eigen::MatrixXd average(T, K);
+        for (int i = 0; i < T; ++i)
+            for (int j = 0; j < K; ++j) average(i, j) = mean[static_cast<size_t>(i) * K + j];
+        sample.attention[layer] = std::move(average);
+        if (!maps_) return;
+        HeatmapLayer& out = rendered[layer];
+        out.label = fmt::format("layer {}", layer);
+        const Heatmap avg = render_heatmap(mean.data(), T, K, *maps_);
+        out.average_png = encode_png(avg.image);
+        pool = avg.pool;
+        if (!head_maps_) return;
+        HeatmapOptions small = *maps_;
+        small.max_side = std::min(maps_->max_side, 192);
+        small.min_side = std::min(maps_->min_side, 128);
+        for (int h = 0; h < NH; ++h)
+            out.heads.push_back({fmt::format("head {}", h), encode_png(render_heatmap(data + h * plane, T, K, small).image)});
+    }
+
+    analysis::AttentionSample sample;
+    std::vector<HeatmapLayer> rendered;
+    int pool = 1;
+
+private:
+    const HeatmapOptions* maps_;
+    bool head_maps_;
+};
+
+ProbeOptions probe_options(const MeasureOptions& o) {
+    ProbeOptions p;
+    p.metrics = {Metric::sink, Metric::massive, Metric::hidden_norms};
+    p.eps = o.eps;
+    p.positions = std::min(4, o.seq_len);
+    p.progress = false;
+    return p;
+}
+
+}  // namespace
+
+std::string input_kind_name(InputKind kind) {
+    switch (kind) {
+        case InputKind::natural: return "natural";
+        case InputKind::random: return "random";
+        case InputKind::repeat: return "repeat";
+    }
+    return "?";
+}
+
+int measurement_steps(const MeasureOptions& options) {
+    return static_cast<int>(options.inputs.size()) + (options.analysis_samples > 0 ? 1 : 0);
+}
+
+ModelMeasurement measure_model(const std::filesystem::path& model_path, const MeasureOptions& options,
+                               const std::function<void(const std::string&)>& on_step) {
+    auto step = [&](const std::string& what) {
+        if (on_step) on_step(what);
+    };
+    ProbeModel pm = load_probe_model(model_path);
+    Transformer& model = *pm.model;
+    const ModelConfig& c = model.config();
+    ModelMeasurement m;
+    m.source = pm.info.source;
+    m.architecture = pm.info.architecture;
+    m.design = c.attention.name();
+    m.params = static_cast<long>(model.num_params());
+    m.layers = c.n_layers;
+    m.heads = c.n_heads;
+    m.vocab = c.vocab_size;
+    const int T = options.seq_len;
+    try {
+        check_probe_seq_len(c, T);
+    } catch (const Error& e) {
+        m.notes.push_back(fmt::format("not probed: {}", e.what()));
+        return m;
+    }
+    const std::optional<int32_t> bos = resolve_bos(BosMode::automatic, pm.bos_id, pm.adds_bos, c.vocab_size);
+
+    std::optional<ProbeSamples> natural;
+    for (InputKind kind : options.inputs) {
+        InputSpec spec;
+        spec.kind = kind;
+        const std::string name = input_kind_name(kind);
+        try {
+            SINKLAB_CHECK(kind != InputKind::natural || !options.natural_text.empty(), "report",
+                          "no natural text (the default corpus is missing: run scripts/setup.sh)");
+            ProbeSamples samples = make_probe_samples(spec, options.natural_text, options.natural_source,
+                                                      pm.tokenizer.get(), c.vocab_size, T, options.samples, bos,
+                                                      options.seed);
+            ProbeResult result = run_probe(model, samples, probe_options(options));
+            m.probes.push_back({name, samples.description, std::move(result)});
+            if (kind == InputKind::natural) natural = std::move(samples);
+        } catch (const Error& e) {
+            m.notes.push_back(fmt::format("{} input not probed: {}", name, e.what()));
+        }
+        step(name);
+    }
+    if (options.analysis_samples <= 0) return m;
+
+    // Maps and attention powers come from natural text when the model takes it, else random ids.
+    ProbeSamples drawn = natural ? *natural
+                                 : random_samples(c.vocab_size, T, options.analysis_samples, bos, options.seed);
+    HeatmapOptions heatmap;
+    heatmap.scale = ScaleKind::log;
+    heatmap.log_floor = kMapFloor;
+    heatmap.vmin = kMapFloor;
+    heatmap.vmax = 1.0;
+    heatmap.max_side = options.map_side;
+    heatmap.min_side = std::min(256, options.map_side);
+    DiffusionCurves curves;
+    ForwardOptions forward;
+    forward.training = false;
+    forward.attention_path = AttentionPath::materialised;
+    forward.logits = false;
+    const int n = std::min(options.analysis_samples, drawn.N);
+    try {
+        for (int s = 0; s < n; ++s) {
+            AttentionCapture capture(c.n_layers, s == 0 ? &heatmap : nullptr, options.head_maps);
+            forward.observer = &capture;
+            model.forward(drawn.tokens.data() + static_cast<size_t>(s) * T, nullptr, 1, T, forward);
+            if (s == 0)
+                m.maps = AttentionMaps{natural ? "natural" : "random", T, capture.pool, kMapFloor, 1.0,
+                                       std::move(capture.rendered)};
+            if (capture.sample.attention.front().cols() != T) {
+                m.notes.push_back("attention powers not analysed: the design adds key slots, so the maps are not square");
+                break;
+            }
+            const analysis::DiffusionResult d = analysis::analyze_diffusion(capture.sample);
+            if (curves.mass.empty()) {
+                curves.powers = d.powers;
+                curves.mass.assign(d.layers.size(), std::vector<double>(d.powers.size(), 0.0));
+                for (const auto& pm_k : d.layers.front().all_rows.power_mass) curves.baseline.push_back(pm_k.baseline);
+            }
+            for (size_t l = 0; l < d.layers.size(); ++l)
+                for (size_t k = 0; k < d.powers.size(); ++k) curves.mass[l][k] += d.layers[l].all_rows.power_mass[k].mass;
+            ++curves.samples;
+        }
+    } catch (const Error& e) {
+        m.notes.push_back(fmt::format("attention powers not analysed: {}", e.what()));
+    }
+    if (curves.samples > 0) {
+        for (auto& layer : curves.mass)
+            for (double& v : layer) v /= curves.samples;
+        m.diffusion = std::move(curves);
+    }
+    step("attention maps and powers");
+    return m;
+}
+
+}  // namespace sinklab

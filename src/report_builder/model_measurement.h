@@ -1,0 +1,78 @@
+#pragma once
+// Everything a report shows about one model, measured with the probe and analysis libraries from
+// the Transformer's taps: sink scores and massive activations per input kind (probe/), the power
+// sink mass s_k of each layer's head-averaged attention against uniform causal attention
+// (analysis/diffusion.h), and the attention heatmaps of one natural sample (report/heatmap.h).
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "probe/probe.h"
+#include "probe/probe_input.h"
+#include "report/html.h"
+
+namespace sinklab {
+
+struct InputProbe {
+    std::string input;        // "natural", "random" or "repeat"
+    std::string description;  // the samples, in one line
+    ProbeResult result;
+};
+
+// s_k per layer (all rows, DESIGN.md section 4), mean over the analysed samples, and the exact
+// s_k of uniform causal attention at the same T.
+struct DiffusionCurves {
+    std::vector<int> powers;
+    std::vector<std::vector<double>> mass;  // [layer][power]
+    std::vector<double> baseline;           // [power]
+    int samples = 0;
+};
+
+struct AttentionMaps {
+    std::string input;  // which sample was drawn
+    int seq_len = 0;
+    int pool = 1;       // each pixel averages pool x pool entries (long sequences)
+    double vmin = 0.0, vmax = 1.0;
+    std::vector<HeatmapLayer> layers;  // head-averaged map of each layer, with its heads' maps
+};
+
+struct ModelMeasurement {
+    std::string source, architecture, design;  // "sinklab"/"huggingface"/"llama2c", model_type, attention design
+    long params = 0;
+    int layers = 0, heads = 0, vocab = 0;
+    std::vector<InputProbe> probes;
+    std::optional<DiffusionCurves> diffusion;
+    std::optional<AttentionMaps> maps;
+    std::vector<std::string> notes;  // what could not be measured, and why
+};
+
+struct MeasureOptions {
+    std::vector<InputKind> inputs = {InputKind::natural, InputKind::random, InputKind::repeat};
+    int seq_len = 64;            // T of every sample (the Sink metric's default)
+    int samples = 32;            // probe samples per input
+    int analysis_samples = 4;    // natural samples whose attention powers are analysed
+    bool head_maps = true;       // per-head maps as well as the head average
+    int map_side = 320;          // longest side of a map in pixels; longer sequences are pooled
+    float eps = 0.3f;
+    uint64_t seed = 1234;
+    // Natural text for models of the byte vocabulary and models with a tokenizer; empty: no natural input.
+    std::string natural_text;
+    std::string natural_source;  // names the text in descriptions and notes
+};
+
+// Loads `model_path` (any model load_model reads) and measures it. Measurements that fail (an input
+// the model cannot take, attention the analyses cannot read) become notes; only a model that cannot
+// be loaded throws. `on_step` is called after each measurement, for progress.
+ModelMeasurement measure_model(const std::filesystem::path& model_path, const MeasureOptions& options,
+                               const std::function<void(const std::string&)>& on_step = {});
+
+// "natural", "random" or "repeat": the input kinds as the report's tables and JSON name them.
+std::string input_kind_name(InputKind kind);
+
+// Phases measure_model reports through on_step (for a progress bar's total).
+int measurement_steps(const MeasureOptions& options);
+
+}  // namespace sinklab

@@ -1,0 +1,410 @@
+#include "report_builder/run_report.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "core/files.h"
+#include "core/progress.h"
+#include "probe/probe_report.h"
+#include "report/svg.h"
+#include "train/data.h"
+#include "train/train_config.h"
+
+namespace sinklab {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+std::string cell(double v) { return std::isfinite(v) ? fmt::format("{}", v) : ""; }
+std::string cell(const std::optional<double>& v) { return v ? cell(*v) : ""; }
+
+const InputProbe* find_probe(const ReportEntry& e, const std::string& input) {
+    if (!e.measured) return nullptr;
+    for (const InputProbe& p : e.measured->probes)
+        if (p.input == input) return &p;
+    return nullptr;
+}
+
+// The probe the per-model figures and columns use: natural text when measured, else the first input.
+const InputProbe* reference_probe(const ModelMeasurement& m) {
+    for (const InputProbe& p : m.probes)
+        if (p.input == "natural") return &p;
+    return m.probes.empty() ? nullptr : &m.probes.front();
+}
+
+// alpha_1 of uniform causal attention over T tokens: H_T / T.
+double uniform_alpha1(int T) {
+    double harmonic = 0.0;
+    for (int t = 1; t <= T; ++t) harmonic += 1.0 / t;
+    return T > 0 ? harmonic / T : 0.0;
+}
+
+double sink1(const InputProbe* p) { return p && p->result.has(Metric::sink) ? p->result.sink_percent[0] : kNaN; }
+
+// Mean over heads of alpha_1, per layer.
+std::vector<double> alpha1_per_layer(const ProbeResult& r) {
+    std::vector<double> out;
+    for (const auto& heads : r.alpha[0]) {
+        double sum = 0.0;
+        for (double a : heads) sum += a;
+        out.push_back(heads.empty() ? kNaN : sum / heads.size());
+    }
+    return out;
+}
+
+// (largest mean-over-heads alpha_1, its layer)
+std::pair<double, int> strongest_alpha1(const ProbeResult& r) {
+    const auto per_layer = alpha1_per_layer(r);
+    const auto it = std::max_element(per_layer.begin(), per_layer.end());
+    return it == per_layer.end() ? std::pair{kNaN, -1} : std::pair{*it, static_cast<int>(it - per_layer.begin())};
+}
+
+double largest_massive_ratio(const ProbeResult& r) {
+    double ratio = kNaN;
+    for (const auto& layer : r.activations)
+        if (!layer.top.empty() && layer.median > 0) ratio = std::isnan(ratio) ? layer.top_to_median() : std::max(ratio, layer.top_to_median());
+    return ratio;
+}
+
+// Mean over layers of s_k - s_k(uniform) at the largest k.
+double mean_power_excess(const DiffusionCurves& d) {
+    if (d.mass.empty() || d.powers.empty()) return kNaN;
+    double sum = 0.0;
+    for (const auto& layer : d.mass) sum += layer.back() - d.baseline.back();
+    return sum / d.mass.size();
+}
+
+std::optional<double> final_number(const ReportEntry& e, const char* key) {
+    if (!e.source.log || !e.source.log->final_evaluation) return std::nullopt;
+    const json& f = *e.source.log->final_evaluation;
+    return f.contains(key) && f[key].is_number() ? std::optional<double>(f[key].get<double>()) : std::nullopt;
+}
+
+Table comparison_table(const std::vector<ReportEntry>& entries, const std::vector<std::string>& inputs) {
+    std::vector<std::string> header = {"run", "design", "params", "layers", "heads", "steps", "val_loss"};
+    for (const auto& in : inputs) header.push_back("sink1_" + in);
+    for (const std::string h : {"alpha1_max", "alpha1_max_layer", "massive_top_to_median", "power_excess_k_max"})
+        header.push_back(h);
+    Table table(header);
+    for (const ReportEntry& e : entries) {
+        std::vector<std::string> row = {e.source.name};
+        if (e.measured) {
+            row.insert(row.end(), {e.measured->design, std::to_string(e.measured->params),
+                                   std::to_string(e.measured->layers), std::to_string(e.measured->heads)});
+        } else {
+            row.insert(row.end(), {"", "", "", ""});
+        }
+        const std::optional<double> steps = final_number(e, "step");
+        row.push_back(steps ? fmt::format("{}", static_cast<long>(*steps)) : "");
+        row.push_back(cell(final_number(e, "val_loss")));
+        for (const auto& in : inputs) row.push_back(cell(sink1(find_probe(e, in))));
+        const InputProbe* reference = e.measured ? reference_probe(*e.measured) : nullptr;
+        if (reference && reference->result.has(Metric::sink)) {
+            const auto [alpha, layer] = strongest_alpha1(reference->result);
+            row.push_back(cell(alpha));
+            row.push_back(std::to_string(layer));
+        } else {
+            row.insert(row.end(), {"", ""});
+        }
+        row.push_back(reference && reference->result.has(Metric::massive) ? cell(largest_massive_ratio(reference->result)) : "");
+        row.push_back(e.measured && e.measured->diffusion ? cell(mean_power_excess(*e.measured->diffusion)) : "");
+        table.add_row(std::move(row));
+    }
+    return table;
+}
+
+std::vector<std::string> layer_labels(int layers) {
+    std::vector<std::string> labels;
+    for (int l = 0; l < layers; ++l) labels.push_back(std::to_string(l));
+    return labels;
+}
+
+void add_training_section(ReportPage& page, const std::vector<ReportEntry>& entries) {
+    std::vector<Series> loss, sink, alpha;
+    for (const ReportEntry& e : entries) {
+        if (!e.source.log) continue;
+        const TrainingLog& log = *e.source.log;
+        if (!log.steps.empty()) loss.push_back({e.source.name, log.steps, log.losses});
+        if (!log.eval_steps.empty()) {
+            loss.push_back({e.source.name + " (validation)", log.eval_steps, log.val_losses, true});
+            sink.push_back({e.source.name, log.eval_steps, log.sink1});
+            Series largest{e.source.name, log.eval_steps, {}};
+            for (const auto& per_layer : log.alpha1_per_layer)
+                largest.y.push_back(per_layer.empty() ? kNaN : *std::max_element(per_layer.begin(), per_layer.end()));
+            alpha.push_back(std::move(largest));
+        }
+    }
+    page.section("Training");
+    if (loss.empty() && sink.empty()) {
+        page.paragraph("No training log with steps was found, so there are no training curves.");
+        return;
+    }
+    if (!loss.empty())
+        page.svg_figure(line_chart(loss, {.title = "Loss during training", .x_label = "step",
+                                          .y_label = "cross-entropy (nats/token)"}),
+                        "Training loss (solid) and validation loss (dashed) against optimizer steps: a run that "
+                        "learns falls well below its starting value.");
+    if (!sink.empty())
+        page.svg_figure(line_chart(sink, {.title = "Sink_1 during training", .x_label = "step", .y_label = "Sink_1 (%)",
+                                          .y_min = 0.0}),
+                        "Sink_1 (share of layer-heads whose mean attention to token 1 exceeds 0.3, on validation "
+                        "windows of 64 tokens) at each evaluation: a sink appears as a rise from 0.");
+    if (!alpha.empty())
+        page.svg_figure(line_chart(alpha, {.title = "Largest per-layer alpha_1 during training", .x_label = "step",
+                                           .y_label = "alpha_1 (mean over heads)"}),
+                        fmt::format("The largest per-layer mean attention to token 1 at each evaluation (the same "
+                                    "windows): a sink grows away from the uniform value, {:.3f} at T = 64, long "
+                                    "before Sink_1 counts it.", uniform_alpha1(64)));
+}
+
+void add_model_section(ReportPage& page, const ReportEntry& e) {
+    const ModelMeasurement& m = *e.measured;
+    page.section(e.source.name);
+    page.paragraph(fmt::format("{} ({} {}), attention design {}, {} parameters, {} layers x {} heads, vocabulary {}.",
+                               e.source.model.string(), m.source, m.architecture, m.design, m.params, m.layers,
+                               m.heads, m.vocab));
+    for (const InputProbe& p : m.probes) page.paragraph(fmt::format("Input {}: {}.", p.input, p.description));
+    std::vector<BarSeries> alpha, sink;
+    for (const InputProbe& p : m.probes) {
+        if (!p.result.has(Metric::sink)) continue;
+        alpha.push_back({p.input, alpha1_per_layer(p.result)});
+        std::vector<double> per_layer;
+        for (const auto& k : p.result.sink_percent_per_layer) per_layer.push_back(k[0]);
+        sink.push_back({p.input, per_layer});
+    }
+    const int T = m.probes.empty() ? 0 : m.probes.front().result.seq_len;
+    if (!alpha.empty()) {
+        page.svg_figure(bar_chart(layer_labels(m.layers), alpha,
+                                  {.title = "alpha_1 per layer (mean over heads)", .x_label = "layer", .y_label = "alpha_1"}),
+                        fmt::format("Mean attention that the queries put on token 1, per layer and input kind; uniform "
+                                    "causal attention gives H_T/T = {:.3f} at T = {}, so bars far above it are sinks.",
+                                    uniform_alpha1(T), T));
+        page.svg_figure(bar_chart(layer_labels(m.layers), sink,
+                                  {.title = "Sink_1 per layer", .x_label = "layer", .y_label = "Sink_1 (%)"}),
+                        "Share of (sample, head) pairs whose alpha_1 exceeds 0.3, per layer: which layers hold the sink, "
+                        "and whether it survives random and repeated tokens.");
+    }
+    if (const InputProbe* reference = reference_probe(m); reference && reference->result.has(Metric::massive)) {
+        const InputProbe& p = *reference;
+        Series top[3], median{"median |h|", {}, {}, true};
+        for (int i = 0; i < 3; ++i) top[i].name = fmt::format("top-{} |h|", i + 1);
+        for (int l = 0; l < static_cast<int>(p.result.activations.size()); ++l) {
+            const LayerActivations& a = p.result.activations[l];
+            for (int i = 0; i < 3; ++i) {
+                top[i].x.push_back(l);
+                top[i].y.push_back(i < static_cast<int>(a.top.size()) ? std::abs(a.top[i].value) : kNaN);
+            }
+            median.x.push_back(l);
+            median.y.push_back(a.median);
+        }
+        page.svg_figure(line_chart({top[0], top[1], top[2], median},
+                                   {.title = fmt::format("Massive activations ({} input)", p.input), .x_label = "layer",
+                                    .y_label = "|h| at the block output", .log_y = true}),
+                        "The three largest |h| of the residual stream at each block's output against the median |h| "
+                        "(log scale): massive activations stand orders of magnitude above the median.");
+    }
+    if (m.diffusion) {
+        const DiffusionCurves& d = *m.diffusion;
+        std::vector<Series> series;
+        std::vector<double> ks(d.powers.begin(), d.powers.end());
+        for (size_t l = 0; l < d.mass.size(); ++l) series.push_back({fmt::format("layer {}", l), ks, d.mass[l]});
+        series.push_back({"uniform causal", ks, d.baseline, true});
+        page.svg_figure(line_chart(series, {.title = "Power sink mass s_k", .x_label = "k (power of the attention matrix)",
+                                            .y_label = "s_k: mass on token 1", .y_min = 0.0, .y_max = 1.0}),
+                        fmt::format("Mass that the k-th power of each layer's head-averaged attention puts on token 1 "
+                                    "(mean of {} samples of {} tokens) against uniform causal attention (dashed): "
+                                    "a sink layer lies above the dashed line already at small k.",
+                                    d.samples, m.maps ? m.maps->seq_len : T));
+    }
+    if (m.maps && !m.maps->layers.empty()) {
+        const AttentionMaps& maps = *m.maps;
+        const bool heads = !maps.layers.front().heads.empty();
+        std::string caption = fmt::format(
+            "Head-averaged attention of each layer on one {} sample of {} tokens (rows queries, columns keys, log "
+            "colour scale, grey masked){}{}; a bright first column is the sink.",
+            maps.input, maps.seq_len,
+            maps.pool > 1 ? fmt::format(", pooled: each pixel is the mean of {} x {} entries", maps.pool, maps.pool) : "",
+            heads ? "; click a layer for its heads" : "");
+        page.heatmap_grid(maps.layers, caption,
+                          color_bar({.colormap = Colormap::viridis,
+                                     .scale = {ScaleKind::log, maps.vmin, maps.vmax, maps.vmin},
+                                     .label = "attention weight"}));
+    }
+}
+
+json entry_json(const ReportEntry& e) {
+    json j = {{"name", e.source.name}, {"path", e.source.path.string()}, {"notes", e.source.notes}};
+    if (!e.source.model.empty()) j["model_path"] = e.source.model.string();
+    if (e.source.log) {
+        const TrainingLog& log = *e.source.log;
+        j["training"] = {{"steps", log.steps},         {"loss", log.losses},
+                         {"eval_steps", log.eval_steps}, {"val_loss", log.val_losses},
+                         {"sink1", log.sink1},         {"alpha1_per_layer", log.alpha1_per_layer}};
+        if (log.config) j["training"]["config"] = *log.config;
+        if (log.final_evaluation) j["training"]["final"] = *log.final_evaluation;
+        if (log.diverged) j["training"]["diverged"] = *log.diverged;
+    }
+    if (e.measured) {
+        const ModelMeasurement& m = *e.measured;
+        j["model"] = {{"source", m.source}, {"architecture", m.architecture}, {"design", m.design},
+                      {"params", m.params}, {"layers", m.layers}, {"heads", m.heads}, {"vocab", m.vocab}};
+        for (const InputProbe& p : m.probes) {
+            json probe = probe_result_json(p.result);
+            probe["description"] = p.description;
+            j["probes"][p.input] = std::move(probe);
+        }
+        if (m.diffusion)
+            j["power_sink_mass"] = {{"definition", "s_k: mean over all rows of the weight on token 1 in A^k, A the "
+                                                   "head-averaged attention; baseline: uniform causal attention"},
+                                    {"powers", m.diffusion->powers},
+                                    {"samples", m.diffusion->samples},
+                                    {"mass", m.diffusion->mass},
+                                    {"baseline", m.diffusion->baseline}};
+        if (m.maps) j["maps"] = {{"input", m.maps->input}, {"seq_len", m.maps->seq_len}, {"pool", m.maps->pool}};
+    }
+    return j;
+}
+
+std::string input_names(const std::vector<InputKind>& kinds, std::vector<std::string>* names) {
+    std::string joined;
+    for (InputKind kind : kinds) {
+        names->push_back(input_kind_name(kind));
+        joined += (joined.empty() ? "" : ", ") + names->back();
+    }
+    return joined;
+}
+
+}  // namespace
+
+std::vector<std::string> ReportOutcome::entry_summaries() const {
+    std::vector<std::string> lines;
+    for (const ReportEntry& e : entries) {
+        std::string line = e.source.name + ":";
+        if (const auto v = final_number(e, "val_loss")) line += fmt::format(" val loss {:.3f},", *v);
+        if (!e.measured || e.measured->probes.empty()) {
+            lines.push_back(line + " not probed (see the notes)");
+            continue;
+        }
+        std::string sinks;
+        for (const InputProbe& p : e.measured->probes)
+            sinks += fmt::format("{}{} {:.1f}%", sinks.empty() ? "" : ", ", p.input, sink1(&p));
+        line += " Sink_1 " + sinks;
+        const InputProbe& first = e.measured->probes.front();
+        const auto [alpha, layer] = strongest_alpha1(first.result);
+        line += fmt::format("; largest alpha_1 {:.3f} (layer {}, {})", alpha, layer, first.input);
+        lines.push_back(line);
+    }
+    return lines;
+}
+
+std::pair<std::string, std::string> default_probe_text(std::vector<std::string>& notes) {
+    const fs::path corpus_path = default_corpus_path();
+    const double fraction = TrainConfig{}.val_fraction;
+    try {
+        const ByteCorpus corpus = load_byte_corpus(corpus_path, fraction);
+        return {std::string(corpus.val.begin(), corpus.val.end()),
+                fmt::format("the validation split (last {:g}) of {}", fraction, corpus_path.string())};
+    } catch (const Error& e) {
+        notes.push_back(fmt::format("no natural input: {} (scripts/setup.sh installs the default corpus)", e.what()));
+        return {};
+    }
+}
+
+ReportOutcome build_report(const std::vector<fs::path>& inputs, ReportOptions options) {
+    std::error_code ec;
+    fs::create_directories(options.out, ec);
+    SINKLAB_CHECK(!ec, "report", "{}: cannot create the folder: {}", options.out.string(), ec.message());
+    ReportOutcome outcome;
+    ReportSources found = find_report_sources(inputs);
+    outcome.notes = found.notes;
+    const bool wants_natural = std::count(options.measure.inputs.begin(), options.measure.inputs.end(), InputKind::natural) > 0;
+    if (wants_natural && options.measure.natural_text.empty()) {
+        auto [text, source] = default_probe_text(outcome.notes);
+        options.measure.natural_text = std::move(text);
+        options.measure.natural_source = std::move(source);
+    }
+    int models = 0;
+    for (const ReportSource& s : found.sources) models += s.model.empty() ? 0 : 1;
+    MeasureOptions measure = options.measure;
+    measure.head_maps = options.measure.head_maps && models <= options.max_models_with_head_maps;
+
+    Progress progress("report", static_cast<int64_t>(models) * measurement_steps(measure), options.progress);
+    int64_t done = 0;
+    for (ReportSource& source : found.sources) {
+        ReportEntry entry{std::move(source), std::nullopt};
+        if (!entry.source.model.empty()) {
+            const int64_t start = done;
+            try {
+                entry.measured = measure_model(entry.source.model, measure, [&](const std::string& what) {
+                    progress.update(++done, fmt::format("{}: {}", entry.source.name, what));
+                });
+            } catch (const Error& e) {
+                entry.source.notes.push_back(fmt::format("{}: not loaded: {}", entry.source.model.string(), e.what()));
+            }
+            done = start + measurement_steps(measure);
+            progress.update(done, entry.source.name);
+            if (entry.measured)
+                for (const auto& note : entry.measured->notes) entry.source.notes.push_back(entry.source.name + ": " + note);
+        }
+        for (const auto& note : entry.source.notes) outcome.notes.push_back(note);
+        outcome.entries.push_back(std::move(entry));
+    }
+    progress.finish(fmt::format("{} measured", models));
+
+    std::vector<std::string> input_list;
+    const std::string inputs_text = input_names(options.measure.inputs, &input_list);
+    outcome.comparison = comparison_table(outcome.entries, input_list);
+
+    ReportPage page(options.title);
+    if (!outcome.has_content()) {
+        page.paragraph("Nothing to report: no training run, sweep or model was found in the inputs (see below).");
+    } else {
+        page.paragraph(fmt::format(
+            "{} run(s) or model(s); each model probed on {} input ({} samples of {} tokens). Sink_1 is the share of "
+            "layer-heads whose mean attention to token 1 (alpha_1) exceeds {} (DESIGN.md section 4).",
+            outcome.entries.size(), inputs_text, measure.samples, measure.seq_len, measure.eps));
+        for (const std::string& line : outcome.entry_summaries()) page.paragraph(line);
+    }
+    if (!outcome.notes.empty()) {
+        page.section("What was found");
+        for (const std::string& note : outcome.notes) page.paragraph(note);
+    }
+    if (outcome.has_content()) {
+        page.section("Comparison")
+            .table(outcome.comparison,
+                   "One row per run or model: final validation loss, Sink_1 (%) per input kind, the largest "
+                   "per-layer alpha_1 (natural input), the largest top-|h|/median ratio and the mean excess of s_k "
+                   "over uniform attention at the largest k; look for the design whose Sink_1 drops to 0.");
+        for (const SweepTable& sweep : found.sweeps)
+            page.table(sweep.table, fmt::format("The sweep's own table ({}/results.json): one row per run as "
+                                                "`sinklab sweep` wrote it.", sweep.folder.string()));
+        add_training_section(page, outcome.entries);
+        for (const ReportEntry& e : outcome.entries)
+            if (e.measured) add_model_section(page, e);
+    }
+    page.section("Files").links({{"report.json", "every number on this page, with the probe's definitions"},
+                                 {"runs.csv", "the comparison table"}});
+
+    json report = {{"schema", "sinklab.report/1"}, {"title", options.title}, {"notes", outcome.notes},
+                   {"inputs", input_list}, {"seq_len", measure.seq_len}, {"samples", measure.samples}};
+    report["entries"] = json::array();
+    for (const ReportEntry& e : outcome.entries) report["entries"].push_back(entry_json(e));
+    for (const SweepTable& sweep : found.sweeps) report["sweeps"].push_back({{"folder", sweep.folder.string()},
+                                                                           {"csv", to_csv(sweep.table)}});
+    write_file_atomic(options.out / "report.json", report.dump(1) + "\n");
+    write_csv(options.out / "runs.csv", outcome.comparison);
+    outcome.page = options.out / "index.html";
+    page.write(outcome.page);
+    return outcome;
+}
+
+}  // namespace sinklab

@@ -1,0 +1,50 @@
+#pragma once
+// `sinklab report`: from training runs, sweeps and models to one self-contained page
+// (OUT/index.html) with the numbers beside it (OUT/report.json, OUT/runs.csv). Sources are found
+// by run_sources.h, models measured by model_measurement.h, and drawn by src/report (pure
+// rendering). docs/report.md lists the figures and the files.
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "report/csv.h"
+#include "report_builder/model_measurement.h"
+#include "report_builder/run_sources.h"
+
+namespace sinklab {
+
+struct ReportOptions {
+    std::filesystem::path out;
+    std::string title = "Attention sinks";
+    MeasureOptions measure;
+    int max_models_with_head_maps = 6;  // beyond this many models only head-averaged maps, to keep the page light
+    bool progress = true;               // a progress bar on stderr
+};
+
+struct ReportEntry {
+    ReportSource source;
+    std::optional<ModelMeasurement> measured;  // when a model was found and loaded
+};
+
+struct ReportOutcome {
+    std::filesystem::path page;  // OUT/index.html
+    std::vector<ReportEntry> entries;
+    std::vector<std::string> notes;  // every note: inputs with nothing to report, runs and models
+    Table comparison{{"run"}};       // one row per entry, as in runs.csv
+
+    bool has_content() const { return !entries.empty(); }
+    // One line per entry: its Sink_1 on natural, random and repeated input, its largest alpha_1 and
+    // final validation loss (what was measured).
+    std::vector<std::string> entry_summaries() const;
+};
+
+// Natural text for probes: the validation split of the default corpus; empty (with a note) when it
+// is missing.
+std::pair<std::string, std::string> default_probe_text(std::vector<std::string>& notes);
+
+// Measures and draws everything found under `inputs` and writes OUT/index.html, report.json and
+// runs.csv. Inputs that hold nothing are noted on the page and in the outcome, not thrown.
+ReportOutcome build_report(const std::vector<std::filesystem::path>& inputs, ReportOptions options);
+
+}  // namespace sinklab

@@ -1,0 +1,255 @@
+// The report builder end to end on tiny runs trained here: what it finds in runs, sweeps, models and
+// bad input (empty and foreign folders, interrupted runs, half-written log lines), the files it
+// writes, and the page in headless Chromium (every image decoded, no console message, a screenshot).
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <set>
+
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "core/files.h"
+#include "report_builder/run_report.h"
+#include "train/trainer.h"
+
+namespace sinklab {
+namespace {
+
+namespace fs = std::filesystem;
+
+fs::path scratch_dir() {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    const fs::path dir = fs::path(SINKLAB_BINARY_DIR) / "test-scratch" / "report_builder" /
+                         (std::string(info->test_suite_name()) + "." + info->name());
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    return dir;
+}
+
+std::string corpus_text() {
+    std::string text;
+    for (int i = 0; i < 600; ++i)
+        text += fmt::format("Line {}: the quick brown fox jumps over the lazy dog, {}.\n", i, (i * 7919) % 1000);
+    return text;
+}
+
+// A 2-layer model trained for 6 steps (evaluations and checkpoints at steps 3 and 6).
+void train_tiny_run(const fs::path& corpus, const fs::path& out, const std::string& attention = "softmax") {
+    TrainConfig c;
+    apply_settings(c,
+                   {{"data", corpus.string()}, {"steps", "6"}, {"d-model", "32"}, {"layers", "2"}, {"heads", "2"},
+                    {"seq-len", "32"}, {"batch", "4"}, {"warmup", "2"}, {"eval-every", "3"}, {"eval-windows", "4"},
+                    {"bos", "true"}, {"save-at", "3"}, {"attention", attention}},
+                   "test");
+    TrainOptions options;
+    options.progress = false;
+    Trainer(c, out, options).run();
+}
+
+ReportOptions tiny_report(const fs::path& out) {
+    ReportOptions o;
+    o.out = out;
+    o.progress = false;
+    o.measure.seq_len = 32;
+    o.measure.samples = 4;
+    o.measure.analysis_samples = 2;
+    o.measure.natural_text = corpus_text();
+    o.measure.natural_source = "the test corpus";
+    return o;
+}
+
+bool any_note_contains(const std::vector<std::string>& notes, const std::string& text) {
+    for (const auto& n : notes)
+        if (n.find(text) != std::string::npos) return true;
+    return false;
+}
+
+std::string all_notes(const std::vector<std::string>& notes) {
+    std::string s;
+    for (const auto& n : notes) s += n + "\n";
+    return s;
+}
+
+class RunReport : public ::testing::Test {
+protected:
+    static void SetUpTestSuite() {
+        // One folder per process: ctest runs each test of this suite in its own process, side by side.
+        root_ = fs::path(SINKLAB_BINARY_DIR) / "test-scratch" / "report_builder" / fmt::format("runs-{}", ::getpid());
+        fs::remove_all(root_);
+        fs::create_directories(root_ / "sweep");
+        write_file_atomic(root_ / "corpus.txt", corpus_text());
+        train_tiny_run(root_ / "corpus.txt", root_ / "sweep" / "softmax");
+        train_tiny_run(root_ / "corpus.txt", root_ / "sweep" / "gated", "gated");
+    }
+    static void TearDownTestSuite() { fs::remove_all(root_); }
+    static fs::path run() { return root_ / "sweep" / "softmax"; }
+    static inline fs::path root_;
+};
+
+TEST_F(RunReport, WritesPageJsonAndCsvForARun) {
+    const fs::path out = scratch_dir();
+    const ReportOutcome r = build_report({run()}, tiny_report(out));
+    ASSERT_TRUE(r.has_content()) << all_notes(r.notes);
+    ASSERT_EQ(r.entries.size(), 1u);
+    const ReportEntry& e = r.entries[0];
+    ASSERT_TRUE(e.measured) << all_notes(r.notes);
+    EXPECT_EQ(e.measured->probes.size(), 3u) << all_notes(r.notes);
+    ASSERT_TRUE(e.measured->diffusion);
+    EXPECT_EQ(e.measured->diffusion->mass.size(), 2u);
+    ASSERT_TRUE(e.measured->maps);
+    EXPECT_EQ(e.measured->maps->layers.size(), 2u);
+    EXPECT_EQ(e.measured->maps->layers[0].heads.size(), 2u);
+    ASSERT_TRUE(e.source.log);
+    EXPECT_EQ(e.source.log->steps.size(), 6u);
+    EXPECT_TRUE(e.source.log->final_evaluation);
+    EXPECT_TRUE(r.notes.empty()) << all_notes(r.notes);
+
+    const std::string html = read_text_file(out / "index.html", "test");
+    for (const char* text : {"Loss during training", "Sink_1 during training", "alpha_1 per layer", "Sink_1 per layer",
+                             "Massive activations", "Power sink mass", "uniform causal", "Head-averaged attention"})
+        EXPECT_NE(html.find(text), std::string::npos) << text;
+    const auto report = nlohmann::json::parse(read_text_file(out / "report.json", "test"));
+    EXPECT_EQ(report["schema"], "sinklab.report/1");
+    EXPECT_EQ(report["entries"][0]["probes"]["natural"]["layers"], 2);
+    EXPECT_EQ(report["entries"][0]["power_sink_mass"]["mass"].size(), 2u);
+    const std::string csv = read_text_file(out / "runs.csv", "test");
+    EXPECT_EQ(csv.rfind("run,design,params,layers,heads,steps,val_loss,sink1_natural,sink1_random,sink1_repeat", 0), 0u)
+        << csv;
+    EXPECT_NE(csv.find("\nsoftmax,softmax,"), std::string::npos) << csv;
+}
+
+TEST_F(RunReport, ASweepFolderGivesOneRowPerRun) {
+    const fs::path out = scratch_dir();
+    ReportOptions o = tiny_report(out);
+    o.measure.inputs = {InputKind::natural};
+    o.measure.analysis_samples = 0;
+    const ReportOutcome r = build_report({root_ / "sweep"}, o);
+    ASSERT_EQ(r.entries.size(), 2u) << all_notes(r.notes);
+    EXPECT_EQ(r.entries[0].source.name, "sweep/gated");
+    EXPECT_EQ(r.entries[1].source.name, "sweep/softmax");
+    EXPECT_EQ(r.comparison.rows().size(), 2u);
+    EXPECT_EQ(r.comparison.rows()[0][1], "gated");
+}
+
+TEST_F(RunReport, EmptyAndForeignFoldersSayWhatTheyHold) {
+    const fs::path out = scratch_dir();
+    fs::create_directories(out / "empty");
+    fs::create_directories(out / "foreign");
+    write_file_atomic(out / "foreign" / "notes.txt", "not a run\n");
+    const ReportOutcome r = build_report({out / "empty", out / "foreign", out / "missing"}, tiny_report(out / "report"));
+    EXPECT_FALSE(r.has_content());
+    EXPECT_TRUE(any_note_contains(r.notes, "empty: an empty folder")) << all_notes(r.notes);
+    EXPECT_TRUE(any_note_contains(r.notes, "foreign: holds no training run")) << all_notes(r.notes);
+    EXPECT_TRUE(any_note_contains(r.notes, "missing: no such file or folder")) << all_notes(r.notes);
+    const std::string html = read_text_file(out / "report" / "index.html", "test");
+    EXPECT_NE(html.find("Nothing to report"), std::string::npos);
+    EXPECT_NE(html.find("an empty folder"), std::string::npos);
+}
+
+TEST_F(RunReport, InterruptedRunsRenderWhatTheyHave) {
+    const fs::path out = scratch_dir();
+    // No checkpoint/, a kept snapshot, and a last log line cut short by a kill.
+    fs::copy(run(), out / "snapshot_only", fs::copy_options::recursive);
+    fs::remove_all(out / "snapshot_only" / "checkpoint");
+    {
+        std::ofstream log(out / "snapshot_only" / "train_log.jsonl", std::ios::app);
+        log << "{\"step\": 7, \"loss\": 2.";
+    }
+    // Only a log (killed before its first checkpoint), without a final evaluation.
+    fs::create_directories(out / "log_only");
+    const std::string log = read_text_file(run() / "train_log.jsonl", "test");
+    write_file_atomic(out / "log_only" / "train_log.jsonl", log.substr(0, log.find("\"final\"")));
+
+    const ReportOutcome r = build_report({out / "snapshot_only", out / "log_only"}, tiny_report(out / "report"));
+    ASSERT_EQ(r.entries.size(), 2u) << all_notes(r.notes);
+    EXPECT_TRUE(r.entries[0].measured) << all_notes(r.notes);
+    EXPECT_EQ(r.entries[0].source.model.filename(), "step_000003");
+    EXPECT_TRUE(any_note_contains(r.notes, "probing the latest saved model, step_000003")) << all_notes(r.notes);
+    EXPECT_TRUE(any_note_contains(r.notes, "is not JSON")) << all_notes(r.notes);
+    EXPECT_FALSE(r.entries[1].measured);
+    ASSERT_TRUE(r.entries[1].source.log);
+    EXPECT_GE(r.entries[1].source.log->steps.size(), 5u);
+    EXPECT_TRUE(any_note_contains(r.notes, "no checkpoint/ holding a model")) << all_notes(r.notes);
+    EXPECT_TRUE(any_note_contains(r.notes, "no final evaluation")) << all_notes(r.notes);
+    const std::string html = read_text_file(out / "report" / "index.html", "test");
+    EXPECT_NE(html.find("Loss during training"), std::string::npos);
+}
+
+// ---- headless Chromium (as tests/report/test_html.cpp launches it) ----
+
+struct Chromium {
+    int status = -1;
+    std::string out, err;
+};
+
+Chromium run_chromium(const fs::path& page, const std::string& args, const std::string& tag) {
+    const fs::path dir = page.parent_path();
+    const fs::path out = dir / (tag + ".out"), err = dir / (tag + ".err");
+    // --no-proxy-server plus an unroutable proxy rule keep every network request from leaving;
+    // the page's Content-Security-Policy reports any attempt on the console.
+    const std::string command = fmt::format(
+        "timeout 60 /usr/bin/chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run "
+        "--disable-background-networking --disable-component-update --disable-sync "
+        "--proxy-server='http://127.0.0.1:9' --proxy-bypass-list='<-loopback>' --user-data-dir='{}' "
+        "--enable-logging=stderr --v=0 {} 'file://{}' > '{}' 2> '{}'",
+        (dir / ("profile-" + tag)).string(), args, page.string(), out.string(), err.string());
+    Chromium result;
+    result.status = std::system(command.c_str());
+    result.out = read_text_file(out, "test");
+    result.err = read_text_file(err, "test");
+    return result;
+}
+
+std::string status_attribute(const std::string& dom, const std::string& name) {
+    const size_t at = dom.find("<div id=\"report-status\"");
+    if (at == std::string::npos) return "(no #report-status)";
+    const std::string element = dom.substr(at, dom.find('>', at) - at);
+    const size_t value = element.find(" " + name + "=\"");
+    if (value == std::string::npos) return "(no " + name + ")";
+    const size_t start = value + name.size() + 3;
+    return element.substr(start, element.find('"', start) - start);
+}
+
+std::vector<std::string> console_messages(const std::string& log) {
+    std::vector<std::string> messages;
+    std::istringstream in(log);
+    std::string line;
+    while (std::getline(in, line))
+        if ((line.find(":CONSOLE") != std::string::npos || line.find("Uncaught") != std::string::npos) &&
+            line.find("index.html") != std::string::npos)
+            messages.push_back(line);
+    return messages;
+}
+
+TEST_F(RunReport, HeadlessChromiumLoadsEveryFigureWithoutNetwork) {
+    if (!fs::exists("/usr/bin/chromium")) GTEST_SKIP() << "/usr/bin/chromium not installed (scripts/setup.sh installs it)";
+    const fs::path out = scratch_dir();
+    const ReportOutcome r = build_report({root_ / "sweep"}, tiny_report(out));
+    ASSERT_EQ(r.entries.size(), 2u);
+    const std::string html = read_text_file(out / "index.html", "test");
+    size_t images = 0;
+    for (size_t at = html.find("<img "); at != std::string::npos; at = html.find("<img ", at + 1)) ++images;
+    EXPECT_EQ(images, 2u * (2 + 2 * 2));  // per model: 2 layer averages, 2 x 2 heads
+
+    const Chromium dom = run_chromium(out / "index.html", "--dump-dom", "dom");
+    ASSERT_EQ(dom.status, 0) << dom.err;
+    EXPECT_EQ(status_attribute(dom.out, "data-images"), std::to_string(images));
+    EXPECT_EQ(status_attribute(dom.out, "data-broken"), "0");
+    for (const auto& line : console_messages(dom.err)) ADD_FAILURE() << "console: " << line;
+
+    const fs::path shot = out / "screenshot.png";
+    const Chromium screenshot = run_chromium(
+        out / "index.html", fmt::format("--hide-scrollbars --window-size=1280,2400 --screenshot='{}'", shot.string()),
+        "shot");
+    ASSERT_EQ(screenshot.status, 0) << screenshot.err;
+    for (const auto& line : console_messages(screenshot.err)) ADD_FAILURE() << "console: " << line;
+    ASSERT_TRUE(fs::exists(shot));
+    EXPECT_GT(fs::file_size(shot), 50000u) << "the screenshot looks blank";
+    std::printf("screenshot: %s\n", shot.c_str());
+}
+
+}  // namespace
+}  // namespace sinklab
