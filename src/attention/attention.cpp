@@ -87,18 +87,18 @@ struct RowEntry {
 
 RowEntry row_entry(const RowFunction& rf, float s, float shift, float e_neg) {
     if (rf.kind == AttentionKind::sigmoid) {  // f = sigmoid(s + b), f' = f (1 - f)
-        const float f = 1.0f / (1.0f + std::exp(-(s + rf.bias)));
+        const float f = sigmoid_fast(s + rf.bias);
         const float df = f * (1.0f - f);
         return {f, df, f, df};
     }
     if (rf.kind == AttentionKind::elu1) {  // f = elu(s) + 1
-        const float f = s > 0.0f ? s + 1.0f : std::exp(s);
+        const float f = s > 0.0f ? s + 1.0f : exp_fast(s);
         const float df = s > 0.0f ? 1.0f : f;
         return {f, df, f, df};
     }
     if (rf.kind == AttentionKind::softpick) {
         // a = e^(s-m) - e^-m = e^-m (e^s - 1): n = relu(a), n' = [a > 0] e^(s-m); d = |a|, d' = sign(a) e^(s-m)
-        const float e = std::exp(s - shift);
+        const float e = exp_fast(s - shift);
         const float a = e - e_neg;
         return {a > 0.0f ? a : 0.0f, a > 0.0f ? e : 0.0f, std::abs(a), a > 0.0f ? e : a < 0.0f ? -e : 0.0f};
     }
@@ -163,6 +163,7 @@ float generic_row(const RowFunction& rf, float* row, int T, int lo, int hi, cons
     const float shift = rf.kind == AttentionKind::softpick ? row_max(row, T, lo, hi, slot).value : 0.0f;
     const float e_neg = std::exp(-shift);
     float S = 0.0f;
+    #pragma omp simd reduction(+ : S)
     for (int j = lo; j <= hi; ++j) {
         const RowEntry e = row_entry(rf, row[j], shift, e_neg);
         row[j] = e.n;
@@ -205,6 +206,7 @@ float softmax_row_backward(const float* w, float* g, int T, int lo, int hi, floa
 float generic_row_backward(const RowFunction& rf, const float* s, const float* w, float* g, int T, int lo, int hi,
                            const float* slot, float ws, float gs) {
     float dot = ws * gs;
+    #pragma omp simd reduction(+ : dot)
     for (int j = lo; j <= hi; ++j) dot += w[j] * g[j];
     for (int j = 0; j < lo; ++j) g[j] = 0.0f;
     for (int j = hi + 1; j < T; ++j) g[j] = 0.0f;
@@ -212,11 +214,13 @@ float generic_row_backward(const RowFunction& rf, const float* s, const float* w
     const float e_neg = std::exp(-m.value);
     float S = 0.0f;
     if (rf.normalised) {
+        #pragma omp simd reduction(+ : S)
         for (int j = lo; j <= hi; ++j) S += row_entry(rf, s[j], m.value, e_neg).d;
         if (slot) S += row_entry(rf, *slot, m.value, e_neg).d;
     }
     const Normaliser nz = normaliser(rf, S);
     const float c = nz.dZ * dot, inv = 1.0f / nz.Z;
+    #pragma omp simd
     for (int j = lo; j <= hi; ++j) {
         const RowEntry e = row_entry(rf, s[j], m.value, e_neg);
         g[j] = (e.dn * g[j] - e.dd * c) * inv;
@@ -273,7 +277,7 @@ void elu1_features(float* phi, const float* x, int T, int HS, long stride) {
     for (int t = 0; t < T; ++t)
         for (int e = 0; e < HS; ++e) {
             const float v = x[t * stride + e];
-            phi[static_cast<long>(t) * HS + e] = v > 0.0f ? v + 1.0f : std::exp(v);
+            phi[static_cast<long>(t) * HS + e] = v > 0.0f ? v + 1.0f : exp_fast(v);
         }
 }
 
