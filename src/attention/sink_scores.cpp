@@ -27,13 +27,22 @@ void SinkScoreAccumulator::add(int layer, const float* weights, int B, int T) {
     add(layer, weights, nullptr, B, T, ProxyKind::none);
 }
 
+void SinkScoreAccumulator::begin_add(bool with_slot) {
+    SINKLAB_CHECK(!any_added_ || has_slot_ == with_slot, "attention",
+                  "sink scores: slot weights must be given on every add or on none");
+    any_added_ = true;
+    has_slot_ = with_slot;
+}
+
+void SinkScoreAccumulator::record(int layer, int head, int k, double alpha) {
+    alpha_sum_[index(layer, head, k)] += alpha;
+    above_[index(layer, head, k)] += alpha > eps_;
+}
+
 void SinkScoreAccumulator::add(int layer, const float* weights, const float* slot_weights, int B, int T,
                                ProxyKind proxy) {
     SINKLAB_ASSERT(layer >= 0 && layer < L_);
-    SINKLAB_CHECK(!any_added_ || has_slot_ == (slot_weights != nullptr), "attention",
-                  "sink scores: slot weights must be given on every add or on none");
-    any_added_ = true;
-    has_slot_ = slot_weights != nullptr;
+    begin_add(slot_weights != nullptr);
     const int K = K_ < T ? K_ : T;
     std::vector<double> row_scale(T, 1.0);  // per query row: 1 / (sum of proxy weights + eps)
     // A weight as the proxy reads it, before the row's scale.
@@ -51,19 +60,27 @@ void SinkScoreAccumulator::add(int layer, const float* weights, const float* slo
             if (S) {
                 double sum = 0.0;
                 for (int t = 0; t < T; ++t) sum += read(S[t]) * row_scale[t];
-                const double alpha = sum / T;
-                alpha_sum_[index(layer, h, kSlot)] += alpha;
-                above_[index(layer, h, kSlot)] += alpha > eps_;
+                record(layer, h, kSlot, sum / T);
             }
             for (int k = 1; k <= K; ++k) {
                 double sum = 0.0;
                 for (int t = k; t <= T; ++t) sum += read(A[static_cast<long>(t - 1) * T + (k - 1)]) * row_scale[t - 1];
-                const double alpha = sum / (T - k + 1);
-                alpha_sum_[index(layer, h, k)] += alpha;
-                above_[index(layer, h, k)] += alpha > eps_;
+                record(layer, h, k, sum / (T - k + 1));
             }
         }
     }
+    samples_[layer] += B;
+}
+
+void SinkScoreAccumulator::add_column_sums(int layer, const float* column_sums, const float* slot_sums, int B, int T) {
+    SINKLAB_ASSERT(layer >= 0 && layer < L_ && K_ <= T);
+    begin_add(slot_sums != nullptr);
+    for (int b = 0; b < B; ++b)
+        for (int h = 0; h < H_; ++h) {
+            const long bh = static_cast<long>(b) * H_ + h;
+            if (slot_sums) record(layer, h, kSlot, slot_sums[bh] / static_cast<double>(T));
+            for (int k = 1; k <= K_; ++k) record(layer, h, k, column_sums[bh * T + k - 1] / static_cast<double>(T - k + 1));
+        }
     samples_[layer] += B;
 }
 

@@ -24,6 +24,12 @@ public:
     // weights read through `proxy`. A slot is given on every add or on none.
     void add(int layer, const float* weights, const float* slot_weights, int B, int T, ProxyKind proxy);
 
+    // The same from column sums (B, H, T): each key's weight summed over the queries (what
+    // attention_weight_stats or the blockwise kernel's "attn_column_sums" tap give, proxies already
+    // applied), read as alpha_k = sum_k / (T - k + 1); slot_sums (B, H) is the slot's weight summed
+    // over the T queries, or null. Needs T >= positions.
+    void add_column_sums(int layer, const float* column_sums, const float* slot_sums, int B, int T);
+
     int positions() const { return K_; }
     bool has_slot() const { return has_slot_; }
     // Sink_k^eps in percent for position k (1-indexed; kSlot for the slot), over samples x layers x heads.
@@ -38,6 +44,9 @@ public:
 
 private:
     std::size_t index(int layer, int head, int k) const;
+    // Counts one alpha_k of (layer, head) and notes whether this add has a slot.
+    void record(int layer, int head, int k, double alpha);
+    void begin_add(bool with_slot);
     int L_, H_, K_;
     float eps_;
     bool has_slot_ = false, any_added_ = false;

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "attention/blockwise_attention.h"
+#include "attention/sink_scores.h"
 #include "core/error.h"
 #include "core/progress.h"
 
@@ -68,8 +69,10 @@ public:
     ProbeObserver(const ModelConfig& c, const std::vector<Metric>& metrics, int T, int positions, const ProbeOptions& o)
         : config_(c), T_(T) {
         const int L = c.n_layers, NH = c.n_heads, NKV = c.n_kv_heads;
-        if (wants(metrics, Metric::sink)) sink.emplace(L, NH, positions, o.eps);
-        if (wants(metrics, Metric::sink) && c.attention.has_slot()) slot_sink.emplace(L, NH, 1, o.eps);
+        if (wants(metrics, Metric::sink)) {
+            SINKLAB_CHECK(positions >= 1, "probe", "--positions {}: track at least position 1", positions);
+            sink.emplace(L, NH, positions, o.eps);
+        }
         if (wants(metrics, Metric::entropy)) entropy.emplace(L, NH);
         if (wants(metrics, Metric::massive)) massive.emplace(L, c.d_model, o.thresholds);
         if (wants(metrics, Metric::hidden_norms)) hidden_norms.emplace(L, 1);
@@ -100,24 +103,23 @@ public:
 
     void observe(std::string_view name, int layer, const float* data, const Shape& shape) override {
         if (name == "attn_slot_weights") {
-            // alpha_* = mean slot weight over the T queries (all see the slot): fed as a key column
-            // 1 whose sum over queries is the slot's, the other columns empty
-            if (!slot_sink) return;
+            // The slot's weight summed over the T queries (all see it), for this layer's "attn_weights" next.
+            if (!sink) return;
             const int B = static_cast<int>(shape[0]), H = static_cast<int>(shape[1]), T = static_cast<int>(shape[2]);
-            slot_columns_.assign(static_cast<size_t>(B) * H * T, 0.0f);
+            slot_sums_.assign(static_cast<size_t>(B) * H, 0.0f);
             for (long bh = 0; bh < static_cast<long>(B) * H; ++bh)
-                for (int i = 0; i < T; ++i) slot_columns_[bh * T] += data[bh * T + i];
-            slot_sink->add(layer, slot_columns_.data(), B, T);
+                for (int i = 0; i < T; ++i) slot_sums_[bh] += data[bh * T + i];
+            slot_layer_ = layer;
         } else if (name == "attn_weights") {
             if (!sink && !entropy) return;
             const int B = static_cast<int>(shape[0]), H = static_cast<int>(shape[1]), T = static_cast<int>(shape[2]);
             column_sums_.resize(static_cast<size_t>(B) * H * T);
             row_entropy_.resize(column_sums_.size());
             attention_weight_stats(column_sums_.data(), row_entropy_.data(), data, B, H, T, config_.attention.proxy());
-            if (sink) sink->add(layer, column_sums_.data(), B, T);
+            if (sink) add_sink_columns(layer, column_sums_.data(), slot_layer_ == layer ? slot_sums_.data() : nullptr, B, T);
             if (entropy) entropy->add(layer, row_entropy_.data(), B, T);
         } else if (name == "attn_column_sums") {
-            if (sink) sink->add(layer, data, static_cast<int>(shape[0]), static_cast<int>(shape[2]));
+            if (sink) add_sink_columns(layer, data, nullptr, static_cast<int>(shape[0]), static_cast<int>(shape[2]));
         } else if (name == "attn_row_entropy") {
             if (entropy) entropy->add(layer, data, static_cast<int>(shape[0]), static_cast<int>(shape[2]));
         } else if (name == "qkv") {
@@ -140,19 +142,25 @@ public:
         }
     }
 
-    std::optional<SinkAccumulator> sink;
-    std::optional<SinkAccumulator> slot_sink;  // designs with a slot: Sink_* as its position 1
+    std::optional<SinkScoreAccumulator> sink;  // with the slot as SinkScoreAccumulator::kSlot, designs with one
     std::optional<EntropyAccumulator> entropy;
     std::optional<MassiveActivationAccumulator> massive;
     std::optional<NormRatioAccumulator> hidden_norms, key_norms, value_norms;
     std::optional<SinkGeometryAccumulator> geometry;
 
 private:
+    void add_sink_columns(int layer, const float* column_sums, const float* slot_sums, int B, int T) {
+        SINKLAB_CHECK(sink->positions() <= T, "probe", "sink scores track positions 1..{}, but the sequences have {} tokens",
+                      sink->positions(), T);
+        sink->add_column_sums(layer, column_sums, slot_sums, B, T);
+    }
+
     const ModelConfig& config_;
     int T_;
     long first_sample_ = 0, samples_seen_ = 0;
     std::vector<float> column_sums_, row_entropy_;  // (B, NH, T) materialised path scratch
-    std::vector<float> slot_columns_;                // (B, NH, T) the slot's column sums, column 1
+    std::vector<float> slot_sums_;                   // (B, NH) the slot's weight summed over the queries
+    int slot_layer_ = -1;                            // the layer slot_sums_ belongs to
     int sums_layer_ = -1;
     std::vector<int> sum_dims_;
     std::vector<double> position_sums_;  // (T, dims)
@@ -292,10 +300,10 @@ ProbeResult run_probe(Transformer& model, const ProbeSamples& samples, const Pro
     const double loss =
         run_batches(model, samples, observer, &observer, r.path, with_loss, options.batch_tokens, "probe", options.progress);
 
-    if (observer.slot_sink) {
-        r.alpha_star = observer.slot_sink->alpha(1);
-        r.sink_star = observer.slot_sink->sink_percent(1);
-        r.sink_star_per_layer = observer.slot_sink->sink_percent_per_layer(1);
+    if (observer.sink && observer.sink->has_slot()) {
+        r.alpha_star = observer.sink->alpha(SinkScoreAccumulator::kSlot);
+        r.sink_star = observer.sink->sink_percent(SinkScoreAccumulator::kSlot);
+        r.sink_star_per_layer = observer.sink->sink_percent_per_layer(SinkScoreAccumulator::kSlot);
     }
     if (observer.sink) {
         for (int k = 1; k <= r.positions; ++k) {

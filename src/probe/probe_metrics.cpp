@@ -50,62 +50,6 @@ std::vector<Metric> parse_metrics(const std::string& list) {
     return metrics;
 }
 
-// ---- Sink scores ------------------------------------------------------------------------------
-
-SinkAccumulator::SinkAccumulator(int layers, int heads, int positions, float eps)
-    : L_(layers), H_(heads), K_(positions), eps_(eps),
-      alpha_sum_(static_cast<size_t>(layers) * heads * positions, 0.0),
-      above_(static_cast<size_t>(layers) * heads * positions, 0), samples_(layers, 0) {
-    SINKLAB_CHECK(positions >= 1, "probe", "--positions {}: track at least position 1", positions);
-}
-
-size_t SinkAccumulator::index(int layer, int head, int k) const {
-    SINKLAB_CHECK(k >= 1 && k <= K_, "probe", "sink scores: position {} is not tracked (positions 1..{})", k, K_);
-    return (static_cast<size_t>(layer) * H_ + head) * K_ + (k - 1);
-}
-
-void SinkAccumulator::add(int layer, const float* column_sums, int B, int T) {
-    SINKLAB_ASSERT(layer >= 0 && layer < L_);
-    SINKLAB_CHECK(K_ <= T, "probe", "sink scores track positions 1..{}, but the sequences have {} tokens", K_, T);
-    for (int b = 0; b < B; ++b)
-        for (int h = 0; h < H_; ++h) {
-            const float* sums = column_sums + (static_cast<long>(b) * H_ + h) * T;
-            for (int k = 1; k <= K_; ++k) {
-                const double alpha = sums[k - 1] / static_cast<double>(T - k + 1);
-                alpha_sum_[index(layer, h, k)] += alpha;
-                above_[index(layer, h, k)] += alpha > eps_;
-            }
-        }
-    samples_[layer] += B;
-}
-
-std::vector<std::vector<double>> SinkAccumulator::alpha(int k) const {
-    std::vector<std::vector<double>> out(L_, std::vector<double>(H_, 0.0));
-    for (int l = 0; l < L_; ++l)
-        for (int h = 0; h < H_; ++h)
-            out[l][h] = samples_[l] > 0 ? alpha_sum_[index(l, h, k)] / samples_[l] : 0.0;
-    return out;
-}
-
-double SinkAccumulator::sink_percent(int k) const {
-    long above = 0, total = 0;
-    for (int l = 0; l < L_; ++l) {
-        for (int h = 0; h < H_; ++h) above += above_[index(l, h, k)];
-        total += samples_[l] * H_;
-    }
-    return total > 0 ? 100.0 * above / total : 0.0;
-}
-
-std::vector<double> SinkAccumulator::sink_percent_per_layer(int k) const {
-    std::vector<double> out(L_, 0.0);
-    for (int l = 0; l < L_; ++l) {
-        long above = 0;
-        for (int h = 0; h < H_; ++h) above += above_[index(l, h, k)];
-        out[l] = samples_[l] > 0 ? 100.0 * above / (samples_[l] * H_) : 0.0;
-    }
-    return out;
-}
-
 // ---- Entropy ----------------------------------------------------------------------------------
 
 EntropyAccumulator::EntropyAccumulator(int layers, int heads)

@@ -16,29 +16,6 @@ std::string metric_name(Metric metric);
 // "all" or a comma-separated list of names; throws for an unknown name, listing the known ones.
 std::vector<Metric> parse_metrics(const std::string& list);
 
-// alpha_k^{l,h} = 1/(T-k+1) sum_{t=k..T} A_{t,k}, read from the column sums of A (Gu et al. 2025);
-// Sink_k^eps = share of (sample, layer, head) with alpha_k > eps (strict), in percent.
-class SinkAccumulator {
-public:
-    SinkAccumulator(int layers, int heads, int positions, float eps);
-    // column_sums (B, H, T) of `layer`: sum over queries of the weight each key receives; T >= positions.
-    void add(int layer, const float* column_sums, int B, int T);
-
-    int positions() const { return K_; }
-    // Mean alpha_k over samples, [layer][head].
-    std::vector<std::vector<double>> alpha(int k) const;
-    double sink_percent(int k) const;
-    std::vector<double> sink_percent_per_layer(int k) const;
-
-private:
-    size_t index(int layer, int head, int k) const;
-    int L_, H_, K_;
-    float eps_;
-    std::vector<double> alpha_sum_;  // (L, H, K)
-    std::vector<long> above_;        // (L, H, K): samples with alpha_k > eps
-    std::vector<long> samples_;      // (L)
-};
-
 // Mean entropy (nats) of the attention rows of each head: over queries, then over samples.
 class EntropyAccumulator {
 public:

@@ -38,13 +38,13 @@ std::vector<float> random_causal_weights(int B, int H, int T, uint64_t seed) {
 TEST(ProbeMetrics, SinkScoresFromColumnSumsMatchTheWeightsReader) {
     const int B = 3, H = 2, T = 20, K = 5;
     const float eps = 0.2f;
-    SinkAccumulator from_columns(2, H, K, eps);
+    SinkScoreAccumulator from_columns(2, H, K, eps);
     SinkScoreAccumulator from_weights(2, H, K, eps);
     for (int layer = 0; layer < 2; ++layer) {
         const std::vector<float> w = random_causal_weights(B, H, T, 40 + layer);
         std::vector<float> columns(static_cast<size_t>(B) * H * T);
         attention_weight_stats(columns.data(), nullptr, w.data(), B, H, T);
-        from_columns.add(layer, columns.data(), B, T);
+        from_columns.add_column_sums(layer, columns.data(), nullptr, B, T);
         from_weights.add(layer, w.data(), B, T);
     }
     for (int k = 1; k <= K; ++k) {
@@ -54,6 +54,32 @@ TEST(ProbeMetrics, SinkScoresFromColumnSumsMatchTheWeightsReader) {
         EXPECT_EQ(from_columns.sink_percent_per_layer(k), from_weights.sink_percent_per_layer(k));
     }
     EXPECT_GT(from_columns.sink_percent(1), 0.0);  // the case is not trivially zero
+}
+
+TEST(ProbeMetrics, SlotScoresFromSlotSumsMatchTheWeightsReader) {
+    const int B = 2, H = 3, T = 16, K = 4;
+    const float eps = 0.1f;
+    SinkScoreAccumulator from_columns(1, H, K, eps);
+    SinkScoreAccumulator from_weights(1, H, K, eps);
+    std::vector<float> w = random_causal_weights(B, H, T, 7);
+    // Give every row a slot weight and shrink its token weights to make room for it.
+    Rng rng(8);
+    std::vector<float> slot(static_cast<size_t>(B) * H * T), slot_sums(static_cast<size_t>(B) * H, 0.0f);
+    for (long row = 0; row < static_cast<long>(B) * H * T; ++row) {
+        slot[row] = static_cast<float>(rng.uniform());
+        for (int j = 0; j < T; ++j) w[row * T + j] *= 1.0f - slot[row];
+        slot_sums[row / T] += slot[row];
+    }
+    std::vector<float> columns(static_cast<size_t>(B) * H * T);
+    attention_weight_stats(columns.data(), nullptr, w.data(), B, H, T);
+    from_columns.add_column_sums(0, columns.data(), slot_sums.data(), B, T);
+    from_weights.add(0, w.data(), slot.data(), B, T, ProxyKind::none);
+    ASSERT_TRUE(from_columns.has_slot());
+    for (int k : {SinkScoreAccumulator::kSlot, 1, 2, K}) {
+        EXPECT_DOUBLE_EQ(from_columns.sink_percent(k), from_weights.sink_percent(k)) << k;
+        for (int h = 0; h < H; ++h) EXPECT_NEAR(from_columns.alpha(k)[0][h], from_weights.alpha(k)[0][h], 1e-6) << k;
+    }
+    EXPECT_GT(from_columns.sink_percent(SinkScoreAccumulator::kSlot), 0.0);
 }
 
 TEST(ProbeMetrics, MassiveActivationsAboveBothThresholds) {
