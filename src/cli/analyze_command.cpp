@@ -80,11 +80,8 @@ std::set<std::string> parse_analyses(const std::string& text) {
 
 std::pair<std::string, std::string> natural_text(const InputSpec& input) {
     if (!input.file.empty()) return {read_text_file(input.file, "analyze"), input.file};
-    const auto corpus_path = default_corpus_path();
-    const double fraction = TrainConfig{}.val_fraction;
-    const ByteCorpus corpus = load_byte_corpus(corpus_path, fraction);
-    return {std::string(corpus.val.begin(), corpus.val.end()),
-            fmt::format("the validation split (last {:g}) of {}", fraction, corpus_path.string())};
+    NamedText corpus = default_validation_text();
+    return {std::move(corpus.text), std::move(corpus.source)};
 }
 
 // Builds one sample's AttentionSample (B = 1) from the forward's taps.

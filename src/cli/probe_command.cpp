@@ -73,11 +73,8 @@ std::optional<InterventionSpec> intervention_from(const ProbeArgs& a) {
 // The natural text and a name for it: the file, or the validation split of the default corpus.
 std::pair<std::string, std::string> natural_text(const InputSpec& input) {
     if (!input.file.empty()) return {read_text_file(input.file, "probe"), input.file};
-    const auto corpus_path = default_corpus_path();
-    const double fraction = TrainConfig{}.val_fraction;
-    const ByteCorpus corpus = load_byte_corpus(corpus_path, fraction);
-    return {std::string(corpus.val.begin(), corpus.val.end()),
-            fmt::format("the validation split (last {:g}) of {}", fraction, corpus_path.string())};
+    NamedText corpus = default_validation_text();
+    return {std::move(corpus.text), std::move(corpus.source)};
 }
 
 void run_probe_command(const ProbeArgs& a) {

@@ -307,12 +307,9 @@ std::vector<std::string> ReportOutcome::entry_summaries() const {
 }
 
 std::pair<std::string, std::string> default_probe_text(std::vector<std::string>& notes) {
-    const fs::path corpus_path = default_corpus_path();
-    const double fraction = TrainConfig{}.val_fraction;
     try {
-        const ByteCorpus corpus = load_byte_corpus(corpus_path, fraction);
-        return {std::string(corpus.val.begin(), corpus.val.end()),
-                fmt::format("the validation split (last {:g}) of {}", fraction, corpus_path.string())};
+        NamedText corpus = default_validation_text();
+        return {std::move(corpus.text), std::move(corpus.source)};
     } catch (const Error& e) {
         notes.push_back(fmt::format("no natural input: {} (scripts/setup.sh installs the default corpus)", e.what()));
         return {};

@@ -71,6 +71,14 @@ std::map<std::string, std::string> read_toml_settings(const std::filesystem::pat
 // The default corpus, installed by scripts/setup.sh: $SINKLAB_DATA, else <source>/data/sotu.
 std::filesystem::path default_corpus_path();
 
+// The validation split (the default val-fraction) of the default corpus as text, and a line saying
+// so: what `probe`, `analyze` and `report` read as natural input when no file is given.
+struct NamedText {
+    std::string text;
+    std::string source;
+};
+NamedText default_validation_text();
+
 TrainConfig train_config_from_json(const nlohmann::json& j, const std::string& source);
 
 }  // namespace sinklab
