@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/files.h"
+#include "headless_chromium.h"
 #include "helpers.h"
 #include "report/heatmap.h"
 #include "report/html.h"
@@ -17,6 +18,11 @@ namespace sinklab {
 namespace {
 
 namespace fs = std::filesystem;
+using test::ChromiumRun;
+using test::console_messages;
+using test::have_chromium;
+using test::run_chromium;
+using test::status_attribute;
 
 constexpr int kLayers = 3, kHeads = 4, kT = 64;
 
@@ -110,64 +116,12 @@ ReportPage demo_page() {
     return page;
 }
 
-struct Chromium {
-    int status = -1;
-    std::string out;
-    std::string err;
-};
-
-// Runs headless Chromium on the page with `args` (--dump-dom or --screenshot=...), with a fresh
-// profile, no network services, and console messages logged to stderr.
-Chromium run_chromium(const fs::path& page, const std::string& args, const std::string& tag) {
-    const fs::path dir = page.parent_path();
-    const fs::path out = dir / (tag + ".out"), err = dir / (tag + ".err");
-    const std::string command = fmt::format(
-        "timeout 60 /usr/bin/chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run "
-        "--disable-background-networking --disable-component-update --disable-sync --user-data-dir='{}' "
-        "--enable-logging=stderr --v=0 {} 'file://{}' > '{}' 2> '{}'",
-        (dir / ("profile-" + tag)).string(), args, page.string(), out.string(), err.string());
-    Chromium result;
-    result.status = std::system(command.c_str());
-    result.out = read_text_file(out, "test");
-    result.err = read_text_file(err, "test");
-    return result;
-}
-
-// The value of attribute `name` on the dumped <div id="report-status" ...> element.
-std::string status_attribute(const std::string& dom, const std::string& name) {
-    const size_t at = dom.find("<div id=\"report-status\"");
-    if (at == std::string::npos) return "(no #report-status)";
-    const std::string element = dom.substr(at, dom.find('>', at) - at);
-    const size_t value = element.find(" " + name + "=\"");
-    if (value == std::string::npos) return "(no " + name + ")";
-    const size_t start = value + name.size() + 3;
-    return element.substr(start, element.find('"', start) - start);
-}
-
-// Console lines about the page. The page itself logs nothing, so any is a failure: uncaught errors
-// ("Uncaught ..."), console.error calls, and Content-Security-Policy violations (a network load)
-// all appear as "...:CONSOLE..." lines (INFO:CONSOLE or ERROR:CONSOLE, by Chromium version).
-std::vector<std::string> console_messages(const std::string& log, const std::string& page_name) {
-    std::vector<std::string> messages;
-    size_t start = 0;
-    while (start < log.size()) {
-        size_t end = log.find('\n', start);
-        if (end == std::string::npos) end = log.size();
-        const std::string line = log.substr(start, end - start);
-        const bool console = line.find(":CONSOLE") != std::string::npos || line.find("Uncaught") != std::string::npos;
-        if (console && line.find(page_name) != std::string::npos) messages.push_back(line);
-        start = end + 1;
-    }
-    return messages;
-}
-
 size_t count_of(const std::string& haystack, const std::string& needle) {
     size_t n = 0;
     for (size_t at = haystack.find(needle); at != std::string::npos; at = haystack.find(needle, at + 1)) n++;
     return n;
 }
 
-bool have_chromium() { return fs::exists("/usr/bin/chromium"); }
 
 TEST(Base64, Rfc4648Vectors) {
     EXPECT_EQ(base64_encode(""), "");
@@ -228,13 +182,13 @@ TEST(ReportPage, HeadlessChromiumRendersEveryImage) {
     write_file_atomic(dir / "metrics.json", "{}\n");
     write_file_atomic(dir / "sinks.csv", "layer,head,alpha_1\n");
 
-    const Chromium dom = run_chromium(dir / "index.html", "--dump-dom", "dom");
+    const ChromiumRun dom = run_chromium(dir / "index.html", "--dump-dom", "dom");
     ASSERT_EQ(dom.status, 0) << dom.err;
     EXPECT_EQ(status_attribute(dom.out, "data-images"), std::to_string(page.image_count())) << dom.out.substr(0, 2000);
     EXPECT_EQ(status_attribute(dom.out, "data-broken"), "0");
     for (const auto& line : console_messages(dom.err, "index.html")) ADD_FAILURE() << "console: " << line;
 
-    const Chromium shot = run_chromium(
+    const ChromiumRun shot = run_chromium(
         dir / "index.html",
         fmt::format("--hide-scrollbars --window-size=1280,2000 --screenshot='{}'", (dir / "shot.png").string()),
         "shot");
@@ -262,7 +216,7 @@ TEST(ReportPage, HeadlessChromiumReportsABrokenImage) {
     page.png_figure(png, "fine", "An image that decodes.");
     page.png_figure(png.substr(0, 24), "truncated", "A PNG cut after its header, which cannot decode.");
     page.write(dir / "index.html");
-    const Chromium dom = run_chromium(dir / "index.html", "--dump-dom", "dom");
+    const ChromiumRun dom = run_chromium(dir / "index.html", "--dump-dom", "dom");
     ASSERT_EQ(dom.status, 0) << dom.err;
     EXPECT_EQ(status_attribute(dom.out, "data-images"), "2");
     EXPECT_EQ(status_attribute(dom.out, "data-broken"), "1");

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "../report/headless_chromium.h"
 #include "core/files.h"
 #include "report_builder/run_report.h"
 #include "train/trainer.h"
@@ -178,54 +179,8 @@ TEST_F(RunReport, InterruptedRunsRenderWhatTheyHave) {
     EXPECT_NE(html.find("Loss during training"), std::string::npos);
 }
 
-// ---- headless Chromium (as tests/report/test_html.cpp launches it) ----
-
-struct Chromium {
-    int status = -1;
-    std::string out, err;
-};
-
-Chromium run_chromium(const fs::path& page, const std::string& args, const std::string& tag) {
-    const fs::path dir = page.parent_path();
-    const fs::path out = dir / (tag + ".out"), err = dir / (tag + ".err");
-    // --no-proxy-server plus an unroutable proxy rule keep every network request from leaving;
-    // the page's Content-Security-Policy reports any attempt on the console.
-    const std::string command = fmt::format(
-        "timeout 60 /usr/bin/chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run "
-        "--disable-background-networking --disable-component-update --disable-sync "
-        "--proxy-server='http://127.0.0.1:9' --proxy-bypass-list='<-loopback>' --user-data-dir='{}' "
-        "--enable-logging=stderr --v=0 {} 'file://{}' > '{}' 2> '{}'",
-        (dir / ("profile-" + tag)).string(), args, page.string(), out.string(), err.string());
-    Chromium result;
-    result.status = std::system(command.c_str());
-    result.out = read_text_file(out, "test");
-    result.err = read_text_file(err, "test");
-    return result;
-}
-
-std::string status_attribute(const std::string& dom, const std::string& name) {
-    const size_t at = dom.find("<div id=\"report-status\"");
-    if (at == std::string::npos) return "(no #report-status)";
-    const std::string element = dom.substr(at, dom.find('>', at) - at);
-    const size_t value = element.find(" " + name + "=\"");
-    if (value == std::string::npos) return "(no " + name + ")";
-    const size_t start = value + name.size() + 3;
-    return element.substr(start, element.find('"', start) - start);
-}
-
-std::vector<std::string> console_messages(const std::string& log) {
-    std::vector<std::string> messages;
-    std::istringstream in(log);
-    std::string line;
-    while (std::getline(in, line))
-        if ((line.find(":CONSOLE") != std::string::npos || line.find("Uncaught") != std::string::npos) &&
-            line.find("index.html") != std::string::npos)
-            messages.push_back(line);
-    return messages;
-}
-
 TEST_F(RunReport, HeadlessChromiumLoadsEveryFigureWithoutNetwork) {
-    if (!fs::exists("/usr/bin/chromium")) GTEST_SKIP() << "/usr/bin/chromium not installed (scripts/setup.sh installs it)";
+    if (!test::have_chromium()) GTEST_SKIP() << "/usr/bin/chromium not installed (scripts/setup.sh installs it)";
     const fs::path out = scratch_dir();
     const ReportOutcome r = build_report({root_ / "sweep"}, tiny_report(out));
     ASSERT_EQ(r.entries.size(), 2u);
@@ -234,18 +189,18 @@ TEST_F(RunReport, HeadlessChromiumLoadsEveryFigureWithoutNetwork) {
     for (size_t at = html.find("<img "); at != std::string::npos; at = html.find("<img ", at + 1)) ++images;
     EXPECT_EQ(images, 2u * (2 + 2 * 2));  // per model: 2 layer averages, 2 x 2 heads
 
-    const Chromium dom = run_chromium(out / "index.html", "--dump-dom", "dom");
+    const test::ChromiumRun dom = test::run_chromium(out / "index.html", "--dump-dom", "dom");
     ASSERT_EQ(dom.status, 0) << dom.err;
-    EXPECT_EQ(status_attribute(dom.out, "data-images"), std::to_string(images));
-    EXPECT_EQ(status_attribute(dom.out, "data-broken"), "0");
-    for (const auto& line : console_messages(dom.err)) ADD_FAILURE() << "console: " << line;
+    EXPECT_EQ(test::status_attribute(dom.out, "data-images"), std::to_string(images));
+    EXPECT_EQ(test::status_attribute(dom.out, "data-broken"), "0");
+    for (const auto& line : test::console_messages(dom.err, "index.html")) ADD_FAILURE() << "console: " << line;
 
     const fs::path shot = out / "screenshot.png";
-    const Chromium screenshot = run_chromium(
+    const test::ChromiumRun screenshot = test::run_chromium(
         out / "index.html", fmt::format("--hide-scrollbars --window-size=1280,2400 --screenshot='{}'", shot.string()),
         "shot");
     ASSERT_EQ(screenshot.status, 0) << screenshot.err;
-    for (const auto& line : console_messages(screenshot.err)) ADD_FAILURE() << "console: " << line;
+    for (const auto& line : test::console_messages(screenshot.err, "index.html")) ADD_FAILURE() << "console: " << line;
     ASSERT_TRUE(fs::exists(shot));
     EXPECT_GT(fs::file_size(shot), 50000u) << "the screenshot looks blank";
     std::printf("screenshot: %s\n", shot.c_str());
