@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 
+#include "../support/scratch_dir.h"
 #include "core/error.h"
 
 namespace sinklab::test {
@@ -18,30 +19,6 @@ namespace sinklab::test {
 namespace fs = std::filesystem;
 
 inline fs::path fixtures_dir() { return fs::path(SINKLAB_SOURCE_DIR) / "tests" / "fixtures"; }
-
-// A fresh folder for the running test, removed when the test ends. Each ctest process runs one
-// test, so the test's name keeps parallel runs apart.
-class ScratchDir {
-public:
-    ScratchDir() {
-        const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-        path_ = fs::path(SINKLAB_BINARY_DIR) / "io_test_scratch" /
-                (std::string(info->test_suite_name()) + "." + info->name() + "." + std::to_string(::getpid()));
-        fs::remove_all(path_);
-        fs::create_directories(path_);
-    }
-    ~ScratchDir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    ScratchDir(const ScratchDir&) = delete;
-    ScratchDir& operator=(const ScratchDir&) = delete;
-    const fs::path& path() const { return path_; }
-    fs::path operator/(const std::string& name) const { return path_ / name; }
-
-private:
-    fs::path path_;
-};
 
 inline void write_bytes(const fs::path& path, std::string_view bytes) {
     // Replace rather than truncate: ext4 flushes a truncated-and-rewritten file to disk on close

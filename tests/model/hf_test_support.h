@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "../support/scratch_dir.h"
 #include "core/error.h"
 #include "model/kv_cache.h"
 #include "model/transformer.h"
@@ -23,29 +24,6 @@ namespace fs = std::filesystem;
 inline fs::path fixture(const std::string& relative) {
     return fs::path(SINKLAB_SOURCE_DIR) / "tests" / "fixtures" / relative;
 }
-
-// A fresh folder for the running test, removed at the end.
-class ScratchDir {
-public:
-    ScratchDir() {
-        const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-        path_ = fs::path(SINKLAB_BINARY_DIR) / "model_test_scratch" /
-                (std::string(info->test_suite_name()) + "." + info->name() + "." + std::to_string(::getpid()));
-        fs::remove_all(path_);
-        fs::create_directories(path_);
-    }
-    ~ScratchDir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    ScratchDir(const ScratchDir&) = delete;
-    ScratchDir& operator=(const ScratchDir&) = delete;
-    const fs::path& path() const { return path_; }
-    fs::path operator/(const std::string& name) const { return path_ / name; }
-
-private:
-    fs::path path_;
-};
 
 // Every tap of one forward, by name and layer.
 class Taps : public TensorObserver {
