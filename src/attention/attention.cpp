@@ -85,24 +85,24 @@ struct RowEntry {
     float n, dn, d, dd;
 };
 
-RowEntry row_entry(const RowFunction& rf, float s, float shift, float e_neg) {
-    if (rf.kind == AttentionKind::sigmoid) {  // f = sigmoid(s + b), f' = f (1 - f)
-        const float f = sigmoid_fast(s + rf.bias);
+template <AttentionKind K>
+RowEntry row_entry(float s, float bias, float shift, float e_neg) {
+    if constexpr (K == AttentionKind::sigmoid) {  // f = sigmoid(s + b), f' = f (1 - f)
+        const float f = sigmoid_fast(s + bias);
         const float df = f * (1.0f - f);
         return {f, df, f, df};
-    }
-    if (rf.kind == AttentionKind::elu1) {  // f = elu(s) + 1
+    } else if constexpr (K == AttentionKind::elu1) {  // f = elu(s) + 1
         const float f = s > 0.0f ? s + 1.0f : exp_fast(s);
         const float df = s > 0.0f ? 1.0f : f;
         return {f, df, f, df};
-    }
-    if (rf.kind == AttentionKind::softpick) {
+    } else if constexpr (K == AttentionKind::softpick) {
         // a = e^(s-m) - e^-m = e^-m (e^s - 1): n = relu(a), n' = [a > 0] e^(s-m); d = |a|, d' = sign(a) e^(s-m)
         const float e = exp_fast(s - shift);
         const float a = e - e_neg;
         return {a > 0.0f ? a : 0.0f, a > 0.0f ? e : 0.0f, std::abs(a), a > 0.0f ? e : a < 0.0f ? -e : 0.0f};
+    } else {
+        return {s, 1.0f, s, 1.0f};  // identity; linear_elu (the row holds phi(q).phi(k) * scale)
     }
-    return {s, 1.0f, s, 1.0f};  // identity; linear_elu (the row holds phi(q).phi(k) * scale)
 }
 
 // Z = N(S) and N'(S).
@@ -158,33 +158,52 @@ float softmax_row(float* row, int T, int lo, int hi, float slot) {
     return slot_e * inv;
 }
 
-// Any other design's row, in place on `row` (scores in, weights out); returns the slot weight.
-float generic_row(const RowFunction& rf, float* row, int T, int lo, int hi, const float* slot) {
-    const float shift = rf.kind == AttentionKind::softpick ? row_max(row, T, lo, hi, slot).value : 0.0f;
-    const float e_neg = std::exp(-shift);
+// What a row's forward pass leaves besides its weights: the slot weight (0 without a slot) and
+// S, the sum the normaliser reads (0 for softmax, whose backward needs only the weights).
+struct RowResult {
+    float slot_weight = 0.0f;
+    float sum = 0.0f;
+};
+
+// Any other design's row, in place on `row` (scores in, weights out); one instance per kind, so
+// that the loops vectorise.
+template <AttentionKind K>
+RowResult generic_row(const RowFunction& rf, float* row, int T, int lo, int hi, const float* slot) {
+    const float shift = K == AttentionKind::softpick ? row_max(row, T, lo, hi, slot).value : 0.0f;
+    const float e_neg = std::exp(-shift), bias = rf.bias;
     float S = 0.0f;
     #pragma omp simd reduction(+ : S)
     for (int j = lo; j <= hi; ++j) {
-        const RowEntry e = row_entry(rf, row[j], shift, e_neg);
+        const RowEntry e = row_entry<K>(row[j], bias, shift, e_neg);
         row[j] = e.n;
         S += e.d;
     }
     float slot_n = 0.0f;
     if (slot) {
-        const RowEntry e = row_entry(rf, *slot, shift, e_neg);
+        const RowEntry e = row_entry<K>(*slot, bias, shift, e_neg);
         slot_n = e.n;
         S += e.d;
     }
     const float inv = 1.0f / normaliser(rf, S).Z;
     for (int j = 0; j < lo; ++j) row[j] = 0.0f;
+    #pragma omp simd
     for (int j = lo; j <= hi; ++j) row[j] *= inv;
     for (int j = hi + 1; j < T; ++j) row[j] = 0.0f;
-    return slot_n * inv;
+    return {slot_n * inv, S};
 }
 
-float row_forward(const RowFunction& rf, float* row, int T, int lo, int hi, const float* slot) {
-    if (rf.kind != AttentionKind::softmax) return generic_row(rf, row, T, lo, hi, slot);
-    return slot ? softmax_row<true>(row, T, lo, hi, *slot) : softmax_row<false>(row, T, lo, hi, 0.0f);
+RowResult row_forward(const RowFunction& rf, float* row, int T, int lo, int hi, const float* slot) {
+    using K = AttentionKind;
+    switch (rf.kind) {
+        case K::softmax:
+            return {slot ? softmax_row<true>(row, T, lo, hi, *slot) : softmax_row<false>(row, T, lo, hi, 0.0f), 0.0f};
+        case K::sigmoid: return generic_row<K::sigmoid>(rf, row, T, lo, hi, slot);
+        case K::elu1: return generic_row<K::elu1>(rf, row, T, lo, hi, slot);
+        case K::softpick: return generic_row<K::softpick>(rf, row, T, lo, hi, slot);
+        case K::identity:
+        case K::linear_elu: break;
+    }
+    return generic_row<K::identity>(rf, row, T, lo, hi, slot);
 }
 
 // Backward of a softmax row: g (dL/dw, length T) becomes dL/ds = w (g - sum_k w_k g_k) on the
@@ -202,55 +221,79 @@ float softmax_row_backward(const float* w, float* g, int T, int lo, int hi, floa
     return ws * (gs - dot);
 }
 
-// Backward of any other design's row, in the general form above; s are the recomputed scores.
-float generic_row_backward(const RowFunction& rf, const float* s, const float* w, float* g, int T, int lo, int hi,
-                           const float* slot, float ws, float gs) {
+// f' of the designs whose derivative is a function of the value f itself, so that backward needs
+// only the saved weights (f = w Z) and the row's sum S, not the scores:
+// sigmoid f (1 - f); elu + 1: 1 above 1 (s > 0), f below; identity and the linear kernel: 1.
+float derivative_from_value(AttentionKind kind, float f) {
+    if (kind == AttentionKind::sigmoid) return f * (1.0f - f);
+    if (kind == AttentionKind::elu1) return f > 1.0f ? 1.0f : f;
+    return 1.0f;
+}
+
+// Backward of a row of those designs (n = d, so dL/ds_j = f'_j (g_j - N'(S) sum_k w_k g_k) / Z):
+// w the saved weights, S the saved sum (unused when unnormalised); the slot has weight ws and
+// dL/dw* = gs. Returns dL/ds*.
+float value_row_backward(const RowFunction& rf, const float* w, float* g, int T, int lo, int hi, bool slot, float S,
+                         float ws, float gs) {
+    float dot = ws * gs;
+    #pragma omp simd reduction(+ : dot)
+    for (int j = lo; j <= hi; ++j) dot += w[j] * g[j];
+    const Normaliser nz = normaliser(rf, S);
+    const float c = nz.dZ * dot, Z = nz.Z, inv = 1.0f / Z;
+    for (int j = 0; j < lo; ++j) g[j] = 0.0f;
+    #pragma omp simd
+    for (int j = lo; j <= hi; ++j) g[j] = derivative_from_value(rf.kind, w[j] * Z) * (g[j] - c) * inv;
+    for (int j = hi + 1; j < T; ++j) g[j] = 0.0f;
+    return slot ? derivative_from_value(rf.kind, ws * Z) * (gs - c) * inv : 0.0f;
+}
+
+// Backward of a softpick row from its saved scores s and sum S, in the general form above (its
+// weight is 0 wherever e^s < 1, and the gradient there still needs e^s).
+float softpick_row_backward(const RowFunction& rf, const float* s, const float* w, float* g, int T, int lo, int hi,
+                            const float* slot, float ws, float gs, float S) {
+    constexpr AttentionKind K = AttentionKind::softpick;
     float dot = ws * gs;
     #pragma omp simd reduction(+ : dot)
     for (int j = lo; j <= hi; ++j) dot += w[j] * g[j];
     for (int j = 0; j < lo; ++j) g[j] = 0.0f;
     for (int j = hi + 1; j < T; ++j) g[j] = 0.0f;
-    const RowMax m = rf.kind == AttentionKind::softpick ? row_max(s, T, lo, hi, slot) : RowMax{0.0f, -1};
+    const RowMax m = row_max(s, T, lo, hi, slot);
     const float e_neg = std::exp(-m.value);
-    float S = 0.0f;
-    if (rf.normalised) {
-        #pragma omp simd reduction(+ : S)
-        for (int j = lo; j <= hi; ++j) S += row_entry(rf, s[j], m.value, e_neg).d;
-        if (slot) S += row_entry(rf, *slot, m.value, e_neg).d;
-    }
     const Normaliser nz = normaliser(rf, S);
     const float c = nz.dZ * dot, inv = 1.0f / nz.Z;
     #pragma omp simd
     for (int j = lo; j <= hi; ++j) {
-        const RowEntry e = row_entry(rf, s[j], m.value, e_neg);
+        const RowEntry e = row_entry<K>(s[j], 0.0f, m.value, e_neg);
         g[j] = (e.dn * g[j] - e.dd * c) * inv;
     }
     float ds_slot = 0.0f;
     if (slot) {
-        const RowEntry e = row_entry(rf, *slot, m.value, e_neg);
+        const RowEntry e = row_entry<K>(*slot, 0.0f, m.value, e_neg);
         ds_slot = (e.dn * gs - e.dd * c) * inv;
     }
-    if (rf.kind == AttentionKind::softpick) {
-        // softpick's epsilon sits in the shifted denominator: Z = sum |e^(s-m) - e^-m| + eps, so
-        // w = relu(e^s - 1) / (sum |e^s - 1| + eps e^m) depends on m, hence on the argmax score:
-        // dL/dm = -eps / Z sum_k w_k g_k.
-        const float dm = -kNormEps * dot * inv;
-        if (m.index == T)
-            ds_slot += dm;
-        else
-            g[m.index] += dm;
-    }
+    // softpick's epsilon sits in the shifted denominator: Z = sum |e^(s-m) - e^-m| + eps, so
+    // w = relu(e^s - 1) / (sum |e^s - 1| + eps e^m) depends on m, hence on the argmax score:
+    // dL/dm = -eps / Z sum_k w_k g_k.
+    const float dm = -kNormEps * dot * inv;
+    if (m.index == T)
+        ds_slot += dm;
+    else
+        g[m.index] += dm;
     return ds_slot;
 }
 
 // Backward of one row: g (dL/dw, length T) becomes dL/ds on the visible keys and 0 elsewhere.
-// w are the saved weights, s the recomputed scores (unused by softmax); the slot (when `slot`
-// points at its score) has weight ws and dL/dw* = gs. Returns dL/ds*.
-float row_backward(const RowFunction& rf, const float* s, const float* w, float* g, int T, int lo, int hi,
-                   const float* slot, float ws, float gs) {
-    if (rf.kind != AttentionKind::softmax) return generic_row_backward(rf, s, w, g, T, lo, hi, slot, ws, gs);
-    return slot ? softmax_row_backward<true>(w, g, T, lo, hi, ws, gs)
-                : softmax_row_backward<false>(w, g, T, lo, hi, 0.0f, 0.0f);
+// w are the saved weights, S the saved row sum, s the saved scores (softpick only); the slot (when
+// `slot` points at its score) has weight ws and dL/dw* = gs. Returns dL/ds*.
+float row_backward(const RowFunction& rf, const float* w, float* g, int T, int lo, int hi, const float* slot, float ws,
+                   float gs, float S, const float* s) {
+    switch (rf.kind) {
+        case AttentionKind::softmax:
+            return slot ? softmax_row_backward<true>(w, g, T, lo, hi, ws, gs)
+                        : softmax_row_backward<false>(w, g, T, lo, hi, 0.0f, 0.0f);
+        case AttentionKind::softpick: return softpick_row_backward(rf, s, w, g, T, lo, hi, slot, ws, gs, S);
+        default: return value_row_backward(rf, w, g, T, lo, hi, slot != nullptr, S, ws, gs);
+    }
 }
 
 // ---- Slots and kernel features ---------------------------------------------------------------
@@ -291,33 +334,53 @@ void elu1_features_backward(float* dx, const float* dphi, const float* phi, cons
         }
 }
 
-// Scores of head h against its kv head, (T, T) into s: scale q k^T, or scale phi(q) phi(k)^T for
-// linear_elu (phi_q, phi_k then hold the features), plus the additive score bias.
-void head_scores(float* s, const float* q, const float* k, float* phi_q, float* phi_k, const float* bias,
-                 const AttentionSpec& spec, int T, int HS, long qs, float scale, const AttentionMask& mask) {
-    if (spec.kind == AttentionKind::linear_elu) {
-        elu1_features(phi_q, q, T, HS, qs);
-        elu1_features(phi_k, k, T, HS, qs);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, HS, scale, phi_q, HS, phi_k, HS, 0.0f, s, T);
-    } else {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, HS, scale, q, qs, k, qs, 0.0f, s, T);
+// Query rows [i0, i1) of a head, which together see key columns [c0, c1): every product of the
+// kernel runs on strips, so that a causal head computes about half of the T x T scores.
+struct Strip {
+    int i0, i1, c0, c1;
+    int rows() const { return i1 - i0; }
+    int cols() const { return c1 - c0; }
+};
+
+constexpr int kStripRows = 32;
+
+std::vector<Strip> strips(int T, const AttentionMask& mask) {
+    std::vector<Strip> out;
+    for (int i0 = 0; i0 < T; i0 += kStripRows) {
+        const int i1 = i0 + kStripRows < T ? i0 + kStripRows : T;
+        out.push_back({i0, i1, mask.lo(i0), mask.hi(i1 - 1, T) + 1});  // lo and hi never decrease with i
     }
+    return out;
+}
+
+// The scores of a strip into s (rows of stride T, columns [c0, c1) filled): scale a b^T, where a,
+// b are q, k (row stride qs) or linear_elu's features phi(q), phi(k) (row stride HS); plus the
+// additive score bias over each row's visible keys.
+void strip_scores(float* s, const Strip& st, const float* a, const float* b, long stride, const float* bias, int T,
+                  int HS, float scale, const AttentionMask& mask) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, st.rows(), st.cols(), HS, scale, a + st.i0 * stride, stride,
+                b + st.c0 * stride, stride, 0.0f, s + static_cast<long>(st.i0) * T + st.c0, T);
     if (!bias) return;
-    for (int i = 0; i < T; ++i) {
+    for (int i = st.i0; i < st.i1; ++i) {
         const long r = static_cast<long>(i) * T;
         for (int j = mask.lo(i); j <= mask.hi(i, T); ++j) s[r + j] += bias[r + j];
     }
 }
 
-void check_call(const float* weights, bool has_slot_weights, const AttentionInputs& in, const AttentionParams& p,
+void check_call(const AttentionSaved& saved, const AttentionInputs& in, const AttentionParams& p,
                 const AttentionDims& d, const AttentionSpec& spec) {
     spec.validate();
     SINKLAB_CHECK(d.NKV > 0 && d.NH % d.NKV == 0, "attention", "{} query heads cannot share {} kv heads", d.NH, d.NKV);
-    SINKLAB_CHECK(in.qkv && weights, "attention", "the kernel needs qkv and a weights buffer (B, NH, T, T)");
-    SINKLAB_CHECK(!spec.has_slot() || has_slot_weights, "attention",
+    SINKLAB_CHECK(in.qkv && saved.weights, "attention", "the kernel needs qkv and a weights buffer (B, NH, T, T)");
+    const AttentionSavedNeeds needs = attention_saved_needs(spec);
+    SINKLAB_CHECK(!needs.slot_weights || saved.slot_weights, "attention",
                   "this attention design has a slot column: pass slot_weights (B, NH, T)");
-    SINKLAB_CHECK(spec.has_slot() || !has_slot_weights, "attention",
+    SINKLAB_CHECK(needs.slot_weights || !saved.slot_weights, "attention",
                   "slot_weights given to an attention design without a slot column");
+    SINKLAB_CHECK(!needs.row_sums || saved.row_sums, "attention",
+                  "attention design {} keeps the sum of each row for backward: pass row_sums (B, NH, T)", spec.name());
+    SINKLAB_CHECK(!needs.scores || saved.scores, "attention",
+                  "attention design {} keeps its scores for backward: pass scores (B, NH, T, T)", spec.name());
     for (const AttentionParamInfo& info : attention_param_infos(spec, d.NH, d.HS))
         SINKLAB_CHECK(p.*info.value, "attention", "this attention design needs its parameter {} in AttentionParams",
                       info.name);
@@ -344,14 +407,19 @@ void reduce_partials(float* dst, const std::vector<float>& part, int B, int NH, 
 
 }  // namespace
 
-void attention_forward(float* out, float* weights, float* slot_weights, const AttentionInputs& in,
-                       const AttentionParams& p, const AttentionDims& d, const AttentionSpec& spec,
-                       const AttentionMask& mask) {
-    check_call(weights, slot_weights != nullptr, in, p, d, spec);
+AttentionSavedNeeds attention_saved_needs(const AttentionSpec& spec) {
+    return {spec.has_slot(), spec.kind != AttentionKind::softmax && spec.normalised,
+            spec.kind == AttentionKind::softpick};
+}
+
+void attention_forward(float* out, const AttentionSaved& saved, const AttentionInputs& in, const AttentionParams& p,
+                       const AttentionDims& d, const AttentionSpec& spec, const AttentionMask& mask) {
+    check_call(saved, in, p, d, spec);
     const int T = d.T, HS = d.HS, group = d.NH / d.NKV;
     const long qs = d.qkv_stride(), os = d.out_stride();
     const float scale = attention_scale(spec, HS);
     const bool features = spec.kind == AttentionKind::linear_elu;
+    const std::vector<Strip> head_strips = strips(T, mask);
     #pragma omp parallel
     {
         std::vector<float> phi(features ? 2L * T * HS : 0);  // linear_elu: phi(q), phi(k) (T, HS) each
@@ -359,29 +427,47 @@ void attention_forward(float* out, float* weights, float* slot_weights, const At
         for (int b = 0; b < d.B; ++b) {
             for (int h = 0; h < d.NH; ++h) {
                 const int kvh = h / group;
+                const long bh = static_cast<long>(b) * d.NH + h;
                 const float* q = in.qkv + static_cast<long>(b) * T * qs + static_cast<long>(h) * HS;
                 const float* k = in.qkv + static_cast<long>(b) * T * qs + static_cast<long>(d.NH + kvh) * HS;
                 const float* v = in.qkv + static_cast<long>(b) * T * qs + static_cast<long>(d.NH + d.NKV + kvh) * HS;
-                float* w = weights + (static_cast<long>(b) * d.NH + h) * T * T;  // (T, T)
-                float* ws = slot_weights ? slot_weights + (static_cast<long>(b) * d.NH + h) * T : nullptr;  // (T)
+                float* w = saved.weights + bh * T * T;                                   // (T, T)
+                float* ws = saved.slot_weights ? saved.slot_weights + bh * T : nullptr;  // (T)
+                float* sums = saved.row_sums ? saved.row_sums + bh * T : nullptr;        // (T)
+                float* kept_scores = saved.scores ? saved.scores + bh * T * T : nullptr;  // (T, T)
                 const float* bias = in.score_bias ? in.score_bias + static_cast<long>(h) * T * T : nullptr;
-                // scores: w = scale q k^T, or scale phi(q) phi(k)^T for linear_elu, + bias   (T, T)
-                head_scores(w, q, k, phi.data(), phi.data() + static_cast<long>(T) * HS, bias, spec, T, HS, qs, scale,
-                            mask);
-                const RowFunction rf = row_function(spec, p, h);
-                for (int i = 0; i < T; ++i) {
-                    float* row = w + static_cast<long>(i) * T;
-                    const int lo = mask.lo(i), hi = mask.hi(i, T);
-                    if (ws) {
-                        const float s_slot = slot_score(spec, p, q + i * qs, h, HS, scale);
-                        ws[i] = row_forward(rf, row, T, lo, hi, &s_slot);
-                    } else {
-                        row_forward(rf, row, T, lo, hi, nullptr);
-                    }
-                }
-                // out_h = w v (+ w* v*) (+ value bias)   (T, HS)
                 float* o = out + static_cast<long>(b) * T * os + static_cast<long>(h) * HS;
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, HS, T, 1.0f, w, T, v, qs, 0.0f, o, os);
+                // scores = scale q k^T, or scale phi(q) phi(k)^T for linear_elu, (+ bias)
+                const float* sa = q;
+                const float* sb = k;
+                long sstride = qs;
+                if (features) {
+                    elu1_features(phi.data(), q, T, HS, qs);
+                    elu1_features(phi.data() + static_cast<long>(T) * HS, k, T, HS, qs);
+                    sa = phi.data();
+                    sb = phi.data() + static_cast<long>(T) * HS;
+                    sstride = HS;
+                }
+                const RowFunction rf = row_function(spec, p, h);
+                for (const Strip& st : head_strips) {
+                    strip_scores(w, st, sa, sb, sstride, bias, T, HS, scale, mask);
+                    for (int i = st.i0; i < st.i1; ++i) {
+                        float* row = w + static_cast<long>(i) * T;
+                        const int lo = mask.lo(i), hi = mask.hi(i, T);
+                        if (kept_scores) std::memcpy(kept_scores + static_cast<long>(i) * T + lo, row + lo,
+                                                     sizeof(float) * (hi - lo + 1));
+                        float s_slot = 0.0f;
+                        if (ws) s_slot = slot_score(spec, p, q + i * qs, h, HS, scale);
+                        const RowResult r = row_forward(rf, row, T, lo, hi, ws ? &s_slot : nullptr);
+                        if (ws) ws[i] = r.slot_weight;
+                        if (sums) sums[i] = r.sum;
+                    }
+                    // out_h = w v over the strip's columns (w is zero outside them)
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, st.rows(), HS, st.cols(), 1.0f,
+                                w + static_cast<long>(st.i0) * T + st.c0, T, v + st.c0 * qs, qs, 0.0f, o + st.i0 * os,
+                                os);
+                }
+                // out_h += w* v* (+ value bias)
                 const int hp = spec.shared_heads ? 0 : h;
                 if (spec.slot == SlotKind::kv) {
                     const float* vs = p.slot_v + static_cast<long>(hp) * HS;
@@ -399,15 +485,15 @@ void attention_forward(float* out, float* weights, float* slot_weights, const At
 }
 
 void attention_backward(float* dqkv, const AttentionParamGrads& dp, const float* dout, const AttentionInputs& in,
-                        const AttentionParams& p, const float* weights, const float* slot_weights,
-                        const AttentionDims& d, const AttentionSpec& spec, const AttentionMask& mask) {
-    check_call(weights, slot_weights != nullptr, in, p, d, spec);
+                        const AttentionParams& p, const AttentionSaved& saved, const AttentionDims& d,
+                        const AttentionSpec& spec, const AttentionMask& mask) {
+    check_call(saved, in, p, d, spec);
     const int B = d.B, T = d.T, NH = d.NH, HS = d.HS, group = d.NH / d.NKV;
     const long qs = d.qkv_stride(), os = d.out_stride();
     const float scale = attention_scale(spec, HS);
     const bool features = spec.kind == AttentionKind::linear_elu;
-    const bool recompute = spec.kind != AttentionKind::softmax;  // f' and Z need the scores again
     const bool slot_keyed = spec.slot == SlotKind::kv || spec.slot == SlotKind::k;
+    const std::vector<Strip> head_strips = strips(T, mask);
     ParamPartials part;
     if (slot_keyed && dp.slot_k) part.slot_k.assign(static_cast<size_t>(B) * NH * HS, 0.0f);
     if (spec.slot == SlotKind::kv && dp.slot_v) part.slot_v.assign(static_cast<size_t>(B) * NH * HS, 0.0f);
@@ -417,8 +503,8 @@ void attention_backward(float* dqkv, const AttentionParamGrads& dp, const float*
     // Parallel over (batch, kv head): the query heads of one group all write that group's dk, dv.
     #pragma omp parallel
     {
-        std::vector<float> dw(static_cast<size_t>(T) * T);  // (T, T) scratch: dL/dweights, then dL/dscores
-        std::vector<float> s(recompute ? static_cast<size_t>(T) * T : 0);  // (T, T) recomputed scores
+        // (T, T) scratch: dL/dweights, then dL/dscores (rows of the current strip)
+        std::vector<float> dw(static_cast<size_t>(T) * T);
         // linear_elu: phi(q), phi(k), dL/dphi(q), dL/dphi(k) summed over the group, (T, HS) each
         std::vector<float> phi(features ? 4L * T * HS : 0);
         float* phi_q = phi.data();
@@ -433,79 +519,88 @@ void attention_backward(float* dqkv, const AttentionParamGrads& dp, const float*
                 const float* v = in.qkv + base + static_cast<long>(NH + d.NKV + kvh) * HS;
                 float* dk = dqkv + base + static_cast<long>(NH + kvh) * HS;
                 float* dv = dqkv + base + static_cast<long>(NH + d.NKV + kvh) * HS;
-                if (features) std::memset(dphi_k, 0, sizeof(float) * T * HS);
+                if (features) {
+                    elu1_features(phi_k, k, T, HS, qs);
+                    std::memset(dphi_k, 0, sizeof(float) * T * HS);
+                }
                 for (int h = kvh * group; h < (kvh + 1) * group; ++h) {
+                    const long bh = static_cast<long>(b) * NH + h;
                     const float* q = in.qkv + base + static_cast<long>(h) * HS;
                     float* dq = dqkv + base + static_cast<long>(h) * HS;
-                    const float* w = weights + (static_cast<long>(b) * NH + h) * T * T;
-                    const float* ws = slot_weights ? slot_weights + (static_cast<long>(b) * NH + h) * T : nullptr;
+                    const float* w = saved.weights + bh * T * T;
+                    const float* ws = saved.slot_weights ? saved.slot_weights + bh * T : nullptr;
+                    const float* sums = saved.row_sums ? saved.row_sums + bh * T : nullptr;
+                    const float* kept_scores = saved.scores ? saved.scores + bh * T * T : nullptr;
                     const float* o_grad = dout + static_cast<long>(b) * T * os + static_cast<long>(h) * HS;
-                    const long bh = static_cast<long>(b) * NH + h;
                     const int hp = spec.shared_heads ? 0 : h;
-                    // in the forward pass this was: out = w v + w* v*
-                    // dv += w^T dout ; dw = dout v^T ; dw* = dout v* ; dv* += w*^T dout
-                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, HS, T, 1.0f, w, T, o_grad, os, 1.0f, dv,
-                                qs);
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, HS, 1.0f, o_grad, os, v, qs, 0.0f,
-                                dw.data(), T);
                     const float* vs = spec.slot == SlotKind::kv ? p.slot_v + static_cast<long>(hp) * HS : nullptr;
+                    const float* ks = slot_keyed ? p.slot_k + static_cast<long>(hp) * HS : nullptr;
+                    const RowFunction rf = row_function(spec, p, h);
+                    if (features) elu1_features(phi_q, q, T, HS, qs);
+                    // in the forward pass this was: out = w v + w* v*: dv* += w*^T dout
                     if (vs && dp.slot_v)
                         for (int i = 0; i < T; ++i)
                             for (int e = 0; e < HS; ++e) part.slot_v[bh * HS + e] += ws[i] * o_grad[i * os + e];
-                    // in the forward pass this was: w = rows of f(scores), scores = scale q k^T (+ bias)
-                    if (recompute)
-                        head_scores(s.data(), q, k, phi_q, phi_k,
-                                    in.score_bias ? in.score_bias + static_cast<long>(h) * T * T : nullptr, spec, T,
-                                    HS, qs, scale, mask);
-                    const RowFunction rf = row_function(spec, p, h);
-                    const float* ks = slot_keyed ? p.slot_k + static_cast<long>(hp) * HS : nullptr;
-                    for (int i = 0; i < T; ++i) {
-                        float* g = dw.data() + static_cast<long>(i) * T;
-                        const float* s_row = recompute ? s.data() + static_cast<long>(i) * T : nullptr;
-                        const int lo = mask.lo(i), hi = mask.hi(i, T);
-                        float ds_slot = 0.0f;
-                        if (ws) {
-                            const float s_slot = slot_score(spec, p, q + i * qs, h, HS, scale);
-                            float gs = 0.0f;
-                            if (vs)
-                                for (int e = 0; e < HS; ++e) gs += o_grad[i * os + e] * vs[e];
-                            ds_slot = row_backward(rf, s_row, w + static_cast<long>(i) * T, g, T, lo, hi, &s_slot,
-                                                   ws[i], gs);
+                    for (const Strip& st : head_strips) {
+                        const float* w_strip = w + static_cast<long>(st.i0) * T + st.c0;
+                        float* g_strip = dw.data() + static_cast<long>(st.i0) * T + st.c0;
+                        // dv += w^T dout ; dw = dout v^T (over the strip)
+                        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, st.cols(), HS, st.rows(), 1.0f, w_strip,
+                                    T, o_grad + st.i0 * os, os, 1.0f, dv + st.c0 * qs, qs);
+                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, st.rows(), st.cols(), HS, 1.0f,
+                                    o_grad + st.i0 * os, os, v + st.c0 * qs, qs, 0.0f, g_strip, T);
+                        // in the forward pass this was: w = rows of f(scores)
+                        for (int i = st.i0; i < st.i1; ++i) {
+                            float* g = dw.data() + static_cast<long>(i) * T;
+                            const int lo = mask.lo(i), hi = mask.hi(i, T);
+                            const float S = sums ? sums[i] : 0.0f;
+                            const float* s_row = kept_scores ? kept_scores + static_cast<long>(i) * T : nullptr;
+                            float ds_slot = 0.0f;
+                            if (ws) {
+                                // dw* = dout v*
+                                const float s_slot = slot_score(spec, p, q + i * qs, h, HS, scale);
+                                float gs = 0.0f;
+                                if (vs)
+                                    for (int e = 0; e < HS; ++e) gs += o_grad[i * os + e] * vs[e];
+                                ds_slot = row_backward(rf, w + static_cast<long>(i) * T, g, T, lo, hi, &s_slot, ws[i],
+                                                       gs, S, s_row);
+                            } else {
+                                row_backward(rf, w + static_cast<long>(i) * T, g, T, lo, hi, nullptr, 0.0f, 0.0f, S,
+                                             s_row);
+                            }
+                            // slot score = scale q.k*: dq += scale ds* k*, dk* += scale ds* q ; or the logit itself
+                            if (ks) {
+                                for (int e = 0; e < HS; ++e) dq[i * qs + e] += scale * ds_slot * ks[e];
+                                if (dp.slot_k)
+                                    for (int e = 0; e < HS; ++e)
+                                        part.slot_k[bh * HS + e] += scale * ds_slot * q[i * qs + e];
+                            }
+                            if (spec.slot == SlotKind::score && dp.slot_score) part.slot_score[bh] += ds_slot;
+                            // f = sigmoid(s + b): dL/db = sum of dL/ds over the row and the slot
+                            if (spec.sigmoid_bias_learnable && dp.sigmoid_bias) {
+                                float sum = ds_slot;
+                                for (int j = lo; j <= hi; ++j) sum += g[j];
+                                part.sigmoid_bias[bh] += sum;
+                            }
+                        }
+                        if (features) {
+                            // scores = scale phi(q) phi(k)^T: dphi(q) = scale ds phi(k) ; dphi(k) += scale ds^T phi(q)
+                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, st.rows(), HS, st.cols(), scale,
+                                        g_strip, T, phi_k + st.c0 * HS, HS, 0.0f, dphi_q + st.i0 * HS, HS);
+                            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, st.cols(), HS, st.rows(), scale,
+                                        g_strip, T, phi_q + st.i0 * HS, HS, 1.0f, dphi_k + st.c0 * HS, HS);
                         } else {
-                            row_backward(rf, s_row, w + static_cast<long>(i) * T, g, T, lo, hi, nullptr, 0.0f, 0.0f);
-                        }
-                        // slot score = scale q.k*: dq += scale ds* k*, dk* += scale ds* q ; or the logit itself
-                        if (ks) {
-                            for (int e = 0; e < HS; ++e) dq[i * qs + e] += scale * ds_slot * ks[e];
-                            if (dp.slot_k)
-                                for (int e = 0; e < HS; ++e)
-                                    part.slot_k[bh * HS + e] += scale * ds_slot * q[i * qs + e];
-                        }
-                        if (spec.slot == SlotKind::score && dp.slot_score) part.slot_score[bh] += ds_slot;
-                        // f = sigmoid(s + b): dL/db = sum of dL/ds over the row and the slot
-                        if (spec.sigmoid_bias_learnable && dp.sigmoid_bias) {
-                            float sum = ds_slot;
-                            for (int j = lo; j <= hi; ++j) sum += g[j];
-                            part.sigmoid_bias[bh] += sum;
+                            // scores = scale q k^T: dq += scale ds k ; dk += scale ds^T q
+                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, st.rows(), HS, st.cols(), scale,
+                                        g_strip, T, k + st.c0 * qs, qs, 1.0f, dq + st.i0 * qs, qs);
+                            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, st.cols(), HS, st.rows(), scale,
+                                        g_strip, T, q + st.i0 * qs, qs, 1.0f, dk + st.c0 * qs, qs);
                         }
                     }
-                    // scores = ... + bias: dL/dbias = dL/dscores
+                    // scores = ... + bias: dL/dbias = dL/dscores (rows are zero outside the visible keys)
                     if (!part.score_bias.empty())
                         std::memcpy(part.score_bias.data() + bh * T * T, dw.data(), sizeof(float) * T * T);
-                    if (features) {
-                        // scores = scale phi(q) phi(k)^T: dphi(q) = scale ds phi(k) ; dphi(k) += scale ds^T phi(q)
-                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, HS, T, scale, dw.data(), T, phi_k,
-                                    HS, 0.0f, dphi_q, HS);
-                        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, HS, T, scale, dw.data(), T, phi_q, HS,
-                                    1.0f, dphi_k, HS);
-                        elu1_features_backward(dq, dphi_q, phi_q, q, T, HS, qs);
-                    } else {
-                        // scores = scale q k^T: dq += scale ds k ; dk += scale ds^T q
-                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, HS, T, scale, dw.data(), T, k, qs,
-                                    1.0f, dq, qs);
-                        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, HS, T, scale, dw.data(), T, q, qs,
-                                    1.0f, dk, qs);
-                    }
+                    if (features) elu1_features_backward(dq, dphi_q, phi_q, q, T, HS, qs);
                 }
                 if (features) elu1_features_backward(dk, dphi_k, phi_k, k, T, HS, qs);
             }
@@ -527,12 +622,13 @@ void attention_backward(float* dqkv, const AttentionParamGrads& dp, const float*
 
 void attention_forward(float* out, float* weights, const AttentionInputs& in, const AttentionDims& dims,
                        const AttentionSpec& spec, const AttentionMask& mask) {
-    attention_forward(out, weights, nullptr, in, AttentionParams{}, dims, spec, mask);
+    attention_forward(out, AttentionSaved{weights}, in, AttentionParams{}, dims, spec, mask);
 }
 
 void attention_backward(float* dqkv, const float* dout, const AttentionInputs& in, const float* weights,
                         const AttentionDims& dims, const AttentionSpec& spec, const AttentionMask& mask) {
-    attention_backward(dqkv, AttentionParamGrads{}, dout, in, AttentionParams{}, weights, nullptr, dims, spec, mask);
+    attention_backward(dqkv, AttentionParamGrads{}, dout, in, AttentionParams{},
+                       AttentionSaved{const_cast<float*>(weights)}, dims, spec, mask);
 }
 
 }  // namespace sinklab

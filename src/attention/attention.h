@@ -74,21 +74,38 @@ std::vector<AttentionParamInfo> attention_param_infos(const AttentionSpec& spec,
 // Fills one tensor by its convention; init_std is the model's, context its training length.
 void init_attention_param(float* data, const AttentionParamInfo& info, Rng& rng, float init_std, int context);
 
-// out (B, T, NH * HS); weights (B, NH, T, T) receives the weights of the token columns (zeros
-// where masked); slot_weights (B, NH, T) the weight of the slot column, required when the design
-// has a slot (null otherwise). Masks (window, prefix) apply to token columns before the slot joins.
-void attention_forward(float* out, float* weights, float* slot_weights, const AttentionInputs& in,
+// What the forward pass keeps for backward (probes read the weights and slot weights too). Which
+// buffers a design needs beyond the weights: attention_saved_needs.
+struct AttentionSaved {
+    float* weights = nullptr;       // (B, NH, T, T) weights of the token columns, zero where masked
+    float* slot_weights = nullptr;  // (B, NH, T) the weight of the slot column
+    float* row_sums = nullptr;      // (B, NH, T) S of each row, which the normaliser Z = N(S) reads
+    float* scores = nullptr;        // (B, NH, T, T) the scores over the visible keys
+};
+
+struct AttentionSavedNeeds {
+    bool slot_weights = false;  // designs with a slot
+    // Designs normalised by other than softmax: with S, the gradient follows from the weights alone
+    // (f' is a function of f = w Z for sigmoid, elu + 1, identity and the linear kernel).
+    bool row_sums = false;
+    bool scores = false;  // softpick: zero weights where e^s < 1 still have a gradient that needs e^s
+};
+AttentionSavedNeeds attention_saved_needs(const AttentionSpec& spec);
+
+// out (B, T, NH * HS) and the saved buffers of the design. Masks (window, prefix) apply to token
+// columns before the slot joins.
+void attention_forward(float* out, const AttentionSaved& saved, const AttentionInputs& in,
                        const AttentionParams& params, const AttentionDims& dims, const AttentionSpec& spec,
                        const AttentionMask& mask);
 
-// Accumulates dqkv (B, T, (NH + 2 NKV) * HS) and dparams from dout (B, T, NH * HS); weights and
-// slot_weights are the forward's.
+// Accumulates dqkv (B, T, (NH + 2 NKV) * HS) and dparams from dout (B, T, NH * HS); `saved` holds
+// the forward's buffers (read only).
 void attention_backward(float* dqkv, const AttentionParamGrads& dparams, const float* dout, const AttentionInputs& in,
-                        const AttentionParams& params, const float* weights, const float* slot_weights,
-                        const AttentionDims& dims, const AttentionSpec& spec, const AttentionMask& mask);
+                        const AttentionParams& params, const AttentionSaved& saved, const AttentionDims& dims,
+                        const AttentionSpec& spec, const AttentionMask& mask);
 
-// The same for designs without a slot or parameters (softmax, sigmoid with a fixed b, elu1,
-// identity, softpick, linear_elu; the kernel part of gated and sink_token).
+// The same for designs that keep only their weights (softmax, the unnormalised sigmoid with a
+// fixed b, elu1 and identity; the kernel part of gated and sink_token).
 void attention_forward(float* out, float* weights, const AttentionInputs& in, const AttentionDims& dims,
                        const AttentionSpec& spec, const AttentionMask& mask);
 void attention_backward(float* dqkv, const float* dout, const AttentionInputs& in, const float* weights,

@@ -255,7 +255,12 @@ void Transformer::ensure_activations(int B, int T, bool training, AttentionPath 
         a.attw = Tensor({slots, B, NH, T, T});
     else
         a.attn_stats = Tensor({2, B, NH, T});
-    if (path == AttentionPath::materialised && config_.attention.has_slot()) a.slot_weights = Tensor({slots, B, NH, T});
+    if (path == AttentionPath::materialised) {
+        const AttentionSavedNeeds needs = attention_saved_needs(config_.attention);
+        if (needs.slot_weights) a.slot_weights = Tensor({slots, B, NH, T});
+        if (needs.row_sums) a.row_sums = Tensor({slots, B, NH, T});
+        if (needs.scores) a.scores = Tensor({slots, B, NH, T, T});
+    }
     if (config_.has_score_bias()) a.score_bias = Tensor({NH, T, T});
     if (config_.attention.gate != GateKind::none) {
         a.gate_logits = Tensor({slots, N, output_gate_width(config_.attention.gate, config_.n_heads, config_.hs())});
@@ -298,6 +303,11 @@ const RopeTable& Transformer::rope_table(int last_position) {
                                  c.rope_attention_factor);
     }
     return table;
+}
+
+AttentionSaved Transformer::Activations::saved_attention(int slot) {
+    auto at = [&](Tensor& t) { return t.empty() ? nullptr : t.data() + slot * (t.numel() / slots); };
+    return {at(attw), at(slot_weights), at(row_sums), at(scores)};
 }
 
 namespace {
@@ -538,8 +548,7 @@ double Transformer::forward(const int32_t* tokens, const int32_t* targets, int B
         relative_bias_forward(a.score_bias.data(), param("embed.relative_bias"), c.n_heads, TS);
     if (c.has_score_bias()) score_bias = a.score_bias.data();
 
-    float* attw = nullptr;          // the current layer's (B, NH, TS, TS) weights, set per layer below
-    float* slot_weights = nullptr;  // and its (B, NH, TS) slot weights (designs with a slot)
+    AttentionSaved saved;  // the current layer's weights (B, NH, TS, TS) and the rest, set per layer below
     const AttendFn attend = [&](int l, const float* qkv, float* attout) {
         const AttentionMask mask = attention_mask(l, sink);
         if (a.path == AttentionPath::blockwise) {
@@ -560,15 +569,15 @@ double Transformer::forward(const int32_t* tokens, const int32_t* targets, int B
                                                attention_scale(c.attention, HS), c.attn_logit_softcap};
                 cached_attention_forward(attout + static_cast<long>(b) * TS * c.n_heads * HS,
                                          static_cast<long>(c.n_heads) * HS,
-                                         attw + static_cast<long>(b) * c.n_heads * TS * TS, in,
+                                         saved.weights + static_cast<long>(b) * c.n_heads * TS * TS, in,
                                          CachedAttentionDims{c.n_heads, c.n_kv_heads, HS, TS, TS, 0}, mask);
             }
         } else {
-            attention_forward(attout, attw, slot_weights, AttentionInputs{qkv, score_bias}, attention_params(l), dims,
-                              c.attention, mask);
+            attention_forward(attout, saved, AttentionInputs{qkv, score_bias}, attention_params(l), dims, c.attention,
+                              mask);
         }
-        if (obs && slot_weights) obs->observe("attn_slot_weights", l, slot_weights, {B, c.n_heads, TS});
-        if (obs) obs->observe("attn_weights", l, attw, {B, c.n_heads, TS, TS});
+        if (obs && saved.slot_weights) obs->observe("attn_slot_weights", l, saved.slot_weights, {B, c.n_heads, TS});
+        if (obs) obs->observe("attn_weights", l, saved.weights, {B, c.n_heads, TS, TS});
     };
 
     for (int l = 0; l < c.n_layers; ++l) {
@@ -591,8 +600,7 @@ double Transformer::forward(const int32_t* tokens, const int32_t* targets, int B
         buf.norm2_rstd = a.norm2_rstd.data() + static_cast<long>(s) * N;
         buf.mlp_pre = a.mlp_pre.data() + static_cast<long>(s) * N * up_width;
         buf.mlp_act = a.mlp_act.data() + static_cast<long>(s) * N * F;
-        attw = a.attw.data() + static_cast<long>(s) * B * c.n_heads * TS * TS;
-        if (!a.slot_weights.empty()) slot_weights = a.slot_weights.data() + static_cast<long>(s) * B * c.n_heads * TS;
+        saved = a.saved_attention(s);
         block_forward(l, buf, N, a.positions.data(), a.rope, attend, obs);
     }
 
@@ -758,9 +766,6 @@ void Transformer::backward() {
         const float* x = a.resid.data() + static_cast<long>(l) * NC;
         const float* n1 = a.norm1.data() + static_cast<long>(l) * NC;
         const float* qkv = a.qkv.data() + static_cast<long>(l) * N * QKV;
-        const float* attw = a.attw.data() + static_cast<long>(l) * B * c.n_heads * TS * TS;
-        const float* slot_weights =
-            a.slot_weights.empty() ? nullptr : a.slot_weights.data() + static_cast<long>(l) * B * c.n_heads * TS;
         const float* attout = a.attout.data() + static_cast<long>(l) * N * HSO;
         const float* gate_logits = G ? a.gate_logits.data() + static_cast<long>(l) * N * G : nullptr;
         const float* gated = G ? a.gated.data() + static_cast<long>(l) * N * HSO : nullptr;
@@ -821,7 +826,7 @@ void Transformer::backward() {
         AttentionParamGrads dparams = attention_param_grads(l);
         if (!g.dscore_bias.empty()) dparams.score_bias = g.dscore_bias.data();
         attention_backward(g.dqkv.data(), dparams, g.datt.data(), AttentionInputs{qkv, score_bias},
-                           attention_params(l), attw, slot_weights, dims, c.attention, mask);
+                           attention_params(l), a.saved_attention(l), dims, c.attention, mask);
         if (a.rope) {
             rope_backward(g.dqkv.data(), a.positions.data(), N, c.n_heads, HS, QKV, *a.rope);
             rope_backward(g.dqkv.data() + c.n_heads * HS, a.positions.data(), N, c.n_kv_heads, HS, QKV, *a.rope);

@@ -168,6 +168,8 @@ private:
         Tensor qkv;                              // (slots, N, QKV)
         Tensor attw;                             // (slots, B, NH, T, T), materialised path
         Tensor slot_weights;                     // (slots, B, NH, T) designs with a slot
+        Tensor row_sums;                         // (slots, B, NH, T) designs that keep them (attention.h)
+        Tensor scores;                           // (slots, B, NH, T, T) designs that keep them
         Tensor score_bias;                       // (NH, T, T) pe alibi, relative
         Tensor gate_logits;                      // (slots, N, G) gated designs
         Tensor gated;                            // (slots, N, NH*HS) gated designs
@@ -185,6 +187,7 @@ private:
         Tensor final_norm, final_mean, final_rstd;  // (N, C), (N)
         Tensor logits, dlogits;                  // (N, V)
         Tensor losses;                           // (N)
+        AttentionSaved saved_attention(int slot);  // slot's views of attw, slot_weights, row_sums, scores
     } acts_;
     struct Gradients {
         long N = 0;

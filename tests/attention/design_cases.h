@@ -103,6 +103,13 @@ inline DesignCase make_design_case(const std::string& design, const Layout& l) {
     return c;
 }
 
+// Sequences longer than the kernel's strips of 32 query rows (a last strip cut short; windows and
+// a prefix that cross strip boundaries), for the PyTorch oracle only: the finite-difference
+// harness would run the kernel twice per input entry.
+inline std::vector<Layout> long_layouts() {
+    return {Layout{"long_causal", 1, 130, 2, 2, 4}, Layout{"long_window_prefix", 1, 150, 2, 1, 4, 50, 70}};
+}
+
 // Every design on every layout, and the score-bias layout for the designs with a score.
 inline std::vector<DesignCase> all_design_cases() {
     std::vector<DesignCase> cases;
@@ -110,6 +117,14 @@ inline std::vector<DesignCase> all_design_cases() {
         for (const Layout& l : layouts()) cases.push_back(make_design_case(design, l));
         if (design != "linear_elu") cases.push_back(make_design_case(design, score_bias_layout()));
     }
+    return cases;
+}
+
+// The same and every design on the long layouts.
+inline std::vector<DesignCase> oracle_design_cases() {
+    std::vector<DesignCase> cases = all_design_cases();
+    for (const auto& design : designs_under_test())
+        for (const Layout& l : long_layouts()) cases.push_back(make_design_case(design, l));
     return cases;
 }
 
@@ -122,14 +137,21 @@ inline AttentionParams bind_params(const DesignCase& c, const std::vector<Vec>& 
 }
 
 struct KernelRun {
-    Vec out, weights, slot_weights, attn;  // attn: the attention output before the gate
+    Vec out, attn;  // attn: the attention output before the gate
+    Vec weights, slot_weights, row_sums, scores;  // what the forward keeps (empty where the design has none)
+    AttentionSaved saved() {
+        auto at = [](Vec& v) { return v.empty() ? nullptr : v.data(); };
+        return {at(weights), at(slot_weights), at(row_sums), at(scores)};
+    }
 };
 
 inline KernelRun run_forward(const DesignCase& c, const std::vector<Vec>& inputs) {
-    KernelRun r{Vec(c.out_size()), Vec(c.weights_size()), Vec(c.slot_size()), Vec(c.out_size())};
+    const AttentionSavedNeeds needs = attention_saved_needs(c.spec);
+    const long rows = static_cast<long>(c.dims.B) * c.dims.NH * c.dims.T;
+    KernelRun r{Vec(c.out_size()), Vec(c.out_size()), Vec(c.weights_size()), Vec(c.slot_size()),
+                Vec(needs.row_sums ? rows : 0), Vec(needs.scores ? c.weights_size() : 0)};
     const AttentionInputs in{inputs[0].data(), c.score_bias.empty() ? nullptr : c.score_bias.data()};
-    attention_forward(r.attn.data(), r.weights.data(), c.spec.has_slot() ? r.slot_weights.data() : nullptr, in,
-                      bind_params(c, inputs), c.dims, c.spec, c.mask);
+    attention_forward(r.attn.data(), r.saved(), in, bind_params(c, inputs), c.dims, c.spec, c.mask);
     if (c.gated())
         output_gate_forward(r.out.data(), r.attn.data(), inputs[c.input_index("gate")].data(), c.dims.B * c.dims.T,
                             c.dims.NH, c.dims.HS, c.spec.gate);
@@ -141,7 +163,7 @@ inline KernelRun run_forward(const DesignCase& c, const std::vector<Vec>& inputs
 // Gradients of sum(out * dout) for every input. Each buffer starts at a known pattern and the
 // pattern is subtracted afterwards: a backward that overwrote instead of accumulating fails.
 inline std::vector<Vec> run_backward(const DesignCase& c, const std::vector<Vec>& inputs, const Vec& dout) {
-    const KernelRun r = run_forward(c, inputs);
+    KernelRun r = run_forward(c, inputs);
     std::vector<Vec> grads;
     for (const auto& in : inputs) {
         Vec g(in.size());
@@ -160,8 +182,8 @@ inline std::vector<Vec> run_backward(const DesignCase& c, const std::vector<Vec>
     for (const AttentionParamInfo& info : attention_param_infos(c.spec, c.dims.NH, c.dims.HS))
         dp.*info.grad = grads[c.input_index(info.name)].data();
     const AttentionInputs in{inputs[0].data(), c.score_bias.empty() ? nullptr : c.score_bias.data()};
-    attention_backward(grads[0].data(), dp, dattn.data(), in, bind_params(c, inputs), r.weights.data(),
-                       c.spec.has_slot() ? r.slot_weights.data() : nullptr, c.dims, c.spec, c.mask);
+    attention_backward(grads[0].data(), dp, dattn.data(), in, bind_params(c, inputs), r.saved(), c.dims, c.spec,
+                       c.mask);
     for (size_t k = 0; k < grads.size(); ++k)
         for (size_t i = 0; i < grads[k].size(); ++i) grads[k][i] -= start[k][i];
     return grads;

@@ -398,14 +398,14 @@ TEST(AttentionEntryPoints, PreDesignCallsAreTheSoftmaxKernel) {
     const AttentionInputs in{c.inputs[0].data(), nullptr};
     Vec out_a(c.out_size()), out_b(c.out_size()), w_a(c.weights_size()), w_b(c.weights_size());
     attention_forward(out_a.data(), w_a.data(), in, c.dims, c.spec, c.mask);
-    attention_forward(out_b.data(), w_b.data(), nullptr, in, AttentionParams{}, c.dims, c.spec, c.mask);
+    attention_forward(out_b.data(), AttentionSaved{w_b.data()}, in, AttentionParams{}, c.dims, c.spec, c.mask);
     EXPECT_EQ(out_a, out_b);
     EXPECT_EQ(w_a, w_b);
     Rng rng(5);
     const Vec dout = random_vec(rng, out_a.size());
     Vec d_a(c.inputs[0].size(), 0.0f), d_b(c.inputs[0].size(), 0.0f);
     attention_backward(d_a.data(), dout.data(), in, w_a.data(), c.dims, c.spec, c.mask);
-    attention_backward(d_b.data(), AttentionParamGrads{}, dout.data(), in, AttentionParams{}, w_a.data(), nullptr,
+    attention_backward(d_b.data(), AttentionParamGrads{}, dout.data(), in, AttentionParams{}, AttentionSaved{w_a.data()},
                        c.dims, c.spec, c.mask);
     EXPECT_EQ(d_a, d_b);
 }
