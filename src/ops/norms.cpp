@@ -14,9 +14,11 @@ void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, c
         const float* x = inp + static_cast<long>(n) * C;
         float* y = out + static_cast<long>(n) * C;
         float m = 0.0f;
+        #pragma omp simd reduction(+ : m)
         for (int c = 0; c < C; ++c) m += x[c];
         m /= C;
         float v = 0.0f;
+        #pragma omp simd reduction(+ : v)
         for (int c = 0; c < C; ++c) {
             float d = x[c] - m;
             v += d * d;
@@ -60,6 +62,7 @@ void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* 
             float* dx = dinp + static_cast<long>(n) * C;
             const float m = mean[n], s = rstd[n];
             float dnorm_mean = 0.0f, dnorm_norm_mean = 0.0f;
+            #pragma omp simd reduction(+ : dnorm_mean, dnorm_norm_mean)
             for (int c = 0; c < C; ++c) {
                 float normed = (x[c] - m) * s;
                 float dnorm = weight ? weight[c] * g[c] : g[c];
@@ -88,6 +91,7 @@ void rmsnorm_forward(float* out, float* rstd, const float* inp, const float* wei
         const float* x = inp + static_cast<long>(n) * C;
         float* y = out + static_cast<long>(n) * C;
         float ss = 0.0f;
+        #pragma omp simd reduction(+ : ss)
         for (int c = 0; c < C; ++c) ss += x[c] * x[c];
         float s = 1.0f / std::sqrt(ss / C + eps);
         for (int c = 0; c < C; ++c) y[c] = x[c] * s * (weight ? weight[c] + weight_offset : 1.0f);
@@ -111,11 +115,13 @@ void rmsnorm_backward(float* dinp, float* dweight, const float* dout, const floa
             float* dx = dinp + static_cast<long>(n) * C;
             const float s = rstd[n];
             float dot = 0.0f;  // sum_c dnorm_c * x_c
+            #pragma omp simd reduction(+ : dot)
             for (int c = 0; c < C; ++c) {
                 float w = weight ? weight[c] + weight_offset : 1.0f;
                 dot += g[c] * w * x[c];
-                if (dw) dw[c] += g[c] * x[c] * s;
             }
+            if (dw)
+                for (int c = 0; c < C; ++c) dw[c] += g[c] * x[c] * s;
             const float coeff = dot * s * s * s / C;
             for (int c = 0; c < C; ++c) {
                 float w = weight ? weight[c] + weight_offset : 1.0f;
