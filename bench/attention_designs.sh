@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Training throughput of every attention design, tokens/s and the ratio to softmax, one table.
 # usage: bench/attention_designs.sh [BUILD_DIR] [STEPS] [PRESET] [ROUNDS]
-#   each design keeps its best of ROUNDS timings (default 2), taken in turn over all designs
+#   each design runs ROUNDS times (default 2), each time right after a softmax run; the table shows
+#   its best tokens/s and the median of its ratios to the softmax run beside it
 #   OPENBLAS_KERNEL=avx512 unsets OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE (OpenBLAS then picks its
 #   AVX-512 kernels); the default keeps the environment's setting (Haswell here).
 set -euo pipefail
