@@ -417,6 +417,13 @@ void run_analyze_command(const AnalyzeArgs& a) {
                                                         a.seq_len, a.samples, bos, a.seed);
         std::printf("analyze %s (%s %s, %d layers, %d heads)\n%s\n", path.c_str(), pm.info.source.c_str(),
                     pm.info.architecture.c_str(), c.n_layers, c.n_heads, samples.description.c_str());
+        // sink_token models prepend a learned token: every graph has one node more than the input
+        const bool sink_token = c.attention.uses_sink_token();
+        const int graph_nodes = a.seq_len + (sink_token ? 1 : 0);
+        if (sink_token)
+            std::printf("the model prepends its learned sink token: each attention graph has T + 1 = %d nodes, node 0 "
+                        "is the sink token (token 0 below)\n",
+                        graph_nodes);
         std::fflush(stdout);
         TargetResult r = analyze_model(model, samples, chosen, a);
         print_summary(r, chosen);
@@ -426,6 +433,8 @@ void run_analyze_command(const AnalyzeArgs& a) {
             if (r.j.contains("frames")) out["frames"] = r.j["frames"];
             out["model_info"] = {{"source", pm.info.source}, {"architecture", pm.info.architecture}, {"config", c.to_json()}};
             out["input_description"] = samples.description;
+            out["graph_nodes"] = graph_nodes;
+            out["sink_token"] = sink_token;
         } else {
             json entry = {{"path", path}, {"analyses", r.j["analyses"]}};
             if (r.j.contains("frames")) entry["frames"] = r.j["frames"];

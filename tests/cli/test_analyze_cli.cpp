@@ -198,6 +198,33 @@ TEST(AnalyzeCli, DiffusionOfStories260KMatchesNumpy) {
     expect_diffusion_matches_numpy(capture_maps(model, 16, 4), json_path, f.dir);
 }
 
+// A sink_token model prepends its learned token: the graphs have T + 1 nodes, node 0 the sink
+// token, and the closed-form baselines are those of T + 1 nodes.
+TEST(AnalyzeCli, SinkTokenModelsAnalyseTPlusOneNodes) {
+    const Fixture& f = fixture();
+    auto t = run_sinklab("train --data " + (f.dir / "corpus.txt").string() +
+                         " --d-model 32 --layers 2 --heads 2 --seq-len 32 --batch 4 --steps 20 --lr 3e-3 --warmup 5"
+                         " --attention sink_token --eval-every 20 --eval-windows 2 --threads 2 --quiet --out " +
+                         (f.dir / "sink_token").string());
+    ASSERT_EQ(t.exit_code, 0) << t.output;
+    const fs::path model = f.dir / "sink_token" / "checkpoint";
+    const fs::path json_path = f.dir / "sink_token.json";
+    auto r = run_sinklab(base(model) + " --bos off --seed 7 --analyses diffusion --json " + json_path.string());
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("T + 1 = 17 nodes, node 0 is the sink token"), std::string::npos) << r.output;
+    const auto j = nlohmann::json::parse(read_file(json_path));
+    EXPECT_EQ(j["graph_nodes"], 17);
+    EXPECT_EQ(j["sink_token"], true);
+    for (const auto& layer : j["analyses"]["diffusion"]["layers"])
+        for (const auto& pm : layer["faithful"]["power_mass"])
+            EXPECT_NEAR(pm["baseline"]["mean"].get<double>(), analysis::uniform_power_mass(17, pm["k"].get<int>()),
+                        1e-12)
+                << pm.dump();
+    const auto maps = capture_maps(model, 16, 4);
+    ASSERT_EQ(maps[0].attention[0].rows(), 17);
+    expect_diffusion_matches_numpy(maps, json_path, f.dir);
+}
+
 void expect_clean_failure(const CommandResult& r, const std::string& needle) {
     EXPECT_NE(r.exit_code, 0) << r.output;
     EXPECT_NE(r.output.find(needle), std::string::npos) << r.output;
