@@ -24,6 +24,7 @@
 #include "analysis/topology.h"
 #include "analysis/value_space.h"
 #include "cli/commands.h"
+#include "cli/probe_samples.h"
 #include "core/error.h"
 #include "core/files.h"
 #include "core/threads.h"
@@ -31,8 +32,6 @@
 #include "probe/probe.h"
 #include "probe/probe_input.h"
 #include "probe/probe_model.h"
-#include "train/data.h"
-#include "train/train_config.h"
 
 namespace sinklab::cli {
 
@@ -76,12 +75,6 @@ std::set<std::string> parse_analyses(const std::string& text) {
         start = comma + 1;
     }
     return chosen;
-}
-
-std::pair<std::string, std::string> natural_text(const InputSpec& input) {
-    if (!input.file.empty()) return {read_text_file(input.file, "analyze"), input.file};
-    NamedText corpus = default_validation_text();
-    return {std::move(corpus.text), std::move(corpus.source)};
 }
 
 // Builds one sample's AttentionSample (B = 1) from the forward's taps.
@@ -402,6 +395,7 @@ void run_analyze_command(const AnalyzeArgs& a) {
                   {"thresholds", a.thresholds},
                   {"checkpoints", a.checkpoints},
                   {"threads", a.threads}}}};
+    const NamedText text = natural_text(input, "analyze");  // read once for every target
     json tracked = json::array();
     std::vector<std::pair<std::string, std::vector<LayerStats>>> track_rows;
     for (size_t ti = 0; ti < targets.size(); ++ti) {
@@ -409,12 +403,7 @@ void run_analyze_command(const AnalyzeArgs& a) {
         ProbeModel pm = load_probe_model(path);
         Transformer& model = *pm.model;
         const ModelConfig& c = model.config();
-        check_probe_seq_len(c, a.seq_len);
-        const auto [text, text_source] = input.kind == InputKind::natural ? natural_text(input)
-                                                                          : std::pair<std::string, std::string>{};
-        const std::optional<int32_t> bos = resolve_bos(bos_mode, pm.bos_id, pm.adds_bos, c.vocab_size);
-        const ProbeSamples samples = make_probe_samples(input, text, text_source, pm.tokenizer.get(), c.vocab_size,
-                                                        a.seq_len, a.samples, bos, a.seed);
+        const ProbeSamples samples = probe_samples(pm, input, text, bos_mode, a.seq_len, a.samples, a.seed);
         std::printf("analyze %s (%s %s, %d layers, %d heads)\n%s\n", path.c_str(), pm.info.source.c_str(),
                     pm.info.architecture.c_str(), c.n_layers, c.n_heads, samples.description.c_str());
         // sink_token models prepend a learned token: every graph has one node more than the input

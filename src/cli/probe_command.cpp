@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "cli/commands.h"
+#include "cli/probe_samples.h"
 #include "core/error.h"
 #include "core/files.h"
 #include "core/threads.h"
@@ -14,8 +15,6 @@
 #include "probe/probe.h"
 #include "probe/probe_model.h"
 #include "probe/probe_report.h"
-#include "train/data.h"
-#include "train/train_config.h"
 
 namespace sinklab::cli {
 
@@ -70,13 +69,6 @@ std::optional<InterventionSpec> intervention_from(const ProbeArgs& a) {
     return InterventionSpec{parse_intervention_mode(a.intervene), a.layer, parse_dims(a.dims.empty() ? "auto" : a.dims)};
 }
 
-// The natural text and a name for it: the file, or the validation split of the default corpus.
-std::pair<std::string, std::string> natural_text(const InputSpec& input) {
-    if (!input.file.empty()) return {read_text_file(input.file, "probe"), input.file};
-    NamedText corpus = default_validation_text();
-    return {std::move(corpus.text), std::move(corpus.source)};
-}
-
 void run_probe_command(const ProbeArgs& a) {
     set_threads(a.threads);
     // Everything the flags say is checked before the model is loaded.
@@ -99,12 +91,8 @@ void run_probe_command(const ProbeArgs& a) {
     ProbeModel pm = load_probe_model(a.model);
     Transformer& model = *pm.model;
     const ModelConfig& c = model.config();
-    check_probe_seq_len(c, a.seq_len);
-    const auto [text, text_source] = input.kind == InputKind::natural ? natural_text(input)
-                                                                      : std::pair<std::string, std::string>{};
-    const std::optional<int32_t> bos = resolve_bos(bos_mode, pm.bos_id, pm.adds_bos, c.vocab_size);
-    const ProbeSamples samples = make_probe_samples(input, text, text_source, pm.tokenizer.get(), c.vocab_size,
-                                                    a.seq_len, a.samples, bos, a.seed);
+    const ProbeSamples samples =
+        probe_samples(pm, input, natural_text(input, "probe"), bos_mode, a.seq_len, a.samples, a.seed);
     std::printf("probe %s (%s %s, %d layers, %d heads, %d kv heads, attention %s)\n%s\n", a.model.c_str(),
                 pm.info.source.c_str(), pm.info.architecture.c_str(), c.n_layers, c.n_heads, c.n_kv_heads,
                 c.attention.name().c_str(), samples.description.c_str());
@@ -135,7 +123,7 @@ void run_probe_command(const ProbeArgs& a) {
         j["model"] = {{"source", pm.info.source},
                       {"architecture", pm.info.architecture},
                       {"config", c.to_json()}};
-        j["input"] = {{"description", samples.description}, {"bos_id", bos ? nlohmann::json(*bos) : nlohmann::json()}};
+        j["input"] = {{"description", samples.description}, {"bos_id", samples.bos ? nlohmann::json(*samples.bos) : nlohmann::json()}};
         if (!maps.empty()) j["maps"] = {{"dir", a.maps}, {"files", maps}, {"scale", a.map_scale}, {"colormap", a.colormap}};
         write_file_atomic(a.json, j.dump(1) + "\n");
     }

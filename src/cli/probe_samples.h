@@ -1,0 +1,20 @@
+#pragma once
+// The samples of --input for a loaded model, as `probe` and `analyze` take them.
+#include <cstdint>
+
+#include "probe/probe_input.h"
+#include "probe/probe_model.h"
+#include "train/train_config.h"
+
+namespace sinklab::cli {
+
+// The natural text of `input` and a name for it: the file, or the validation split of the default
+// corpus; empty for random and repeat input. `command` names the command in errors.
+NamedText natural_text(const InputSpec& input, const char* command);
+
+// N samples of T tokens for `pm`: T checked against the model, `text` (natural_text's) tokenised
+// by the model's tokenizer, BOS as `bos` says.
+ProbeSamples probe_samples(const ProbeModel& pm, const InputSpec& input, const NamedText& text, BosMode bos, int T,
+                           int N, uint64_t seed);
+
+}  // namespace sinklab::cli
