@@ -17,9 +17,7 @@
 #include <vector>
 
 #include "core/threads.h"
-#include "train/adamw.h"
-#include "train/data.h"
-#include "train/train_config.h"
+#include "training_steps.h"
 
 using namespace sinklab;
 
@@ -33,23 +31,11 @@ struct Throughput {
 double cpu_seconds() { return static_cast<double>(std::clock()) / CLOCKS_PER_SEC; }
 
 Throughput throughput(const TrainConfig& c, const ByteCorpus& corpus, int steps, int warmup_steps) {
-    Transformer model(c.model);
-    model.init_weights(c.seed);
-    AdamW opt(model, AdamWOptions{c.beta1, c.beta2, c.adam_eps, c.wd, false});
-    BatchSampler sampler(corpus.train, c.batch, c.seq_len, false, c.seed);
-    std::vector<int32_t> tokens(static_cast<size_t>(c.batch) * c.seq_len), targets(tokens.size());
-    auto step = [&](long s) {
-        sampler.next(tokens.data(), targets.data());
-        model.zero_grad();
-        model.forward(tokens.data(), targets.data(), c.batch, c.seq_len);
-        model.backward();
-        clip_grad_norm(model, c.clip);
-        opt.update(model, learning_rate_at(s, c.warmup, 1000, c.lr, c.min_lr), s);
-    };
-    for (int s = 1; s <= warmup_steps; ++s) step(s);
+    bench::TrainingSteps training(c, corpus);
+    for (int s = 1; s <= warmup_steps; ++s) training.step(s);
     const auto t0 = std::chrono::steady_clock::now();
     const double cpu0 = cpu_seconds();
-    for (int s = 1; s <= steps; ++s) step(warmup_steps + s);
+    for (int s = 1; s <= steps; ++s) training.step(warmup_steps + s);
     const double cpu = cpu_seconds() - cpu0;
     const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const double trained = static_cast<double>(steps) * c.batch * c.seq_len;

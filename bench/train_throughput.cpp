@@ -8,9 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/threads.h"
-#include "train/adamw.h"
-#include "train/data.h"
-#include "train/train_config.h"
+#include "training_steps.h"
 
 using namespace sinklab;
 
@@ -21,30 +19,17 @@ int main(int argc, char** argv) {
     set_threads(0);
     TrainConfig c = preset_config(preset);
     ByteCorpus corpus = load_byte_corpus(default_corpus_path(), c.val_fraction);
-    Transformer model(c.model);
-    model.init_weights(c.seed);
-    AdamW opt(model, AdamWOptions{c.beta1, c.beta2, c.adam_eps, c.wd, false});
-    BatchSampler sampler(corpus.train, c.batch, c.seq_len, false, c.seed);
-    std::vector<int32_t> tokens(static_cast<size_t>(c.batch) * c.seq_len), targets(tokens.size());
-    auto step = [&](long s) {
-        sampler.next(tokens.data(), targets.data());
-        model.zero_grad();
-        double loss = model.forward(tokens.data(), targets.data(), c.batch, c.seq_len);
-        model.backward();
-        clip_grad_norm(model, c.clip);
-        opt.update(model, learning_rate_at(s, c.warmup, 1000, c.lr, c.min_lr), s);
-        return loss;
-    };
-    for (int s = 1; s <= warmup_steps; ++s) step(s);
+    bench::TrainingSteps training(c, corpus);
+    for (int s = 1; s <= warmup_steps; ++s) training.step(s);
     auto t0 = std::chrono::steady_clock::now();
     double loss = 0;
-    for (int s = 1; s <= steps; ++s) loss = step(warmup_steps + s);
+    for (int s = 1; s <= steps; ++s) loss = training.step(warmup_steps + s);
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const double tokens_per_s = static_cast<double>(steps) * c.batch * c.seq_len / secs;
     // Model FLOPs per token: 6 x (parameters in matrix products) + 12 L T C for attention scores
     // and values (forward and backward, full T x T as the kernel computes it).
     double matmul_params = 0;
-    for (const auto& p : model.params())
+    for (const auto& p : training.model().params())
         if (p.shape.size() == 2 && p.name != "embed.tokens" && p.name != "embed.positions") matmul_params += p.numel;
     const double flops_per_token = 6.0 * matmul_params + 12.0 * c.model.n_layers * c.seq_len * c.model.d_model;
     nlohmann::json out = {{"engine", "sinklab"},
