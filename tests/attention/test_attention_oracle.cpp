@@ -18,6 +18,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "../support/run_command.h"
 #include "design_cases.h"
 
 namespace sinklab {
@@ -28,18 +29,6 @@ using test::DesignCase;
 using test::Vec;
 
 constexpr double kTolerance = 1e-4;
-
-// Runs the reference on `dir`; returns its combined output and exit status.
-int run_reference(const fs::path& dir, std::string& output) {
-    const fs::path script = fs::path(SINKLAB_SOURCE_DIR) / "tests" / "oracle" / "attention_designs_reference.py";
-    const std::string command = "/usr/bin/python3 '" + script.string() + "' '" + dir.string() + "' 2>&1";
-    FILE* pipe = ::popen(command.c_str(), "r");
-    if (!pipe) return -1;
-    char buf[4096];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof(buf), pipe)) > 0) output.append(buf, n);
-    return ::pclose(pipe);
-}
 
 // max_i |a_i - b_i| / max_i |b_i|, with the worst element described.
 std::string compare(const std::string& name, const Vec& actual, const double* expected, size_t n, double& error) {
@@ -114,10 +103,12 @@ TEST(AttentionOracle, EveryDesignMatchesPyTorch) {
     std::ofstream(dir / "inputs.bin", std::ios::binary)
         .write(reinterpret_cast<const char*>(flat.data()), static_cast<std::streamsize>(flat.size() * sizeof(float)));
 
-    std::string output;
-    const int status = run_reference(dir, output);
-    ASSERT_EQ(status, 0) << "the PyTorch reference failed (run /usr/bin/python3 on "
-                         << "tests/oracle/attention_designs_reference.py " << dir << "):\n" << output;
+    const fs::path script = fs::path(SINKLAB_SOURCE_DIR) / "tests" / "oracle" / "attention_designs_reference.py";
+    const test::CommandResult run =
+        test::run_command(std::string(test::kPython) + " '" + script.string() + "' '" + dir.string() + "'");
+    ASSERT_EQ(run.exit_code, 0) << "the PyTorch reference failed (run /usr/bin/python3 on "
+                                << "tests/oracle/attention_designs_reference.py " << dir << "):\n"
+                                << run.output;
 
     const nlohmann::json info = nlohmann::json::parse(std::ifstream(dir / "reference.json"));
     ASSERT_EQ(info.at("dtype"), "float64");

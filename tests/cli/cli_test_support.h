@@ -11,28 +11,15 @@
 
 #include <unistd.h>
 
+#include "../support/run_command.h"
+
 namespace sinklab::testing {
 
-struct CommandResult {
-    int exit_code = -1;
-    std::string output;  // stdout and stderr together
-};
+using test::CommandResult;
 
 inline std::string sinklab_binary() { return std::string(SINKLAB_BINARY_DIR) + "/sinklab"; }
 
-inline CommandResult run_sinklab(const std::string& args) {
-    const std::string command = sinklab_binary() + " " + args + " 2>&1";
-    CommandResult result;
-    FILE* pipe = ::popen(command.c_str(), "r");
-    if (!pipe) return result;
-    std::array<char, 4096> buffer;
-    size_t n;
-    while ((n = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0) result.output.append(buffer.data(), n);
-    const int status = ::pclose(pipe);
-    if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
-    else if (WIFSIGNALED(status)) result.exit_code = 128 + WTERMSIG(status);
-    return result;
-}
+inline CommandResult run_sinklab(const std::string& args) { return test::run_command(sinklab_binary() + " " + args); }
 
 inline std::filesystem::path fresh_temp_dir(const std::string& name) {
     auto dir = std::filesystem::temp_directory_path() / ("sinklab_cli_" + name + "_" + std::to_string(::getpid()));

@@ -131,15 +131,10 @@ void expect_diffusion_matches_numpy(const std::vector<analysis::AttentionSample>
     const fs::path maps_path = dir / (json_path.stem().string() + "-maps.json");
     std::ofstream(maps_path) << maps.dump();
     const std::string script = std::string(SINKLAB_SOURCE_DIR) + "/tests/oracle/analyze_diffusion_check.py";
-    FILE* pipe = ::popen(("/usr/bin/python3 " + script + " " + maps_path.string() + " " + json_path.string() + " 2>&1").c_str(), "r");
-    ASSERT_NE(pipe, nullptr);
-    std::string out;
-    char buffer[4096];
-    size_t got_bytes;
-    while ((got_bytes = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) out.append(buffer, got_bytes);
-    const int status = ::pclose(pipe);
-    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << out;
-    EXPECT_EQ(out, "ok\n");
+    const CommandResult check =
+        test::run_command(std::string(test::kPython) + " " + script + " " + maps_path.string() + " " + json_path.string());
+    EXPECT_EQ(check.exit_code, 0) << check.output;
+    EXPECT_EQ(check.output, "ok\n");
 }
 
 TEST(AnalyzeCli, StreamedFramesAndDiffusionMatchTheLibraryOnAllSamples) {

@@ -18,6 +18,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "../support/run_command.h"
 #include "core/rng.h"
 #include "model/transformer.h"
 
@@ -25,7 +26,6 @@ namespace sinklab::test {
 
 namespace fs = std::filesystem;
 
-inline const char* kPython = "/usr/bin/python3";  // Debian's python3-torch, a declared test dependency
 
 inline fs::path oracle_script() { return fs::path(SINKLAB_SOURCE_DIR) / "tests" / "oracle" / "engine_reference.py"; }
 
@@ -103,28 +103,22 @@ inline void write_oracle_case(const fs::path& dir, const Transformer& model, con
     ASSERT_TRUE(out.good()) << "could not write " << dir / "params.bin";
 }
 
-// Runs the PyTorch reference on the folders. Returns false (with a test failure carrying the
-// script's output) when it fails; a missing torch is a failure, not a skip.
-inline bool run_oracle(const std::vector<fs::path>& dirs) {
-    std::string command = std::string(kPython) + " '" + oracle_script().string() + "'";
+// Runs a Python reference `script` on the folders. Returns false (with a test failure carrying
+// the script's output) when it fails; a missing torch is a failure, not a skip.
+inline bool run_python_reference(const fs::path& script, const std::vector<fs::path>& dirs) {
+    std::string command = std::string(kPython) + " '" + script.string() + "'";
     for (const auto& d : dirs) command += " '" + d.string() + "'";
-    command += " 2>&1";
-    FILE* pipe = ::popen(command.c_str(), "r");
-    if (!pipe) {
-        ADD_FAILURE() << "could not start: " << command;
-        return false;
-    }
-    std::string output;
-    char buf[4096];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof(buf), pipe)) > 0) output.append(buf, n);
-    const int status = ::pclose(pipe);
-    if (status != 0) {
-        ADD_FAILURE() << "the PyTorch reference failed (exit status " << status << "): " << command << "\n" << output;
+    const CommandResult r = run_command(command);
+    if (r.exit_code != 0) {
+        ADD_FAILURE() << "the PyTorch reference failed (exit status " << r.exit_code << "): " << command << "\n"
+                      << r.output;
         return false;
     }
     return true;
 }
+
+// The engine's reference (engine_reference.py) on the folders.
+inline bool run_oracle(const std::vector<fs::path>& dirs) { return run_python_reference(oracle_script(), dirs); }
 
 struct OracleReference {
     nlohmann::json info;  // reference.json

@@ -29,25 +29,6 @@ using test::expect_close;
 
 fs::path probe_oracle_script() { return fs::path(SINKLAB_SOURCE_DIR) / "tests" / "oracle" / "probe_reference.py"; }
 
-// Runs the reference on the case folders; a missing torch fails the test.
-bool run_probe_oracle(const std::vector<fs::path>& dirs) {
-    std::string command = std::string(test::kPython) + " '" + probe_oracle_script().string() + "'";
-    for (const auto& d : dirs) command += " '" + d.string() + "'";
-    command += " 2>&1";
-    FILE* pipe = ::popen(command.c_str(), "r");
-    if (!pipe) {
-        ADD_FAILURE() << "could not start: " << command;
-        return false;
-    }
-    std::string output;
-    char buf[4096];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof(buf), pipe)) > 0) output.append(buf, n);
-    const int status = ::pclose(pipe);
-    if (status != 0) ADD_FAILURE() << "the PyTorch reference failed (exit status " << status << "):\n" << output;
-    return status == 0;
-}
-
 nlohmann::json read_json(const fs::path& path) {
     std::ifstream in(path);
     return nlohmann::json::parse(in);
@@ -124,7 +105,7 @@ TEST(ProbeOracle, SinklabModelsAgreeWithPyTorch) {
                                 test::OracleBatch{N, T, samples.back().tokens, samples.back().targets}, extra);
         dirs.push_back(scratch.back()->path());
     }
-    ASSERT_TRUE(run_probe_oracle(dirs));
+    ASSERT_TRUE(test::run_python_reference(probe_oracle_script(), dirs));
     for (size_t i = 0; i < cases.size(); ++i) {
         const nlohmann::json ref = read_json(dirs[i] / "reference.json");
         for (AttentionPathChoice path : {AttentionPathChoice::materialised, AttentionPathChoice::blockwise}) {
@@ -163,7 +144,7 @@ TEST(ProbeOracle, HuggingFaceFixturesAgreeWithGuOnTransformersMaps) {
         std::ofstream(scratch.back()->path() / "case.json") << c.dump();
         dirs.push_back(scratch.back()->path());
     }
-    ASSERT_TRUE(run_probe_oracle(dirs));
+    ASSERT_TRUE(test::run_python_reference(probe_oracle_script(), dirs));
     for (size_t i = 0; i < names.size(); ++i) {
         SCOPED_TRACE(names[i]);
         const nlohmann::json ref = read_json(dirs[i] / "reference.json");
