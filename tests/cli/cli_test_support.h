@@ -21,6 +21,14 @@ inline std::string sinklab_binary() { return std::string(SINKLAB_BINARY_DIR) + "
 
 inline CommandResult run_sinklab(const std::string& args) { return test::run_command(sinklab_binary() + " " + args); }
 
+// A small training text of `lines` numbered lines in dir/corpus.txt; returns its path.
+inline std::filesystem::path write_corpus(const std::filesystem::path& dir, int lines) {
+    std::ofstream out(dir / "corpus.txt");
+    for (int i = 0; i < lines; ++i)
+        out << "Line " << i << ": the quick brown fox jumps over the lazy dog, " << (i * 7919) % 1000 << ".\n";
+    return dir / "corpus.txt";
+}
+
 inline std::filesystem::path fresh_temp_dir(const std::string& name) {
     auto dir = std::filesystem::temp_directory_path() / ("sinklab_cli_" + name + "_" + std::to_string(::getpid()));
     std::filesystem::remove_all(dir);

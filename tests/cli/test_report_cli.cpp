@@ -11,12 +11,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-fs::path make_corpus(const fs::path& dir) {
-    std::ofstream out(dir / "corpus.txt");
-    for (int i = 0; i < 3000; ++i)
-        out << "Line " << i << ": the quick brown fox jumps over the lazy dog, " << (i * 7919) % 1000 << ".\n";
-    return dir / "corpus.txt";
-}
+fs::path make_corpus(const fs::path& dir) { return write_corpus(dir, 3000); }
 
 const std::string kTinyShape = " --d-model 32 --layers 2 --heads 2 --seq-len 32 --batch 4 --warmup 2 --threads 2 --quiet";
 

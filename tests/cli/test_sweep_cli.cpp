@@ -11,12 +11,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-fs::path make_corpus(const fs::path& dir) {
-    std::ofstream out(dir / "corpus.txt");
-    for (int i = 0; i < 400; ++i)
-        out << "Line " << i << ": the quick brown fox jumps over the lazy dog, " << (i * 7919) % 1000 << ".\n";
-    return dir / "corpus.txt";
-}
+fs::path make_corpus(const fs::path& dir) { return write_corpus(dir, 400); }
 
 // A small model so that a run takes a fraction of a second.
 std::string base_table(const fs::path& data) {

@@ -11,12 +11,7 @@ namespace {
 namespace fs = std::filesystem;
 
 // A small corpus and a small model so that a run takes a second.
-fs::path make_corpus(const fs::path& dir) {
-    std::ofstream out(dir / "corpus.txt");
-    for (int i = 0; i < 400; ++i)
-        out << "Line " << i << ": the quick brown fox jumps over the lazy dog, " << (i * 7919) % 1000 << ".\n";
-    return dir / "corpus.txt";
-}
+fs::path make_corpus(const fs::path& dir) { return write_corpus(dir, 400); }
 
 std::string small_run_flags(const fs::path& data, int steps = 24) {
     return "--data " + data.string() + " --steps " + std::to_string(steps) +

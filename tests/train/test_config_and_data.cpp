@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "../support/scratch_dir.h"
 #include "core/error.h"
 #include "train/adamw.h"
 #include "train/data.h"
@@ -12,13 +13,6 @@ namespace sinklab {
 namespace {
 
 namespace fs = std::filesystem;
-
-fs::path temp_dir(const std::string& name) {
-    fs::path dir = fs::temp_directory_path() / ("sinklab_test_" + name + "_" + std::to_string(::getpid()));
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-    return dir;
-}
 
 void write(const fs::path& p, const std::string& text) { std::ofstream(p) << text; }
 
@@ -59,7 +53,8 @@ TEST(TrainConfig, PresetsMatchTheIssue) {
 }
 
 TEST(TrainConfig, TomlThenFlagsWithPresetFirst) {
-    fs::path dir = temp_dir("toml");
+    const test::ScratchDir scratch;
+    const fs::path& dir = scratch.path();
     write(dir / "run.toml", "lr = 3e-3\npreset = \"small\"\n[model]\nd_model = 96\nheads = 3\nbos = true\n");
     TrainConfig c = preset_config("tiny");
     apply_settings(c, read_toml_settings(dir / "run.toml"), "run.toml");
@@ -75,7 +70,8 @@ TEST(TrainConfig, TomlThenFlagsWithPresetFirst) {
 }
 
 TEST(TrainConfig, BadInputNamesTheKey) {
-    fs::path dir = temp_dir("badtoml");
+    const test::ScratchDir scratch;
+    const fs::path& dir = scratch.path();
     write(dir / "bad.toml", "lr = = 3\n");
     EXPECT_NE(error_of([&] { read_toml_settings(dir / "bad.toml"); }).find("bad.toml"), std::string::npos);
     TrainConfig c = preset_config("tiny");
@@ -110,7 +106,8 @@ TEST(ByteData, ValidationWindowsCoverTheSplitWithoutOverlap) {
 }
 
 TEST(ByteData, FolderConcatenatesTxtInNameOrderAndSplits) {
-    fs::path dir = temp_dir("corpus");
+    const test::ScratchDir scratch;
+    const fs::path& dir = scratch.path();
     write(dir / "b.txt", "BBBBB");
     write(dir / "a.txt", "AAAAA");
     write(dir / "ignored.md", "xxxx");
@@ -120,7 +117,8 @@ TEST(ByteData, FolderConcatenatesTxtInNameOrderAndSplits) {
 }
 
 TEST(ByteData, MissingOrEmptyDataIsAClearError) {
-    fs::path dir = temp_dir("empty");
+    const test::ScratchDir scratch;
+    const fs::path& dir = scratch.path();
     EXPECT_NE(error_of([&] { load_byte_corpus(dir / "nope", 0.05); }).find("no such file"), std::string::npos);
     EXPECT_NE(error_of([&] { load_byte_corpus(dir, 0.05); }).find("no *.txt files"), std::string::npos);
     write(dir / "empty.txt", "");

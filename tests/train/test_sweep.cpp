@@ -7,6 +7,7 @@
 #include <fstream>
 #include <functional>
 
+#include "../support/scratch_dir.h"
 #include "core/error.h"
 #include "train/sweep.h"
 
@@ -14,13 +15,6 @@ namespace sinklab {
 namespace {
 
 namespace fs = std::filesystem;
-
-fs::path temp_dir(const std::string& name) {
-    fs::path dir = fs::temp_directory_path() / ("sinklab_test_sweep_" + name + "_" + std::to_string(::getpid()));
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-    return dir;
-}
 
 fs::path write(const fs::path& path, const std::string& text) {
     std::ofstream(path) << text;
@@ -41,7 +35,8 @@ bool contains(const std::string& text, const std::string& part) { return text.fi
 constexpr const char* kBase = "[base]\nd-model = 32\nlayers = 2\nheads = 2\nseq-len = 32\nsteps = 10\n";
 
 TEST(Sweep, GridIsEveryCombinationInFileOrder) {
-    const fs::path dir = temp_dir("grid");
+    const test::ScratchDir scratch;
+    const fs::path& dir = scratch.path();
     // wd before lr: columns and names follow the file, not the alphabet
     const fs::path file = write(dir / "grid.toml", std::string(kBase) +
                                                        "[axes]\nmode = \"grid\"\nwd = [0.0, 0.1]\n"
@@ -62,7 +57,8 @@ TEST(Sweep, GridIsEveryCombinationInFileOrder) {
 }
 
 TEST(Sweep, ListZipsTheAxes) {
-    const fs::path dir = temp_dir("list");
+    const test::ScratchDir scratch;
+    const fs::path& dir = scratch.path();
     const fs::path file = write(dir / "list.toml", std::string(kBase) +
                                                        "[axes]\nmode = \"list\"\nattention = [\"softmax\", \"sigmoid\"]\n"
                                                        "window = [0, 16]\n");
@@ -80,7 +76,8 @@ TEST(Sweep, ListZipsTheAxes) {
 }
 
 TEST(Sweep, RunTablesAndTheirColumns) {
-    const fs::path dir = temp_dir("runs");
+    const test::ScratchDir scratch;
+    const fs::path& dir = scratch.path();
     const fs::path file = write(dir / "runs.toml", std::string(kBase) +
                                                        "[[runs]]\nattention = \"softmax\"\n"
                                                        "[[runs]]\nattention = \"sigmoid:-3.5\"\nd_model = 64\n");
@@ -95,7 +92,8 @@ TEST(Sweep, RunTablesAndTheirColumns) {
 }
 
 TEST(Sweep, CommandLineOverridesTheBaseAndAxesOverrideBoth) {
-    const fs::path dir = temp_dir("override");
+    const test::ScratchDir scratch;
+    const fs::path& dir = scratch.path();
     const fs::path file = write(dir / "s.toml", std::string(kBase) + "lr = 0.5\n[axes]\nseed = [1, 2]\n");
     const SweepPlan plan = read_sweep(file, {{"steps", "3"}, {"lr", "0.002"}, {"seed", "9"}, {"preset", "tiny"}});
     ASSERT_EQ(plan.runs.size(), 2u);
@@ -111,7 +109,8 @@ TEST(Sweep, CommandLineOverridesTheBaseAndAxesOverrideBoth) {
 TEST(Sweep, RunNamesAreSafeFolderNames) {
     EXPECT_EQ(sweep_run_name({{"data", "/tmp/my corpus.txt"}, {"lr", "0.001"}}), "data=_tmp_my_corpus.txt,lr=0.001");
     EXPECT_EQ(sweep_run_name({}), "base");
-    const fs::path dir = temp_dir("names");
+    const test::ScratchDir scratch;
+    const fs::path& dir = scratch.path();
     const fs::path file = write(dir / "s.toml", std::string(kBase) + "[axes]\nattention = [\"sigmoid:1\", \"sigmoid:1\"]\n");
     const std::string error = error_of([&] { read_sweep(file, {}); });
     EXPECT_TRUE(contains(error, "runs 1 and 2 have the same name 'attention=sigmoid_1'")) << error;
@@ -119,7 +118,8 @@ TEST(Sweep, RunNamesAreSafeFolderNames) {
 
 // Every bad input is found before anything trains, with the key and the run named.
 TEST(Sweep, BadInputNamesTheKeyAndTheRun) {
-    const fs::path dir = temp_dir("bad");
+    const test::ScratchDir scratch;
+    const fs::path& dir = scratch.path();
     auto error_for = [&](const std::string& name, const std::string& text) {
         return error_of([&] { read_sweep(write(dir / name, text), {}); });
     };
@@ -156,7 +156,8 @@ TEST(Sweep, BadInputNamesTheKeyAndTheRun) {
 }
 
 TEST(Sweep, RunRecordsComeFromTheLog) {
-    const fs::path dir = temp_dir("record");
+    const test::ScratchDir scratch;
+    const fs::path& dir = scratch.path();
     EXPECT_FALSE(read_run_record(dir / "nothing").has_value());
     fs::create_directories(dir / "ok");
     write(dir / "ok" / "train_log.jsonl",
