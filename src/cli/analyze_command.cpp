@@ -44,11 +44,7 @@ const std::vector<std::string> kAnalyses = {"diffusion", "spectral", "topology",
 
 struct AnalyzeArgs {
     std::string model;
-    std::string input = "natural";
-    int seq_len = 64;
-    int samples = 100;
-    std::string bos = "auto";
-    uint64_t seed = 1234;
+    SampleFlags sample;
     std::string analyses = "all";
     std::vector<double> thresholds;
     std::vector<std::string> checkpoints;
@@ -353,13 +349,13 @@ void print_summary(const TargetResult& r, const std::set<std::string>& chosen) {
 
 void run_analyze_command(const AnalyzeArgs& a) {
     set_threads(a.threads);
-    const InputSpec input = InputSpec::parse(a.input);
-    const BosMode bos_mode = parse_bos_mode(a.bos);
+    const InputSpec input = InputSpec::parse(a.sample.input);
+    const BosMode bos_mode = parse_bos_mode(a.sample.bos);
     const std::set<std::string> chosen = parse_analyses(a.analyses);
     for (double t : a.thresholds)
         SINKLAB_CHECK(t > 0.0 && t < 1.0, "analyze", "--threshold {}: each threshold must lie in (0, 1)", t);
     SINKLAB_CHECK(!a.model.empty() || !a.checkpoints.empty(), "analyze", "give --model PATH or --checkpoints DIR...");
-    SINKLAB_CHECK(a.samples >= 1, "analyze", "--samples {}: need at least 1", a.samples);
+    SINKLAB_CHECK(a.sample.samples >= 1, "analyze", "--samples {}: need at least 1", a.sample.samples);
 
     std::vector<std::string> targets;
     if (!a.model.empty()) targets.push_back(a.model);
@@ -387,10 +383,10 @@ void run_analyze_command(const AnalyzeArgs& a) {
     json out = {{"model", a.model.empty() ? json(nullptr) : json(a.model)},
                 {"input", input.name()},
                 {"params",
-                 {{"seq_len", a.seq_len},
-                  {"samples", a.samples},
+                 {{"seq_len", a.sample.seq_len},
+                  {"samples", a.sample.samples},
                   {"bos", bos_mode_name(bos_mode)},
-                  {"seed", a.seed},
+                  {"seed", a.sample.seed},
                   {"analyses", std::vector<std::string>(chosen.begin(), chosen.end())},
                   {"thresholds", a.thresholds},
                   {"checkpoints", a.checkpoints},
@@ -403,12 +399,12 @@ void run_analyze_command(const AnalyzeArgs& a) {
         ProbeModel pm = load_probe_model(path);
         Transformer& model = *pm.model;
         const ModelConfig& c = model.config();
-        const ProbeSamples samples = probe_samples(pm, input, text, bos_mode, a.seq_len, a.samples, a.seed);
+        const ProbeSamples samples = probe_samples(pm, input, text, bos_mode, a.sample.seq_len, a.sample.samples, a.sample.seed);
         std::printf("analyze %s (%s %s, %d layers, %d heads)\n%s\n", path.c_str(), pm.info.source.c_str(),
                     pm.info.architecture.c_str(), c.n_layers, c.n_heads, samples.description.c_str());
         // sink_token models prepend a learned token: every graph has one node more than the input
         const bool sink_token = c.attention.uses_sink_token();
-        const int graph_nodes = a.seq_len + (sink_token ? 1 : 0);
+        const int graph_nodes = a.sample.seq_len + (sink_token ? 1 : 0);
         if (sink_token)
             std::printf("the model prepends its learned sink token: each attention graph has T + 1 = %d nodes, node 0 "
                         "is the sink token (token 0 below)\n",
@@ -457,15 +453,7 @@ void add_analyze_command(CLI::App& app) {
         "Definitions and JSON: docs/analysis.md.");
     cmd->add_option("--model", a->model, "model folder (sinklab or Hugging Face), training run, or llama2.c .bin "
                                          "(required unless --checkpoints)");
-    cmd->add_option("--input", a->input,
-                    "natural[:FILE] (text through the model's tokenizer; default: the default corpus's validation "
-                    "split), random (uniform ids, seeded), repeat[:ID] (one id T times, default 0)")
-        ->capture_default_str();
-    cmd->add_option("--seq-len", a->seq_len, "tokens per sample T")->capture_default_str();
-    cmd->add_option("--samples", a->samples, "samples N")->capture_default_str();
-    cmd->add_option("--bos", a->bos, "auto|on|off: put the model's BOS token first (auto: as its tokenizer does)")
-        ->capture_default_str();
-    cmd->add_option("--seed", a->seed, "seed of --input random")->capture_default_str();
+    add_sample_options(cmd, a->sample);
     cmd->add_option("--analyses", a->analyses, "all, or a comma-separated list of " + joined(kAnalyses))
         ->capture_default_str();
     cmd->add_option("--threshold", a->thresholds,

@@ -22,15 +22,11 @@ namespace {
 
 struct ProbeArgs {
     std::string model;
-    std::string input = "natural";
-    int seq_len = 64;
-    int samples = 100;
+    SampleFlags sample;
     float eps = 0.3f;
-    std::string bos = "auto";
     int positions = 10;
     std::string metrics = "all";
     std::string attention_path = "auto";
-    uint64_t seed = 1234;
     std::string maps;
     std::string map_scale = "linear";
     std::string colormap = "viridis";
@@ -72,8 +68,8 @@ std::optional<InterventionSpec> intervention_from(const ProbeArgs& a) {
 void run_probe_command(const ProbeArgs& a) {
     set_threads(a.threads);
     // Everything the flags say is checked before the model is loaded.
-    const InputSpec input = InputSpec::parse(a.input);
-    const BosMode bos_mode = parse_bos_mode(a.bos);
+    const InputSpec input = InputSpec::parse(a.sample.input);
+    const BosMode bos_mode = parse_bos_mode(a.sample.bos);
     ProbeOptions options;
     options.metrics = parse_metrics(a.metrics);
     options.positions = a.positions;
@@ -92,7 +88,7 @@ void run_probe_command(const ProbeArgs& a) {
     Transformer& model = *pm.model;
     const ModelConfig& c = model.config();
     const ProbeSamples samples =
-        probe_samples(pm, input, natural_text(input, "probe"), bos_mode, a.seq_len, a.samples, a.seed);
+        probe_samples(pm, input, natural_text(input, "probe"), bos_mode, a.sample.seq_len, a.sample.samples, a.sample.seed);
     std::printf("probe %s (%s %s, %d layers, %d heads, %d kv heads, attention %s)\n%s\n", a.model.c_str(),
                 pm.info.source.c_str(), pm.info.architecture.c_str(), c.n_layers, c.n_heads, c.n_kv_heads,
                 c.attention.name().c_str(), samples.description.c_str());
@@ -111,14 +107,14 @@ void run_probe_command(const ProbeArgs& a) {
         nlohmann::json j = probe_result_json(result);
         j["parameters"] = {{"model", a.model},
                            {"input", input.name()},
-                           {"seq_len", a.seq_len},
-                           {"samples", a.samples},
+                           {"seq_len", a.sample.seq_len},
+                           {"samples", a.sample.samples},
                            {"eps", a.eps},
                            {"bos", bos_mode_name(bos_mode)},
                            {"positions", a.positions},
                            {"metrics", a.metrics},
                            {"attention_path", a.attention_path},
-                           {"seed", a.seed},
+                           {"seed", a.sample.seed},
                            {"threads", a.threads}};
         j["model"] = {{"source", pm.info.source},
                       {"architecture", pm.info.architecture},
@@ -140,15 +136,8 @@ void add_probe_command(CLI::App& app) {
         "Definitions and the JSON schema: docs/probe.md.");
     cmd->add_option("--model", a->model, "model folder (sinklab or Hugging Face), training run, or llama2.c .bin")
         ->required();
-    cmd->add_option("--input", a->input,
-                    "natural[:FILE] (text through the model's tokenizer; default: the default corpus's validation "
-                    "split), random (uniform ids, seeded), repeat[:ID] (one id T times, default 0)")
-        ->capture_default_str();
-    cmd->add_option("--seq-len", a->seq_len, "tokens per sample T")->capture_default_str();
-    cmd->add_option("--samples", a->samples, "samples N")->capture_default_str();
+    add_sample_options(cmd, a->sample);
     cmd->add_option("--eps", a->eps, "threshold of Sink_k (alpha_k > eps)")->capture_default_str();
-    cmd->add_option("--bos", a->bos, "auto|on|off: put the model's BOS token first (auto: as its tokenizer does)")
-        ->capture_default_str();
     cmd->add_option("--positions", a->positions, "K: alpha_k and Sink_k for k = 1..K")->capture_default_str();
     cmd->add_option("--metrics", a->metrics,
                     "all, or a comma-separated list of sink, entropy, massive, hidden_norms, value_drain, geometry")
@@ -156,7 +145,6 @@ void add_probe_command(CLI::App& app) {
     cmd->add_option("--attention-path", a->attention_path,
                     "auto|materialised|blockwise (auto: blockwise when the attention design allows it)")
         ->capture_default_str();
-    cmd->add_option("--seed", a->seed, "seed of --input random")->capture_default_str();
     cmd->add_option("--maps", a->maps, "write attention heatmaps of sample 0 (PNG, per layer/head and head mean) here");
     cmd->add_option("--map-scale", a->map_scale, "linear|log colour scale of the maps")->capture_default_str();
     cmd->add_option("--colormap", a->colormap, "viridis|magma")->capture_default_str();

@@ -6,6 +6,18 @@
 
 namespace sinklab::cli {
 
+void add_sample_options(CLI::App* cmd, SampleFlags& flags) {
+    cmd->add_option("--input", flags.input,
+                    "natural[:FILE] (text through the model's tokenizer; default: the default corpus's validation "
+                    "split), random (uniform ids, seeded), repeat[:ID] (one id T times, default 0)")
+        ->capture_default_str();
+    cmd->add_option("--seq-len", flags.seq_len, "tokens per sample T")->capture_default_str();
+    cmd->add_option("--samples", flags.samples, "samples N")->capture_default_str();
+    cmd->add_option("--bos", flags.bos, "auto|on|off: put the model's BOS token first (auto: as its tokenizer does)")
+        ->capture_default_str();
+    cmd->add_option("--seed", flags.seed, "seed of --input random")->capture_default_str();
+}
+
 NamedText natural_text(const InputSpec& input, const char* command) {
     if (input.kind != InputKind::natural) return {};
     if (!input.file.empty()) return {read_text_file(input.file, command), input.file};

@@ -1,12 +1,25 @@
 #pragma once
 // The samples of --input for a loaded model, as `probe` and `analyze` take them.
 #include <cstdint>
+#include <string>
+
+#include <CLI/CLI.hpp>
 
 #include "probe/probe_input.h"
 #include "probe/probe_model.h"
 #include "train/train_config.h"
 
 namespace sinklab::cli {
+
+// --input, --seq-len, --samples, --bos, --seed: the samples a command runs the model on.
+struct SampleFlags {
+    std::string input = "natural";
+    int seq_len = 64;
+    int samples = 100;
+    std::string bos = "auto";
+    uint64_t seed = 1234;
+};
+void add_sample_options(CLI::App* cmd, SampleFlags& flags);
 
 // The natural text of `input` and a name for it: the file, or the validation split of the default
 // corpus; empty for random and repeat input. `command` names the command in errors.
