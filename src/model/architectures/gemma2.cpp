@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "model/architectures/architecture.h"
+#include "model/architectures/gemma.h"
 #include "model/architectures/llama_family.h"
 
 namespace sinklab {
@@ -11,10 +12,7 @@ namespace sinklab {
 namespace {
 
 ModelConfig read_config(const HfConfig& hf) {
-    ModelConfig c = read_llama_family_config(hf, /*tied_default=*/true);
-    c.mlp = gated_mlp_of(hf, "hidden_activation", hf.string("hidden_activation", "gelu_pytorch_tanh"));
-    c.norm_weight_offset = 1.0f;
-    c.embed_scale = std::sqrt(static_cast<float>(c.d_model));
+    ModelConfig c = read_gemma_config(hf);
     c.norm_placement = NormPlacement::sandwich;
     // transformers 4.47: layer i slides when i is even
     const int window = c.window;
