@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The attention kernel alone (causal softmax, forward and backward, the presets' shapes), sinklab
+# against PyTorch's attention of the same Block (bench/torch_attention.py), same run.
+# usage: bench/attention_kernel.sh [BUILD_DIR] [REPEATS] [ROUNDS]
+#   ROUNDS (default 3): sinklab, PyTorch with 1 thread and with 2 threads run in turn; each keeps
+#   its best round. OPENBLAS_KERNEL=avx512 unsets OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE for both
+#   (OpenBLAS then picks its AVX-512 kernels); the default keeps the environment's setting.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build=${1:-$root/build}
+repeats=${2:-20}
+rounds=${3:-3}
+if [ "${OPENBLAS_KERNEL:-env}" = "avx512" ]; then unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE; fi
+echo "# OpenBLAS core type: ${OPENBLAS_CORETYPE:-unset (auto)}, L2: ${OPENBLAS_L2_SIZE:-unset}; $(nproc) cores; best of $rounds rounds"
+runs=()
+for ((r = 1; r <= rounds; r++)); do
+  runs+=("$("$build/bench/attention_kernel" "$repeats")")
+  runs+=("$(/usr/bin/python3 "$root/bench/torch_attention.py" "$repeats" --threads 1)")
+  runs+=("$(/usr/bin/python3 "$root/bench/torch_attention.py" "$repeats" --threads 2)")
+done
+printf '%s\n' "${runs[@]}"
+/usr/bin/python3 - "${runs[@]}" <<'PY'
+import json, sys
+rows = [json.loads(line) for a in sys.argv[1:] for line in a.splitlines() if line.strip()]
+for preset in ("tiny", "small"):
+    ours = [r for r in rows if r["preset"] == preset and r["engine"] == "sinklab"]
+    torch = [r for r in rows if r["preset"] == preset and r["engine"] == "pytorch"]
+    s = min(ours, key=lambda r: r["forward_ms"] + r["backward_ms"])
+    t = min(torch, key=lambda r: r["forward_ms"] + r["backward_ms"])
+    total_s, total_t = s["forward_ms"] + s["backward_ms"], t["forward_ms"] + t["backward_ms"]
+    print(f"{preset} (B {s['B']}, {s['heads']} heads of {s['head_size']}, T {s['T']}): "
+          f"sinklab forward {s['forward_ms']:.2f} ms + backward {s['backward_ms']:.2f} ms "
+          f"({s['forward_gflops']:.0f} / {s['backward_gflops']:.0f} GFLOP/s over the causal half), "
+          f"pytorch ({t['threads']} threads) {t['forward_ms']:.2f} + {t['backward_ms']:.2f} ms, "
+          f"ratio {total_t / total_s:.2f}x")
+PY
