@@ -3,15 +3,15 @@
 # against PyTorch's attention of the same Block (bench/torch_attention.py), same run.
 # usage: bench/attention_kernel.sh [BUILD_DIR] [REPEATS] [ROUNDS]
 #   ROUNDS (default 3): sinklab, PyTorch with 1 thread and with 2 threads run in turn; each keeps
-#   its best round. OPENBLAS_KERNEL=avx512 unsets OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE for both
-#   (OpenBLAS then picks its AVX-512 kernels); the default keeps the environment's setting.
+#   its best round. OPENBLAS_KERNEL=avx512 selects OpenBLAS's AVX-512 kernels for both engines
+#   (bench/openblas_kernel.sh); the default keeps the environment's setting.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${1:-$root/build}
 repeats=${2:-20}
 rounds=${3:-3}
-if [ "${OPENBLAS_KERNEL:-env}" = "avx512" ]; then unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE; fi
-echo "# OpenBLAS core type: ${OPENBLAS_CORETYPE:-unset (auto)}, L2: ${OPENBLAS_L2_SIZE:-unset}; $(nproc) cores; best of $rounds rounds"
+source "$root/bench/openblas_kernel.sh"
+echo "# $(openblas_setting); best of $rounds rounds"
 runs=()
 for ((r = 1; r <= rounds; r++)); do
   runs+=("$("$build/bench/attention_kernel" "$repeats")")

@@ -5,15 +5,15 @@
 #   ROUNDS (default 3): sinklab, PyTorch with 1 thread and PyTorch with 2 threads run in turn,
 #   ROUNDS times over; each keeps its best round, so that a burst of other load on a shared
 #   machine slows one round, not one engine.
-#   OPENBLAS_KERNEL=avx512 unsets OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE for both engines (OpenBLAS
-#   then picks its AVX-512 kernels); the default keeps the environment's setting (Haswell here).
+#   OPENBLAS_KERNEL=avx512 selects OpenBLAS's AVX-512 kernels for both engines
+#   (bench/openblas_kernel.sh); the default keeps the environment's setting.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${1:-$root/build}
 steps=${2:-20}
 rounds=${3:-3}
-if [ "${OPENBLAS_KERNEL:-env}" = "avx512" ]; then unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE; fi
-echo "# OpenBLAS core type: ${OPENBLAS_CORETYPE:-unset (auto: AVX-512 here)}, L2: ${OPENBLAS_L2_SIZE:-unset}; $(nproc) cores; best of $rounds rounds"
+source "$root/bench/openblas_kernel.sh"
+echo "# $(openblas_setting); best of $rounds rounds"
 peak=$("$build/bench/sgemm_peak")
 echo "$peak"
 for preset in tiny small; do
