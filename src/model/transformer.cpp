@@ -340,13 +340,16 @@ void mlp_activation_forward(MlpKind kind, float* act, const float* pre, int N, i
     }
 }
 
+// dpre = act'(pre) dact, written over dpre
 void mlp_activation_backward(MlpKind kind, float* dpre, const float* pre, const float* dact, int N, int F) {
+    const long n = static_cast<long>(N) * F;
+    constexpr GradWrite write = GradWrite::overwrite;
     switch (kind) {
-        case MlpKind::gelu: gelu_backward(dpre, pre, dact, static_cast<long>(N) * F); break;
-        case MlpKind::gelu_erf: gelu_erf_backward(dpre, pre, dact, static_cast<long>(N) * F); break;
-        case MlpKind::relu: relu_backward(dpre, pre, dact, static_cast<long>(N) * F); break;
-        case MlpKind::swiglu: glu_backward(dpre, pre, dact, N, F, GateActivation::silu); break;
-        case MlpKind::geglu: glu_backward(dpre, pre, dact, N, F, GateActivation::gelu); break;
+        case MlpKind::gelu: gelu_backward(dpre, pre, dact, n, write); break;
+        case MlpKind::gelu_erf: gelu_erf_backward(dpre, pre, dact, n, write); break;
+        case MlpKind::relu: relu_backward(dpre, pre, dact, n, write); break;
+        case MlpKind::swiglu: glu_backward(dpre, pre, dact, N, F, GateActivation::silu, write); break;
+        case MlpKind::geglu: glu_backward(dpre, pre, dact, N, F, GateActivation::gelu, write); break;
     }
 }
 
@@ -780,47 +783,50 @@ void Transformer::backward() {
 
         // in the forward pass this was: out = mid + W_down act(W_up norm2(mid))
         //                         post: out = norm2(mid + W_down act(W_up mid)), the sum kept in n2
+        // Pre-norm: dL/dmid starts as dL/dout (the residual path) and is summed in place in dresid,
+        // whose old value nothing reads after the MLP's own products.
         const float* dmlp_out = g.dresid.data();
+        float* dmid = g.dresid.data();
         if (post) {
             g.dfinal.zero();
             norm_backward(c, g.dfinal.data(), dw.mlp_norm_w, dw.mlp_norm_b, g.dresid.data(), n2, w.mlp_norm_w,
                           n2_mean, n2_rstd, N);
             dmlp_out = g.dfinal.data();
+            dmid = g.dmid.data();
+            std::memcpy(dmid, dmlp_out, NC * sizeof(float));
         }
-        std::memcpy(g.dmid.data(), dmlp_out, NC * sizeof(float));
-        g.dact.zero();
-        matmul_backward(g.dact.data(), dw.w_down, dw.b_down, dmlp_out, act, w.w_down, N, F, C);
-        g.dpre.zero();
+        constexpr GradWrite overwrite = GradWrite::overwrite;
+        matmul_backward(g.dact.data(), dw.w_down, dw.b_down, dmlp_out, act, w.w_down, N, F, C, overwrite);
         mlp_activation_backward(c.mlp, g.dpre.data(), pre, g.dact.data(), N, F);
-        g.dnorm.zero();
-        matmul_backward(g.dnorm.data(), dw.w_up, dw.b_up, g.dpre.data(), post ? mid : n2, w.w_up, N, C, up_width);
+        matmul_backward(g.dnorm.data(), dw.w_up, dw.b_up, g.dpre.data(), post ? mid : n2, w.w_up, N, C, up_width,
+                        overwrite);
         if (post)
-            accumulate(g.dmid.data(), g.dnorm.data(), NC);
+            accumulate(dmid, g.dnorm.data(), NC);
         else
-            norm_backward(c, g.dmid.data(), dw.mlp_norm_w, dw.mlp_norm_b, g.dnorm.data(), mid, w.mlp_norm_w, n2_mean,
-                          n2_rstd, N);
+            norm_backward(c, dmid, dw.mlp_norm_w, dw.mlp_norm_b, g.dnorm.data(), mid, w.mlp_norm_w, n2_mean, n2_rstd,
+                          N);
 
         // in the forward pass this was: mid = x + Wo gate(attn(rope(Wqkv norm1(x))))
         //                         post: mid = norm1(x + Wo attn(rope(Wqkv x))), the sum kept in n1
-        const float* dattn_out = g.dmid.data();
+        // pre-norm: dL/dx likewise starts as dL/dmid, already in dresid
+        const float* dattn_out = dmid;
         if (post) {
             g.dfinal.zero();
-            norm_backward(c, g.dfinal.data(), dw.attn_norm_w, dw.attn_norm_b, g.dmid.data(), n1, w.attn_norm_w,
-                          n1_mean, n1_rstd, N);
+            norm_backward(c, g.dfinal.data(), dw.attn_norm_w, dw.attn_norm_b, dmid, n1, w.attn_norm_w, n1_mean,
+                          n1_rstd, N);
             dattn_out = g.dfinal.data();
+            std::memcpy(g.dresid.data(), dattn_out, NC * sizeof(float));
         }
         const float* attn_in = post ? x : n1;
-        std::memcpy(g.dresid.data(), dattn_out, NC * sizeof(float));
-        g.datt.zero();
         if (G) {
             // heads = attout * sigmoid(gate_logits), gate_logits = attn_in W_g^T
-            g.dgated.zero();
-            matmul_backward(g.dgated.data(), dw.wo, dw.bo, dattn_out, gated, w.wo, N, HSO, C);
+            matmul_backward(g.dgated.data(), dw.wo, dw.bo, dattn_out, gated, w.wo, N, HSO, C, overwrite);
+            g.datt.zero();
             g.dgate.zero();
             output_gate_backward(g.datt.data(), g.dgate.data(), g.dgated.data(), attout, gate_logits, N, c.n_heads, HS,
                                  gate);
         } else {
-            matmul_backward(g.datt.data(), dw.wo, dw.bo, dattn_out, attout, w.wo, N, HSO, C);
+            matmul_backward(g.datt.data(), dw.wo, dw.bo, dattn_out, attout, w.wo, N, HSO, C, overwrite);
         }
         g.dqkv.zero();
         AttentionParamGrads dparams = attention_param_grads(l);
@@ -831,8 +837,7 @@ void Transformer::backward() {
             rope_backward(g.dqkv.data(), a.positions.data(), N, c.n_heads, HS, QKV, *a.rope);
             rope_backward(g.dqkv.data() + c.n_heads * HS, a.positions.data(), N, c.n_kv_heads, HS, QKV, *a.rope);
         }
-        g.dnorm.zero();
-        matmul_backward(g.dnorm.data(), dw.wqkv, dw.bqkv, g.dqkv.data(), attn_in, w.wqkv, N, C, QKV);
+        matmul_backward(g.dnorm.data(), dw.wqkv, dw.bqkv, g.dqkv.data(), attn_in, w.wqkv, N, C, QKV, overwrite);
         if (G) matmul_backward(g.dnorm.data(), dw.attn_gate, nullptr, g.dgate.data(), attn_in, w.attn_gate, N, C, G);
         if (post)
             accumulate(g.dresid.data(), g.dnorm.data(), NC);

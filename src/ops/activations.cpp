@@ -1,5 +1,6 @@
 #include "ops/activations.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "ops/vector_math.h"
@@ -35,9 +36,10 @@ void gelu_forward(float* out, const float* inp, long n) {
     for (long i = 0; i < n; ++i) out[i] = gelu(inp[i]);
 }
 
-void gelu_backward(float* dinp, const float* inp, const float* dout, long n) {
+void gelu_backward(float* dinp, const float* inp, const float* dout, long n, GradWrite write) {
+    const bool add = write == GradWrite::accumulate;
     #pragma omp parallel for simd schedule(static)
-    for (long i = 0; i < n; ++i) dinp[i] += gelu_grad(inp[i]) * dout[i];
+    for (long i = 0; i < n; ++i) dinp[i] = (add ? dinp[i] : 0.0f) + gelu_grad(inp[i]) * dout[i];
 }
 
 void gelu_erf_forward(float* out, const float* inp, long n) {
@@ -45,9 +47,10 @@ void gelu_erf_forward(float* out, const float* inp, long n) {
     for (long i = 0; i < n; ++i) out[i] = gelu_erf(inp[i]);
 }
 
-void gelu_erf_backward(float* dinp, const float* inp, const float* dout, long n) {
+void gelu_erf_backward(float* dinp, const float* inp, const float* dout, long n, GradWrite write) {
+    const bool add = write == GradWrite::accumulate;
     #pragma omp parallel for simd schedule(static)
-    for (long i = 0; i < n; ++i) dinp[i] += gelu_erf_grad(inp[i]) * dout[i];
+    for (long i = 0; i < n; ++i) dinp[i] = (add ? dinp[i] : 0.0f) + gelu_erf_grad(inp[i]) * dout[i];
 }
 
 void relu_forward(float* out, const float* inp, long n) {
@@ -55,9 +58,10 @@ void relu_forward(float* out, const float* inp, long n) {
     for (long i = 0; i < n; ++i) out[i] = inp[i] > 0.0f ? inp[i] : 0.0f;
 }
 
-void relu_backward(float* dinp, const float* inp, const float* dout, long n) {
+void relu_backward(float* dinp, const float* inp, const float* dout, long n, GradWrite write) {
+    const bool add = write == GradWrite::accumulate;
     #pragma omp parallel for simd schedule(static)
-    for (long i = 0; i < n; ++i) dinp[i] += inp[i] > 0.0f ? dout[i] : 0.0f;
+    for (long i = 0; i < n; ++i) dinp[i] = (add ? dinp[i] : 0.0f) + (inp[i] > 0.0f ? dout[i] : 0.0f);
 }
 
 void glu_forward(float* out, const float* gate_up, int N, int F, GateActivation act) {
@@ -76,7 +80,8 @@ void glu_forward(float* out, const float* gate_up, int N, int F, GateActivation 
     }
 }
 
-void glu_backward(float* dgate_up, const float* gate_up, const float* dout, int N, int F, GateActivation act) {
+void glu_backward(float* dgate_up, const float* gate_up, const float* dout, int N, int F, GateActivation act,
+                  GradWrite write) {
     // in the forward pass this was: out = act(gate) * up
     #pragma omp parallel for schedule(static)
     for (int n = 0; n < N; ++n) {
@@ -85,6 +90,7 @@ void glu_backward(float* dgate_up, const float* gate_up, const float* dout, int 
         const float* g = dout + static_cast<long>(n) * F;
         float* dgate = dgate_up + static_cast<long>(n) * 2 * F;
         float* dup = dgate + F;
+        if (write == GradWrite::overwrite) std::fill(dgate, dgate + 2L * F, 0.0f);
         if (act == GateActivation::silu) {
             #pragma omp simd
             for (int f = 0; f < F; ++f) {

@@ -1,28 +1,142 @@
 #include "ops/matmul.h"
 
+#include <algorithm>
+#include <cctype>
+#include <string>
+#include <vector>
+
 #include <cblas.h>
+#include <omp.h>
 
 namespace sinklab {
 
-void matmul_forward(float* out, const float* inp, const float* weight, const float* bias, int N, int C, int OC) {
-    if (bias) {
-        #pragma omp parallel for schedule(static)
-        for (int n = 0; n < N; ++n) {
-            float* row = out + static_cast<long>(n) * OC;
-            for (int o = 0; o < OC; ++o) row[o] = bias[o];
+// A linear layer's products are thin: thousands of rows (tokens) against a few hundred columns.
+// OpenBLAS's threaded driver splits such a product across threads that share packing buffers and
+// wait for each other; on the tiny preset's shapes it reaches 100-185 GFLOP/s of a 210 peak, and
+// varies from call to call. So sinklab splits the tokens itself: each thread makes single-threaded
+// calls on its own rows (inside a parallel region OpenBLAS runs serially), 200-220 GFLOP/s on the
+// same shapes with either of OpenBLAS's x86 kernels. The weight gradient sums over the tokens, so
+// each thread sums its rows into a private buffer and the buffers are added in thread order:
+// deterministic for a given thread count, as resume requires.
+//
+// OpenBLAS's Skylake-X family kernels also have a small-matrix path that skips packing, taken when
+// M * N * K <= 100^3 (kernel/x86_64/sgemm_small_kernel_permit_skylakex.c). There the rows go in
+// blocks small enough for it: a further 5-10% on d_model 128. Its transposed-B variant is slow, so
+// the forward product takes the weight transposed once per call.
+namespace {
+
+constexpr long kSmallKernelLimit = 100L * 100L * 100L;
+
+bool blas_has_small_matrix_kernel() {
+    static const bool has = [] {
+        std::string core = openblas_get_corename();
+        std::transform(core.begin(), core.end(), core.begin(), [](unsigned char ch) { return std::tolower(ch); });
+        return core == "skylakex" || core == "cooperlake" || core == "sapphirerapids";
+    }();
+    return has;
+}
+
+// Rows per call when N rows of a (cols x depth) product go through the small-matrix kernel: a
+// block it accepts (a multiple of 8, its row unroll). 0 where it does not apply, or where N is too
+// few rows to repay the forward's weight transpose (generation feeds one row at a time).
+long small_kernel_rows(long N, long cols, long depth) {
+    if (!blas_has_small_matrix_kernel() || N < 64) return 0;
+    long rows = kSmallKernelLimit / (cols * depth);
+    return rows - rows % 8;
+}
+
+// Threads for N rows: a thread gets at least kMinRowsPerThread of them, so that a short product
+// (generation's few rows) stays one call, as OpenBLAS itself would run it.
+constexpr int kMinRowsPerThread = 32;
+int row_threads(int N) { return std::max(1, std::min(omp_get_max_threads(), N / kMinRowsPerThread)); }
+
+// Calls block(first_row, rows) over [0, N): each thread takes a contiguous share, in blocks of at
+// most block_rows (0: the whole share at once).
+template <class Block>
+void for_row_blocks(int N, long block_rows, Block block) {
+    #pragma omp parallel num_threads(row_threads(N))
+    {
+        const int threads = omp_get_num_threads(), tid = omp_get_thread_num();
+        const long share = (static_cast<long>(N) + threads - 1) / threads;
+        const long begin = std::min<long>(N, tid * share), end = std::min<long>(N, begin + share);
+        const long step = block_rows > 0 ? block_rows : std::max<long>(1, end - begin);
+        for (long r = begin; r < end; r += step) block(r, static_cast<int>(std::min(step, end - r)));
+    }
+}
+
+// dweight (OC, C) += dout^T inp, a sum over the N rows: each thread sums its share of the rows into
+// a private buffer, and the buffers are added in thread order.
+void weight_gradient(float* dweight, const float* dout, const float* inp, int N, int C, int OC) {
+    const int threads = row_threads(N);
+    if (threads == 1) {
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
+        return;
+    }
+    const size_t size = static_cast<size_t>(OC) * C;
+    static thread_local std::vector<float> partial_buffer;
+    partial_buffer.resize(size * threads);
+    float* partials = partial_buffer.data();  // this thread's buffer, shared with the team below
+    #pragma omp parallel num_threads(threads)
+    {
+        const int team = omp_get_num_threads(), tid = omp_get_thread_num();
+        const long share = (static_cast<long>(N) + team - 1) / team;
+        const long begin = std::min<long>(N, tid * share), rows = std::min<long>(N, begin + share) - begin;
+        float* part = partials + size * tid;
+        if (rows > 0)
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, static_cast<int>(rows), 1.0f, dout + begin * OC,
+                        OC, inp + begin * C, C, 0.0f, part, C);
+        else
+            std::fill(part, part + size, 0.0f);
+        #pragma omp barrier
+        #pragma omp for schedule(static)
+        for (size_t i = 0; i < size; ++i) {
+            float sum = dweight[i];
+            for (int t = 0; t < team; ++t) sum += partials[size * t + i];
+            dweight[i] = sum;
         }
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C, 1.0f, inp, C, weight, C, bias ? 1.0f : 0.0f, out,
-                OC);
+}
+
+}  // namespace
+
+void matmul_forward(float* out, const float* inp, const float* weight, const float* bias, int N, int C, int OC) {
+    const long block_rows = small_kernel_rows(N, OC, C);
+    const bool small = block_rows >= 8;
+    // thread_local, so every access inside the parallel regions goes through this thread's pointer
+    static thread_local std::vector<float> weight_t;
+    if (small) weight_t.resize(static_cast<size_t>(OC) * C);
+    float* wt = weight_t.data();
+    if (small) {
+        #pragma omp parallel for schedule(static)
+        for (int c = 0; c < C; ++c)
+            for (int o = 0; o < OC; ++o) wt[static_cast<size_t>(c) * OC + o] = weight[static_cast<long>(o) * C + c];
+    }
+    for_row_blocks(N, small ? block_rows : 0, [&](long r, int rows) {
+        float* o = out + r * OC;
+        if (bias)
+            for (int i = 0; i < rows; ++i) std::copy(bias, bias + OC, o + static_cast<long>(i) * OC);
+        const float beta = bias ? 1.0f : 0.0f;
+        if (small)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, OC, C, 1.0f, inp + r * C, C, wt, OC, beta, o,
+                        OC);
+        else
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, OC, C, 1.0f, inp + r * C, C, weight, C, beta, o,
+                        OC);
+    });
 }
 
 void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
-                     const float* weight, int N, int C, int OC) {
+                     const float* weight, int N, int C, int OC, GradWrite dinp_write) {
     // in the forward pass this was: out = inp @ weight^T + bias
-    if (dinp)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC, 1.0f, dout, OC, weight, C, 1.0f, dinp, C);
-    if (dweight)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
+    if (dinp) {
+        const long block_rows = small_kernel_rows(N, C, OC);
+        const float beta = dinp_write == GradWrite::accumulate ? 1.0f : 0.0f;
+        for_row_blocks(N, block_rows >= 8 ? block_rows : 0, [&](long r, int rows) {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, C, OC, 1.0f, dout + r * OC, OC, weight, C,
+                        beta, dinp + r * C, C);
+        });
+    }
+    if (dweight) weight_gradient(dweight, dout, inp, N, C, OC);
     if (dbias) {
         // Column sums in double, a block of columns per task walking the rows in order: contiguous
         // loads that vectorise, and the same sum whatever the thread count.

@@ -2,14 +2,17 @@
 // Linear layer: out = inp @ weight^T + bias, weights stored [OC, C] as in PyTorch's nn.Linear.
 // A thin layer over cblas_sgemm (OpenBLAS, OpenMP build).
 
+#include "ops/grad_write.h"
+
 namespace sinklab {
 
 // out (N, OC) = inp (N, C) @ weight (OC, C)^T + bias (OC); bias may be null.
 void matmul_forward(float* out, const float* inp, const float* weight, const float* bias, int N, int C, int OC);
 
-// Accumulates: dinp += dout @ weight; dweight += dout^T @ inp; dbias += sum_rows(dout).
+// Accumulates: dinp += dout @ weight (or dinp = dout @ weight, GradWrite::overwrite);
+// dweight += dout^T @ inp; dbias += sum_rows(dout).
 // dinp, dweight or dbias may be null when that gradient is not needed.
 void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
-                     const float* weight, int N, int C, int OC);
+                     const float* weight, int N, int C, int OC, GradWrite dinp_write = GradWrite::accumulate);
 
 }  // namespace sinklab

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <functional>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -211,7 +213,7 @@ std::vector<OpCase> op_cases() {
     struct Activation {
         const char* name;
         void (*forward)(float*, const float*, long);
-        void (*backward)(float*, const float*, const float*, long);
+        void (*backward)(float*, const float*, const float*, long, GradWrite);
         double (*reference)(double);
         bool has_kink;  // inputs are kept clear of it, farther than the FD step
     };
@@ -232,7 +234,7 @@ std::vector<OpCase> op_cases() {
             return widen(out);
         };
         op.backward = [=](const std::vector<Vec>& in, const Vec& dout) {
-            return std::vector<Vec>{accumulated(n, [&](float* d) { a.backward(d, in[0].data(), dout.data(), n); })};
+            return std::vector<Vec>{accumulated(n, [&](float* d) { a.backward(d, in[0].data(), dout.data(), n, GradWrite::accumulate); })};
         };
         op.reference = [=](const std::vector<VecD>& in) {
             VecD out(n);
@@ -472,6 +474,30 @@ INSTANTIATE_TEST_SUITE_P(AllOps, OpGradient, ::testing::Range<size_t>(0, all_cas
 
 // ALiBi slopes: Press et al.'s get_slopes, 2^(-8/n)^(h+1) for a power of two, else the nearest
 // lower power's slopes then every other slope of twice as many.
+// GradWrite::overwrite gives what accumulating into zeros gives, whatever the buffer held (NaN
+// here). The matmul shape spans several row blocks per thread and a ragged last block.
+TEST(GradWrite, OverwriteIsAccumulateIntoZerosWhateverTheBufferHeld) {
+    Rng rng(7);
+    const auto check = [](const char* name, size_t n, const std::function<void(float*, GradWrite)>& run) {
+        Vec added(n, 0.0f), written(n, std::numeric_limits<float>::quiet_NaN());
+        run(added.data(), GradWrite::accumulate);
+        run(written.data(), GradWrite::overwrite);
+        for (size_t i = 0; i < n; ++i) ASSERT_EQ(added[i], written[i]) << name << " at " << i;
+    };
+    const int N = 1001, C = 24, OC = 40;
+    const Vec dout = random_vec(rng, N * OC), weight = random_vec(rng, OC * C);
+    check("matmul", static_cast<size_t>(N) * C, [&](float* d, GradWrite w) {
+        matmul_backward(d, nullptr, nullptr, dout.data(), nullptr, weight.data(), N, C, OC, w);
+    });
+    const long n = 333;
+    const Vec x = random_vec(rng, n * 2, 1.5), g = random_vec(rng, n * 2);
+    check("gelu", n, [&](float* d, GradWrite w) { gelu_backward(d, x.data(), g.data(), n, w); });
+    check("gelu_erf", n, [&](float* d, GradWrite w) { gelu_erf_backward(d, x.data(), g.data(), n, w); });
+    check("relu", n, [&](float* d, GradWrite w) { relu_backward(d, x.data(), g.data(), n, w); });
+    for (GateActivation act : {GateActivation::silu, GateActivation::gelu})
+        check("glu", n * 2, [&](float* d, GradWrite w) { glu_backward(d, x.data(), g.data(), 37, 9, act, w); });
+}
+
 TEST(PositionBias, AlibiSlopesFollowThePaper) {
     const std::vector<float> eight = alibi_slopes(8);
     for (int h = 0; h < 8; ++h) EXPECT_FLOAT_EQ(eight[h], std::pow(0.5f, static_cast<float>(h + 1)));
