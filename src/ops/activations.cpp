@@ -36,10 +36,22 @@ void gelu_forward(float* out, const float* inp, long n) {
     for (long i = 0; i < n; ++i) out[i] = gelu(inp[i]);
 }
 
+namespace {
+// dinp (+)= chain(inp[i], dout[i]), as `write` says: two loops, so that each vectorises.
+template <class Chain>
+void store_elementwise_grad(float* dinp, const float* inp, const float* dout, long n, GradWrite write, Chain chain) {
+    if (write == GradWrite::accumulate) {
+        #pragma omp parallel for simd schedule(static)
+        for (long i = 0; i < n; ++i) dinp[i] += chain(inp[i], dout[i]);
+    } else {
+        #pragma omp parallel for simd schedule(static)
+        for (long i = 0; i < n; ++i) dinp[i] = chain(inp[i], dout[i]);
+    }
+}
+}  // namespace
+
 void gelu_backward(float* dinp, const float* inp, const float* dout, long n, GradWrite write) {
-    const bool add = write == GradWrite::accumulate;
-    #pragma omp parallel for simd schedule(static)
-    for (long i = 0; i < n; ++i) dinp[i] = (add ? dinp[i] : 0.0f) + gelu_grad(inp[i]) * dout[i];
+    store_elementwise_grad(dinp, inp, dout, n, write, [](float x, float g) { return gelu_grad(x) * g; });
 }
 
 void gelu_erf_forward(float* out, const float* inp, long n) {
@@ -48,9 +60,7 @@ void gelu_erf_forward(float* out, const float* inp, long n) {
 }
 
 void gelu_erf_backward(float* dinp, const float* inp, const float* dout, long n, GradWrite write) {
-    const bool add = write == GradWrite::accumulate;
-    #pragma omp parallel for simd schedule(static)
-    for (long i = 0; i < n; ++i) dinp[i] = (add ? dinp[i] : 0.0f) + gelu_erf_grad(inp[i]) * dout[i];
+    store_elementwise_grad(dinp, inp, dout, n, write, [](float x, float g) { return gelu_erf_grad(x) * g; });
 }
 
 void relu_forward(float* out, const float* inp, long n) {
@@ -59,9 +69,7 @@ void relu_forward(float* out, const float* inp, long n) {
 }
 
 void relu_backward(float* dinp, const float* inp, const float* dout, long n, GradWrite write) {
-    const bool add = write == GradWrite::accumulate;
-    #pragma omp parallel for simd schedule(static)
-    for (long i = 0; i < n; ++i) dinp[i] = (add ? dinp[i] : 0.0f) + (inp[i] > 0.0f ? dout[i] : 0.0f);
+    store_elementwise_grad(dinp, inp, dout, n, write, [](float x, float g) { return x > 0.0f ? g : 0.0f; });
 }
 
 void glu_forward(float* out, const float* gate_up, int N, int F, GateActivation act) {
