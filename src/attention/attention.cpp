@@ -2,6 +2,7 @@
 
 #include <cblas.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -504,7 +505,7 @@ void attention_forward(float* out, const AttentionSaved& saved, const AttentionI
 
 void attention_backward(float* dqkv, const AttentionParamGrads& dp, const float* dout, const AttentionInputs& in,
                         const AttentionParams& p, const AttentionSaved& saved, const AttentionDims& d,
-                        const AttentionSpec& spec, const AttentionMask& mask) {
+                        const AttentionSpec& spec, const AttentionMask& mask, GradWrite dqkv_write) {
     check_call(saved, in, p, d, spec);
     const int B = d.B, T = d.T, NH = d.NH, HS = d.HS, group = d.NH / d.NKV;
     const long qs = d.qkv_stride(), os = d.out_stride();
@@ -538,6 +539,15 @@ void attention_backward(float* dqkv, const AttentionParamGrads& dp, const float*
                 const float* v = in.qkv + base + static_cast<long>(NH + d.NKV + kvh) * HS;
                 float* dk = dqkv + base + static_cast<long>(NH + kvh) * HS;
                 float* dv = dqkv + base + static_cast<long>(NH + d.NKV + kvh) * HS;
+                if (dqkv_write == GradWrite::overwrite) {
+                    // this task's columns of dqkv (its query heads, k and v), which only it writes:
+                    // zeroed here, in parallel and just before use, rather than by the caller
+                    for (int t = 0; t < T; ++t) {
+                        std::fill_n(dqkv + base + t * qs + static_cast<long>(kvh) * group * HS, group * HS, 0.0f);
+                        std::fill_n(dk + t * qs, HS, 0.0f);
+                        std::fill_n(dv + t * qs, HS, 0.0f);
+                    }
+                }
                 if (features) {
                     elu1_features(phi_k, k, T, HS, qs);
                     std::memset(dphi_k, 0, sizeof(float) * T * HS);

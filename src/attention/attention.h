@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "attention/attention_spec.h"
+#include "ops/grad_write.h"
 
 namespace sinklab {
 
@@ -98,11 +99,12 @@ void attention_forward(float* out, const AttentionSaved& saved, const AttentionI
                        const AttentionParams& params, const AttentionDims& dims, const AttentionSpec& spec,
                        const AttentionMask& mask);
 
-// Accumulates dqkv (B, T, (NH + 2 NKV) * HS) and dparams from dout (B, T, NH * HS); `saved` holds
-// the forward's buffers (read only).
+// Accumulates dqkv (B, T, (NH + 2 NKV) * HS) (or writes it, GradWrite::overwrite) and dparams from
+// dout (B, T, NH * HS); `saved` holds the forward's buffers (read only).
 void attention_backward(float* dqkv, const AttentionParamGrads& dparams, const float* dout, const AttentionInputs& in,
                         const AttentionParams& params, const AttentionSaved& saved, const AttentionDims& dims,
-                        const AttentionSpec& spec, const AttentionMask& mask);
+                        const AttentionSpec& spec, const AttentionMask& mask,
+                        GradWrite dqkv_write = GradWrite::accumulate);
 
 // The same for designs that keep only their weights (softmax, the unnormalised sigmoid with a
 // fixed b, elu1 and identity; the kernel part of gated and sink_token).

@@ -828,11 +828,10 @@ void Transformer::backward() {
         } else {
             matmul_backward(g.datt.data(), dw.wo, dw.bo, dattn_out, attout, w.wo, N, HSO, C, overwrite);
         }
-        g.dqkv.zero();
         AttentionParamGrads dparams = attention_param_grads(l);
         if (!g.dscore_bias.empty()) dparams.score_bias = g.dscore_bias.data();
         attention_backward(g.dqkv.data(), dparams, g.datt.data(), AttentionInputs{qkv, score_bias},
-                           attention_params(l), a.saved_attention(l), dims, c.attention, mask);
+                           attention_params(l), a.saved_attention(l), dims, c.attention, mask, overwrite);
         if (a.rope) {
             rope_backward(g.dqkv.data(), a.positions.data(), N, c.n_heads, HS, QKV, *a.rope);
             rope_backward(g.dqkv.data() + c.n_heads * HS, a.positions.data(), N, c.n_kv_heads, HS, QKV, *a.rope);

@@ -8,8 +8,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <omp.h>
@@ -408,6 +410,28 @@ TEST(AttentionEntryPoints, PreDesignCallsAreTheSoftmaxKernel) {
     attention_backward(d_b.data(), AttentionParamGrads{}, dout.data(), in, AttentionParams{}, AttentionSaved{w_a.data()},
                        c.dims, c.spec, c.mask);
     EXPECT_EQ(d_a, d_b);
+}
+
+// GradWrite::overwrite gives what accumulating into zeros gives, whatever dqkv held (NaN here):
+// every element of dqkv belongs to one (batch, kv head) task, grouped query heads included.
+TEST(AttentionEntryPoints, OverwriteIsAccumulateIntoZeros) {
+    for (const char* design : {"softmax", "elu1"}) {
+        for (const test::Layout& layout : test::layouts()) {
+            const DesignCase c = test::make_design_case(design, layout);
+            SCOPED_TRACE(c.name);
+            const AttentionInputs in{c.inputs[0].data(), nullptr};
+            Vec out(c.out_size()), w(c.weights_size());
+            attention_forward(out.data(), w.data(), in, c.dims, c.spec, c.mask);
+            Rng rng(9);
+            const Vec dout = random_vec(rng, out.size());
+            const size_t n = c.inputs[0].size();
+            Vec added(n, 0.0f), written(n, std::numeric_limits<float>::quiet_NaN());
+            for (auto [d, write] : {std::pair{&added, GradWrite::accumulate}, std::pair{&written, GradWrite::overwrite}})
+                attention_backward(d->data(), AttentionParamGrads{}, dout.data(), in, AttentionParams{},
+                                   AttentionSaved{w.data()}, c.dims, c.spec, c.mask, write);
+            EXPECT_EQ(added, written);
+        }
+    }
 }
 
 TEST(AttentionEntryPoints, DesignsWithSlotsOrParametersNeedThem) {
