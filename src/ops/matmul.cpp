@@ -27,6 +27,8 @@ namespace {
 
 constexpr long kSmallKernelLimit = 100L * 100L * 100L;
 
+RowBlocking row_blocking = RowBlocking::automatic;
+
 bool blas_has_small_matrix_kernel() {
     static const bool has = [] {
         std::string core = openblas_get_corename();
@@ -40,7 +42,9 @@ bool blas_has_small_matrix_kernel() {
 // block it accepts (a multiple of 8, its row unroll). 0 where it does not apply, or where N is too
 // few rows to repay the forward's weight transpose (generation feeds one row at a time).
 long small_kernel_rows(long N, long cols, long depth) {
-    if (!blas_has_small_matrix_kernel() || N < 64) return 0;
+    const bool small_blocks = row_blocking == RowBlocking::automatic ? blas_has_small_matrix_kernel()
+                                                                     : row_blocking == RowBlocking::small_blocks;
+    if (!small_blocks || N < 64) return 0;
     long rows = kSmallKernelLimit / (cols * depth);
     return rows - rows % 8;
 }
@@ -98,6 +102,8 @@ void weight_gradient(float* dweight, const float* dout, const float* inp, int N,
 }
 
 }  // namespace
+
+void set_row_blocking(RowBlocking blocking) { row_blocking = blocking; }
 
 void matmul_forward(float* out, const float* inp, const float* weight, const float* bias, int N, int C, int OC) {
     const long block_rows = small_kernel_rows(N, OC, C);

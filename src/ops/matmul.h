@@ -6,6 +6,13 @@
 
 namespace sinklab {
 
+// How a product's rows are split into OpenBLAS calls (matmul.cpp says why): `automatic` takes
+// blocks for OpenBLAS's small-matrix kernel where this machine's OpenBLAS core has one, and one
+// share per thread elsewhere; the others force a plan, so that tests and benchmarks can run each
+// on any machine. Process-wide; not for use while products run.
+enum class RowBlocking { automatic, per_thread, small_blocks };
+void set_row_blocking(RowBlocking blocking);
+
 // out (N, OC) = inp (N, C) @ weight (OC, C)^T + bias (OC); bias may be null.
 void matmul_forward(float* out, const float* inp, const float* weight, const float* bias, int N, int C, int OC);
 

@@ -9,6 +9,7 @@
 #include <functional>
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/rng.h"
@@ -496,6 +497,53 @@ TEST(GradWrite, OverwriteIsAccumulateIntoZerosWhateverTheBufferHeld) {
     check("relu", n, [&](float* d, GradWrite w) { relu_backward(d, x.data(), g.data(), n, w); });
     for (GateActivation act : {GateActivation::silu, GateActivation::gelu})
         check("glu", n * 2, [&](float* d, GradWrite w) { glu_backward(d, x.data(), g.data(), 37, 9, act, w); });
+}
+
+// Every way of splitting a product's rows over threads and OpenBLAS calls gives the product and
+// its gradients (a machine runs one plan; this runs all of them). 1001 rows split unevenly; at
+// 200 -> 300 the small-kernel plan takes blocks of 16 rows and a ragged last block, at 24 -> 40
+// blocks larger than a thread's share.
+TEST(Matmul, EveryRowBlockingMatchesTheReference) {
+    Rng rng(11);
+    for (auto [C, OC] : {std::pair{24, 40}, std::pair{200, 300}}) {
+        const int N = 1001;
+        const Vec inp = random_vec(rng, N * C), weight = random_vec(rng, OC * C), bias = random_vec(rng, OC);
+        const Vec dout = random_vec(rng, N * OC);
+        const VecD out_ref = ref_matmul(widen(inp), widen(weight), nullptr, N, C, OC);
+        VecD dinp_ref(static_cast<size_t>(N) * C, 0.0), dw_ref(static_cast<size_t>(OC) * C, 0.0), db_ref(OC, 0.0);
+        for (int n = 0; n < N; ++n)
+            for (int o = 0; o < OC; ++o) {
+                const double g = dout[n * OC + o];
+                db_ref[o] += g;
+                for (int c = 0; c < C; ++c) {
+                    dinp_ref[n * C + c] += g * weight[o * C + c];
+                    dw_ref[o * C + c] += g * inp[n * C + c];
+                }
+            }
+        const auto expect_close = [](const Vec& got, const VecD& want, double tol, const char* what) {
+            double worst = 0.0;
+            for (size_t i = 0; i < want.size(); ++i) worst = std::max(worst, std::abs(got[i] - want[i]));
+            EXPECT_LT(worst, tol) << what;
+        };
+        for (RowBlocking plan : {RowBlocking::automatic, RowBlocking::per_thread, RowBlocking::small_blocks}) {
+            SCOPED_TRACE(::testing::Message() << "C " << C << " OC " << OC << " plan " << static_cast<int>(plan));
+            set_row_blocking(plan);
+            Vec out(static_cast<size_t>(N) * OC, 7.0f), dinp(static_cast<size_t>(N) * C, 7.0f);
+            Vec dw(static_cast<size_t>(OC) * C, 0.0f), db(OC, 0.0f);
+            matmul_forward(out.data(), inp.data(), weight.data(), bias.data(), N, C, OC);
+            VecD out_b = out_ref;
+            for (int n = 0; n < N; ++n)
+                for (int o = 0; o < OC; ++o) out_b[n * OC + o] += bias[o];
+            matmul_backward(dinp.data(), dw.data(), db.data(), dout.data(), inp.data(), weight.data(), N, C, OC,
+                            GradWrite::overwrite);
+            // fp32 sums of up to 300 (forward, dinp) and 1001 (weight, bias) unit-variance products
+            expect_close(out, out_b, 2e-4, "out");
+            expect_close(dinp, dinp_ref, 2e-4, "dinp");
+            expect_close(dw, dw_ref, 1e-3, "dweight");
+            expect_close(db, db_ref, 1e-3, "dbias");
+        }
+        set_row_blocking(RowBlocking::automatic);
+    }
 }
 
 TEST(PositionBias, AlibiSlopesFollowThePaper) {
