@@ -354,11 +354,11 @@ std::vector<Strip> strips(int T, const AttentionMask& mask) {
     return out;
 }
 
-// OpenBLAS's small-matrix kernel takes strip-sized products without packing them, but its variant
-// for a transposed right operand (a b^T) runs at about half the speed of the plain one. So the two
-// a b^T products, q k^T forward and dout v^T backward, take k and v transposed once per task:
-// 5-10% off the kernel at both presets' shapes. The a^T b products (dk, dv) stay as they are:
-// through transposed accumulators they were slower.
+// OpenBLAS's small-matrix kernel takes strip-sized products without packing them; its variant for
+// a transposed right operand (a b^T) is the slower one on some shapes. The two a b^T products,
+// q k^T forward and dout v^T backward, take k and v transposed once per task: 8-14% off the
+// kernel at both presets' shapes. The a^T b products (dk, dv) stay as they are: through
+// transposed accumulators the backward was 7-15% slower.
 // dst (HS, T) = x^T, x being T rows of HS floats with row stride `stride`; in blocks of rows, so
 // that the stores run along dst's rows while the block's source rows stay in cache.
 void transpose_rows(float* dst, const float* x, int T, int HS, long stride) {
