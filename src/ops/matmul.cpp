@@ -12,7 +12,7 @@ namespace sinklab {
 
 // A linear layer's products are thin: thousands of rows (tokens) against a few hundred columns.
 // OpenBLAS's threaded driver splits such a product across threads that share packing buffers and
-// wait for each other; on the tiny preset's shapes it reaches 100-185 GFLOP/s of a 210 peak, and
+// wait for each other; on the tiny preset's shapes it reaches 100-205 GFLOP/s of a 210 peak, and
 // varies from call to call. So sinklab splits the tokens itself: each thread makes single-threaded
 // calls on its own rows (inside a parallel region OpenBLAS runs serially), 200-220 GFLOP/s on the
 // same shapes with either of OpenBLAS's x86 kernels. The weight gradient sums over the tokens, so
@@ -68,15 +68,19 @@ void for_row_blocks(int N, long block_rows, Block block) {
     }
 }
 
+// The private buffers of the weight gradient stay allocated with their thread: above this many
+// floats in all (64 MiB; a large vocabulary's head), OpenBLAS threads the product itself instead.
+constexpr size_t kMaxPartialFloats = size_t{1} << 24;
+
 // dweight (OC, C) += dout^T inp, a sum over the N rows: each thread sums its share of the rows into
 // a private buffer, and the buffers are added in thread order.
 void weight_gradient(float* dweight, const float* dout, const float* inp, int N, int C, int OC) {
     const int threads = row_threads(N);
-    if (threads == 1) {
+    const size_t size = static_cast<size_t>(OC) * C;
+    if (threads == 1 || size * threads > kMaxPartialFloats) {
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
         return;
     }
-    const size_t size = static_cast<size_t>(OC) * C;
     static thread_local std::vector<float> partial_buffer;
     partial_buffer.resize(size * threads);
     float* partials = partial_buffer.data();  // this thread's buffer, shared with the team below
