@@ -426,7 +426,8 @@ TEST(AttentionEntryPoints, OverwriteIsAccumulateIntoZeros) {
             const Vec dout = random_vec(rng, out.size());
             const size_t n = c.inputs[0].size();
             Vec added(n, 0.0f), written(n, std::numeric_limits<float>::quiet_NaN());
-            for (auto [d, write] : {std::pair{&added, GradWrite::accumulate}, std::pair{&written, GradWrite::overwrite}})
+            for (auto [d, write] :
+                 {std::pair{&added, GradWrite::accumulate}, std::pair{&written, GradWrite::overwrite}})
                 attention_backward(d->data(), AttentionParamGrads{}, dout.data(), in, AttentionParams{},
                                    AttentionSaved{w.data()}, c.dims, c.spec, c.mask, write);
             EXPECT_EQ(added, written);

@@ -235,7 +235,8 @@ std::vector<OpCase> op_cases() {
             return widen(out);
         };
         op.backward = [=](const std::vector<Vec>& in, const Vec& dout) {
-            return std::vector<Vec>{accumulated(n, [&](float* d) { a.backward(d, in[0].data(), dout.data(), n, GradWrite::accumulate); })};
+            return std::vector<Vec>{accumulated(
+                n, [&](float* d) { a.backward(d, in[0].data(), dout.data(), n, GradWrite::accumulate); })};
         };
         op.reference = [=](const std::vector<VecD>& in) {
             VecD out(n);
