@@ -39,8 +39,9 @@ bool blas_has_small_matrix_kernel() {
 }
 
 // Rows per call when N rows of a (cols x depth) product go through the small-matrix kernel: a
-// block it accepts (a multiple of 8, its row unroll). 0 where it does not apply, or where N is too
-// few rows to repay the forward's weight transpose (generation feeds one row at a time).
+// block it accepts (a multiple of 8, its row unroll, so never 1-7). 0 where it does not apply, or
+// where N is too few rows to repay the forward's weight transpose (generation feeds one row at a
+// time): then each thread makes one call.
 long small_kernel_rows(long N, long cols, long depth) {
     const bool small_blocks = row_blocking == RowBlocking::automatic ? blas_has_small_matrix_kernel()
                                                                      : row_blocking == RowBlocking::small_blocks;
@@ -54,15 +55,24 @@ long small_kernel_rows(long N, long cols, long depth) {
 constexpr int kMinRowsPerThread = 32;
 int row_threads(int N) { return std::max(1, std::min(omp_get_max_threads(), N / kMinRowsPerThread)); }
 
+// The calling thread's contiguous share [begin, end) of N rows, inside a parallel region.
+struct RowShare {
+    long begin, end;
+};
+RowShare thread_share(int N) {
+    const int team = omp_get_num_threads(), tid = omp_get_thread_num();
+    const long share = (static_cast<long>(N) + team - 1) / team;
+    const long begin = std::min<long>(N, tid * share);
+    return {begin, std::min<long>(N, begin + share)};
+}
+
 // Calls block(first_row, rows) over [0, N): each thread takes a contiguous share, in blocks of at
 // most block_rows (0: the whole share at once).
 template <class Block>
 void for_row_blocks(int N, long block_rows, Block block) {
     #pragma omp parallel num_threads(row_threads(N))
     {
-        const int threads = omp_get_num_threads(), tid = omp_get_thread_num();
-        const long share = (static_cast<long>(N) + threads - 1) / threads;
-        const long begin = std::min<long>(N, tid * share), end = std::min<long>(N, begin + share);
+        const auto [begin, end] = thread_share(N);
         const long step = block_rows > 0 ? block_rows : std::max<long>(1, end - begin);
         for (long r = begin; r < end; r += step) block(r, static_cast<int>(std::min(step, end - r)));
     }
@@ -87,8 +97,8 @@ void weight_gradient(float* dweight, const float* dout, const float* inp, int N,
     #pragma omp parallel num_threads(threads)
     {
         const int team = omp_get_num_threads(), tid = omp_get_thread_num();
-        const long share = (static_cast<long>(N) + team - 1) / team;
-        const long begin = std::min<long>(N, tid * share), rows = std::min<long>(N, begin + share) - begin;
+        const auto [begin, end] = thread_share(N);
+        const long rows = end - begin;
         float* part = partials + size * tid;
         if (rows > 0)
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, static_cast<int>(rows), 1.0f, dout + begin * OC,
@@ -111,7 +121,7 @@ void set_row_blocking(RowBlocking blocking) { row_blocking = blocking; }
 
 void matmul_forward(float* out, const float* inp, const float* weight, const float* bias, int N, int C, int OC) {
     const long block_rows = small_kernel_rows(N, OC, C);
-    const bool small = block_rows >= 8;
+    const bool small = block_rows > 0;
     // thread_local, so every access inside the parallel regions goes through this thread's pointer
     static thread_local std::vector<float> weight_t;
     if (small) weight_t.resize(static_cast<size_t>(OC) * C);
@@ -121,7 +131,7 @@ void matmul_forward(float* out, const float* inp, const float* weight, const flo
         for (int c = 0; c < C; ++c)
             for (int o = 0; o < OC; ++o) wt[static_cast<size_t>(c) * OC + o] = weight[static_cast<long>(o) * C + c];
     }
-    for_row_blocks(N, small ? block_rows : 0, [&](long r, int rows) {
+    for_row_blocks(N, block_rows, [&](long r, int rows) {
         float* o = out + r * OC;
         if (bias)
             for (int i = 0; i < rows; ++i) std::copy(bias, bias + OC, o + static_cast<long>(i) * OC);
@@ -139,9 +149,8 @@ void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dou
                      const float* weight, int N, int C, int OC, GradWrite dinp_write) {
     // in the forward pass this was: out = inp @ weight^T + bias
     if (dinp) {
-        const long block_rows = small_kernel_rows(N, C, OC);
         const float beta = dinp_write == GradWrite::accumulate ? 1.0f : 0.0f;
-        for_row_blocks(N, block_rows >= 8 ? block_rows : 0, [&](long r, int rows) {
+        for_row_blocks(N, small_kernel_rows(N, C, OC), [&](long r, int rows) {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, C, OC, 1.0f, dout + r * OC, OC, weight, C,
                         beta, dinp + r * C, C);
         });
