@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "core/rng.h"
+#include "ops/transpose.h"
 #include "ops/vector_math.h"
 
 namespace sinklab {
@@ -359,17 +360,7 @@ std::vector<Strip> strips(int T, const AttentionMask& mask) {
 // q k^T forward and dout v^T backward, take k and v transposed once per task: 8-14% off the
 // kernel at both presets' shapes. The a^T b products (dk, dv) stay as they are: through
 // transposed accumulators the backward was 7-15% slower.
-// dst (HS, T) = x^T, x being T rows of HS floats with row stride `stride`; in blocks of rows, so
-// that the stores run along dst's rows while the block's source rows stay in cache.
-void transpose_rows(float* dst, const float* x, int T, int HS, long stride) {
-    constexpr int kBlock = 16;
-    for (int t0 = 0; t0 < T; t0 += kBlock) {
-        const int t1 = t0 + kBlock < T ? t0 + kBlock : T;
-        for (int e = 0; e < HS; ++e)
-            for (int t = t0; t < t1; ++t) dst[static_cast<long>(e) * T + t] = x[t * stride + e];
-    }
-}
-
+//
 // The scores of a strip into s (rows of stride T, columns [c0, c1) filled): scale a b^T, where a
 // is q (row stride qs) or linear_elu's features phi(q) (row stride HS) and b_t is k or phi(k)
 // transposed, (HS, T); plus the additive score bias over each row's visible keys.

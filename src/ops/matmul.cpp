@@ -8,6 +8,8 @@
 #include <cblas.h>
 #include <omp.h>
 
+#include "ops/transpose.h"
+
 namespace sinklab {
 
 // A linear layer's products are thin: thousands of rows (tokens) against a few hundred columns.
@@ -124,13 +126,11 @@ void matmul_forward(float* out, const float* inp, const float* weight, const flo
     const bool small = block_rows > 0;
     // thread_local, so every access inside the parallel regions goes through this thread's pointer
     static thread_local std::vector<float> weight_t;
-    if (small) weight_t.resize(static_cast<size_t>(OC) * C);
-    float* wt = weight_t.data();
     if (small) {
-        #pragma omp parallel for schedule(static)
-        for (int c = 0; c < C; ++c)
-            for (int o = 0; o < OC; ++o) wt[static_cast<size_t>(c) * OC + o] = weight[static_cast<long>(o) * C + c];
+        weight_t.resize(static_cast<size_t>(OC) * C);
+        transpose_rows(weight_t.data(), weight, OC, C, C);  // at most 1e6 / 8 floats (small_kernel_rows)
     }
+    const float* wt = weight_t.data();
     for_row_blocks(N, block_rows, [&](long r, int rows) {
         float* o = out + r * OC;
         if (bias)
