@@ -707,7 +707,7 @@ void Transformer::ensure_gradient_buffers() {
     const int64_t C = c.d_model, F = c.ff(), HSO = static_cast<int64_t>(c.n_heads) * c.hs();
     dacts_.N = N;
     dacts_.dresid = Tensor({N, C});
-    dacts_.dmid = Tensor({N, C});
+    if (c.norm_placement == NormPlacement::post) dacts_.dmid = Tensor({N, C});  // pre-norm sums in dresid
     dacts_.dnorm = Tensor({N, C});
     dacts_.dfinal = Tensor({N, C});
     dacts_.dact = Tensor({N, F});

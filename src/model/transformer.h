@@ -191,7 +191,7 @@ private:
     } acts_;
     struct Gradients {
         long N = 0;
-        Tensor dresid, dmid, dnorm, dfinal;  // (N, C)
+        Tensor dresid, dmid, dnorm, dfinal;  // (N, C); dmid for post-norm only
         Tensor dact, dpre;                   // (N, F), (N, F or 2F)
         Tensor datt;                         // (N, NH*HS)
         Tensor dgated, dgate;                // (N, NH*HS), (N, G) gated designs
