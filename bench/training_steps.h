@@ -1,8 +1,8 @@
 #pragma once
 // The training step the throughput benchmarks time (bench/train_throughput.cpp,
-// bench/attention_designs.cpp): the trainer's step (a batch from the sampler, forward, backward,
-// clipping, AdamW) on a model initialised from the config, with the schedule of a 1000-step run and
-// nothing written to disk.
+// bench/attention_designs.cpp): a batch from the sampler and the trainer's optimizer_step (forward,
+// backward, clipping, AdamW) on a model initialised from the config, with the schedule of a
+// 1000-step run and nothing written to disk.
 #include <cstdint>
 #include <vector>
 
@@ -10,6 +10,7 @@
 #include "train/adamw.h"
 #include "train/data.h"
 #include "train/train_config.h"
+#include "train/trainer.h"
 
 namespace sinklab::bench {
 
@@ -28,12 +29,9 @@ public:
     // Step s (from 1); returns its training loss.
     double step(long s) {
         sampler_.next(tokens_.data(), targets_.data());
-        model_.zero_grad();
-        const double loss = model_.forward(tokens_.data(), targets_.data(), c_.batch, c_.seq_len);
-        model_.backward();
-        clip_grad_norm(model_, c_.clip);
-        opt_.update(model_, learning_rate_at(s, c_.warmup, 1000, c_.lr, c_.min_lr), s);
-        return loss;
+        const float lr = learning_rate_at(s, c_.warmup, 1000, c_.lr, c_.min_lr);
+        return optimizer_step(model_, opt_, tokens_.data(), targets_.data(), c_.batch, c_.seq_len, lr, c_.clip, s)
+            .loss;
     }
 
     const Transformer& model() const { return model_; }

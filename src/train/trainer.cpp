@@ -236,16 +236,26 @@ Evaluation Trainer::evaluate(int windows) {
     return ev;
 }
 
+StepResult optimizer_step(Transformer& model, AdamW& optimizer, const int32_t* tokens, const int32_t* targets, int B,
+                          int T, float lr, double clip, long step) {
+    model.zero_grad();
+    StepResult r;
+    r.loss = model.forward(tokens, targets, B, T);
+    model.backward();
+    r.grad_norm = clip_grad_norm(model, clip);
+    optimizer.update(model, lr, step);
+    return r;
+}
+
 void Trainer::train_step() {
     sampler_->next(tokens_.data(), targets_.data());
     if (config_.model.prefix > 0) mask_prefix_targets(targets_.data(), config_.batch, config_.seq_len, config_.model.prefix);
     const long step = step_ + 1;
     const float lr = learning_rate_at(step, config_.warmup, config_.steps, config_.lr, config_.min_lr);
-    model_->zero_grad();
-    last_loss_ = model_->forward(tokens_.data(), targets_.data(), config_.batch, config_.seq_len);
-    model_->backward();
-    last_grad_norm_ = clip_grad_norm(*model_, config_.clip);
-    optimizer_->update(*model_, lr, step);
+    const StepResult r = optimizer_step(*model_, *optimizer_, tokens_.data(), targets_.data(), config_.batch,
+                                        config_.seq_len, lr, config_.clip, step);
+    last_loss_ = r.loss;
+    last_grad_norm_ = r.grad_norm;
     step_ = step;
 }
 

@@ -45,6 +45,15 @@ struct TrainOptions {
     long kill_after_step = 0;
 };
 
+// One optimizer step on a batch (B, T): zero the gradients, forward, backward, clip the global
+// gradient norm to `clip`, AdamW at `lr`. The trainer's step and the throughput benchmarks' step.
+struct StepResult {
+    double loss = 0.0;
+    double grad_norm = 0.0;  // before clipping
+};
+StepResult optimizer_step(Transformer& model, AdamW& optimizer, const int32_t* tokens, const int32_t* targets, int B,
+                          int T, float lr, double clip, long step);
+
 // The configuration a run trains with: BOS widens the vocabulary, the model sees seq-len positions.
 // Validated: throws sinklab::Error naming the key.
 TrainConfig prepare_train_config(TrainConfig config);
