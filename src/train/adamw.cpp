@@ -15,7 +15,7 @@ AdamW::AdamW(const Transformer& model, AdamWOptions options)
     }
 }
 
-void AdamW::update(Transformer& model, float lr, long step) {
+void AdamW::update(Transformer& model, float lr, long step, float grad_scale) {
     float* w = model.param_data();
     const float* g = model.grad_data();
     float* m = m_.data();
@@ -30,25 +30,22 @@ void AdamW::update(Transformer& model, float lr, long step) {
     const long n = static_cast<long>(model.num_params());
     #pragma omp parallel for simd schedule(static)
     for (long i = 0; i < n; ++i) {
-        if (decays[i]) w[i] *= decay_factor;
-        m[i] = b1 * m[i] + (1.0f - b1) * g[i];
-        v[i] = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
+        w[i] *= decays[i] ? decay_factor : 1.0f;  // a select, not a branch, so that the loop vectorises
+        const float gi = g[i] * grad_scale;
+        m[i] = b1 * m[i] + (1.0f - b1) * gi;
+        v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;
         const float denom = std::sqrt(v[i]) / bias2_sqrt + eps;
         w[i] -= step_size * m[i] / denom;
     }
 }
 
-double clip_grad_norm(Transformer& model, double max_norm) {
-    float* g = model.grad_data();
+GradClip grad_clip(const Transformer& model, double max_norm) {
+    const float* g = model.grad_data();
     const long n = static_cast<long>(model.num_params());
     const double norm = std::sqrt(deterministic_sum(n, [g](long i) { return static_cast<double>(g[i]) * g[i]; }));
-    if (max_norm > 0 && norm > max_norm) {
-        // torch: clip_coef = max_norm / (total_norm + 1e-6), applied when < 1
-        const float coef = static_cast<float>(max_norm / (norm + 1e-6));
-        #pragma omp parallel for simd schedule(static)
-        for (long i = 0; i < n; ++i) g[i] *= coef;
-    }
-    return norm;
+    // torch: clip_coef = max_norm / (total_norm + 1e-6), applied when < 1
+    const bool clips = max_norm > 0 && norm > max_norm;
+    return {norm, clips ? static_cast<float>(max_norm / (norm + 1e-6)) : 1.0f};
 }
 
 float learning_rate_at(long step, long warmup, long total, float max_lr, float min_lr) {

@@ -20,8 +20,10 @@ struct AdamWOptions {
 class AdamW {
 public:
     AdamW(const Transformer& model, AdamWOptions options);
-    // One update with learning rate lr; `step` counts from 1 (bias correction).
-    void update(Transformer& model, float lr, long step);
+    // One update with learning rate lr; `step` counts from 1 (bias correction). The gradients enter
+    // multiplied by grad_scale (GradClip::scale), the same values as clipping them in place first,
+    // without a pass of its own over them.
+    void update(Transformer& model, float lr, long step, float grad_scale = 1.0f);
     Tensor& first_moment() { return m_; }
     Tensor& second_moment() { return v_; }
     const AdamWOptions& options() const { return options_; }
@@ -32,9 +34,13 @@ private:
     Tensor m_, v_;
 };
 
-// Scales all gradients so that their global L2 norm is at most max_norm (no-op when max_norm <= 0).
-// Returns the norm before clipping.
-double clip_grad_norm(Transformer& model, double max_norm);
+// Global gradient-norm clipping as torch.nn.utils.clip_grad_norm_ does it: `norm` is the L2 norm of
+// all gradients, and `scale` the factor that brings it to at most max_norm (1 when max_norm <= 0).
+struct GradClip {
+    double norm;
+    float scale;
+};
+GradClip grad_clip(const Transformer& model, double max_norm);
 
 // Linear warmup from 0 over `warmup` steps, then cosine decay to min_lr at `total` steps.
 // `step` counts from 1, as torch's LambdaLR evaluated after `step - 1` scheduler steps.

@@ -242,8 +242,9 @@ StepResult optimizer_step(Transformer& model, AdamW& optimizer, const int32_t* t
     StepResult r;
     r.loss = model.forward(tokens, targets, B, T);
     model.backward();
-    r.grad_norm = clip_grad_norm(model, clip);
-    optimizer.update(model, lr, step);
+    const GradClip c = grad_clip(model, clip);
+    r.grad_norm = c.norm;
+    optimizer.update(model, lr, step, c.scale);
     return r;
 }
 

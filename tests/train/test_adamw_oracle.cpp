@@ -1,4 +1,4 @@
-// Three training steps of sinklab (forward, backward, clip_grad_norm, learning_rate_at, AdamW)
+// Three training steps of sinklab (forward, backward, grad_clip, learning_rate_at, AdamW)
 // against torch.optim.AdamW with two parameter groups (decay / no decay from ParamInfo::decay) and
 // torch.nn.utils.clip_grad_norm_, with the PyTorch reference model in float64
 // (tests/oracle/engine_reference.py). A different batch each step; clipping is active.
@@ -11,7 +11,7 @@
 //     parameters, tensor by tensor within 1e-4 relative (as in tests/model/test_transformer_oracle);
 //   - optimizer: torch's AdamW, stepped with sinklab's gradient of each step, against sinklab's
 //     parameters after the three steps: max_i |a_i - b_i| <= 1e-5 * max_i |b_i| per tensor.
-// The loss of each step within 1e-4 relative; the norm clip_grad_norm returns within 1e-5.
+// The loss of each step within 1e-4 relative; the norm grad_clip returns within 1e-5.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -89,8 +89,9 @@ void run_three_steps(const std::string& name, const ModelConfig& config) {
         losses.push_back(net.forward(b.tokens.data(), b.targets.data(), B, T));
         net.backward();
         grads.insert(grads.end(), net.grad_data(), net.grad_data() + net.num_params());
-        norms.push_back(clip_grad_norm(net, clip));
-        opt.update(net, lrs[s - 1], s);
+        const GradClip c = grad_clip(net, clip);
+        norms.push_back(c.norm);
+        opt.update(net, lrs[s - 1], s, c.scale);
     }
     {
         std::ofstream out(dir.path() / "sinklab_grads.bin", std::ios::binary);
