@@ -119,25 +119,33 @@ Normaliser normaliser(const RowFunction& rf, float S) {
     return {S + kNormEps, 1.0f};
 }
 
-// The row maximum over the visible keys and the slot, and where it is (T for the slot): softpick's
-// shift m. softpick takes the shift after masking, as the reference does (masked entries are -inf).
+// The row maximum over the visible keys and the slot, and where it is (kSlotIndex for the slot):
+// softpick's shift m. softpick takes the shift after masking, as the reference does (masked entries
+// are -inf).
 struct RowMax {
     float value;
     int index;
 };
+constexpr int kSlotIndex = -1;
 
-RowMax row_max(const float* s, int T, int lo, int hi, const float* slot) {
-    RowMax m{slot ? *slot : -INFINITY, T};
+RowMax row_max(const float* s, int lo, int hi, const float* slot) {
+    RowMax m{slot ? *slot : -INFINITY, kSlotIndex};
     for (int j = lo; j <= hi; ++j)
         if (s[j] > m.value) m = {s[j], j};
     return m;
 }
 
-// Normalised softmax over the visible keys of one row, in place on `row` (length T), with a slot
-// column of score `slot` when kSlot; entries outside [lo, hi] become 0. Max-subtracted, accumulated
+// The columns of a row that its function sets to zero around the visible keys [lo, hi]: the whole
+// row, or only the columns its strip's products read (the rest already holds zeros).
+struct Fill {
+    int begin, end;
+};
+
+// Normalised softmax over the visible keys of one row, in place on `row`, with a slot column of
+// score `slot` when kSlot; the entries of `fill` outside [lo, hi] become 0. Max-subtracted, accumulated
 // in float. Returns the slot weight (0 without a slot).
 template <bool kSlot>
-float softmax_row(float* row, int T, int lo, int hi, float slot) {
+float softmax_row(float* row, Fill fill, int lo, int hi, float slot) {
     float maxv = kSlot ? slot : -INFINITY;
     #pragma omp simd reduction(max : maxv)
     for (int j = lo; j <= hi; ++j) maxv = row[j] > maxv ? row[j] : maxv;
@@ -154,9 +162,9 @@ float softmax_row(float* row, int T, int lo, int hi, float slot) {
         sum += slot_e;
     }
     const float inv = 1.0f / sum;
-    for (int j = 0; j < lo; ++j) row[j] = 0.0f;
+    for (int j = fill.begin; j < lo; ++j) row[j] = 0.0f;
     for (int j = lo; j <= hi; ++j) row[j] *= inv;
-    for (int j = hi + 1; j < T; ++j) row[j] = 0.0f;
+    for (int j = hi + 1; j < fill.end; ++j) row[j] = 0.0f;
     return slot_e * inv;
 }
 
@@ -170,8 +178,8 @@ struct RowResult {
 // Any other design's row, in place on `row` (scores in, weights out); one instance per kind, so
 // that the loops vectorise.
 template <AttentionKind K>
-RowResult generic_row(const RowFunction& rf, float* row, int T, int lo, int hi, const float* slot) {
-    const float shift = K == AttentionKind::softpick ? row_max(row, T, lo, hi, slot).value : 0.0f;
+RowResult generic_row(const RowFunction& rf, float* row, Fill fill, int lo, int hi, const float* slot) {
+    const float shift = K == AttentionKind::softpick ? row_max(row, lo, hi, slot).value : 0.0f;
     const float e_neg = std::exp(-shift), bias = rf.bias;
     float S = 0.0f;
     #pragma omp simd reduction(+ : S)
@@ -187,39 +195,39 @@ RowResult generic_row(const RowFunction& rf, float* row, int T, int lo, int hi, 
         S += e.d;
     }
     const float inv = 1.0f / normaliser(rf, S).Z;
-    for (int j = 0; j < lo; ++j) row[j] = 0.0f;
+    for (int j = fill.begin; j < lo; ++j) row[j] = 0.0f;
     #pragma omp simd
     for (int j = lo; j <= hi; ++j) row[j] *= inv;
-    for (int j = hi + 1; j < T; ++j) row[j] = 0.0f;
+    for (int j = hi + 1; j < fill.end; ++j) row[j] = 0.0f;
     return {slot_n * inv, S};
 }
 
-RowResult row_forward(const RowFunction& rf, float* row, int T, int lo, int hi, const float* slot) {
+RowResult row_forward(const RowFunction& rf, float* row, Fill fill, int lo, int hi, const float* slot) {
     using K = AttentionKind;
     switch (rf.kind) {
         case K::softmax:
-            return {slot ? softmax_row<true>(row, T, lo, hi, *slot) : softmax_row<false>(row, T, lo, hi, 0.0f), 0.0f};
-        case K::sigmoid: return generic_row<K::sigmoid>(rf, row, T, lo, hi, slot);
-        case K::elu1: return generic_row<K::elu1>(rf, row, T, lo, hi, slot);
-        case K::softpick: return generic_row<K::softpick>(rf, row, T, lo, hi, slot);
+            return {slot ? softmax_row<true>(row, fill, lo, hi, *slot) : softmax_row<false>(row, fill, lo, hi, 0.0f), 0.0f};
+        case K::sigmoid: return generic_row<K::sigmoid>(rf, row, fill, lo, hi, slot);
+        case K::elu1: return generic_row<K::elu1>(rf, row, fill, lo, hi, slot);
+        case K::softpick: return generic_row<K::softpick>(rf, row, fill, lo, hi, slot);
         case K::identity:
         case K::linear_elu: break;
     }
-    return generic_row<K::identity>(rf, row, T, lo, hi, slot);
+    return generic_row<K::identity>(rf, row, fill, lo, hi, slot);
 }
 
-// Backward of a softmax row: g (dL/dw, length T) becomes dL/ds = w (g - sum_k w_k g_k) on the
-// visible keys and 0 elsewhere; the slot has weight ws and dL/dw* = gs. Returns dL/ds*.
+// Backward of a softmax row: g (dL/dw) becomes dL/ds = w (g - sum_k w_k g_k) on the visible keys
+// and 0 on the rest of `fill`; the slot has weight ws and dL/dw* = gs. Returns dL/ds*.
 template <bool kSlot>
-float softmax_row_backward(const float* w, float* g, int T, int lo, int hi, float ws, float gs) {
+float softmax_row_backward(const float* w, float* g, Fill fill, int lo, int hi, float ws, float gs) {
     float dot = 0.0f;
     #pragma omp simd reduction(+ : dot)
     for (int j = lo; j <= hi; ++j) dot += w[j] * g[j];
     if constexpr (kSlot) dot += ws * gs;
-    for (int j = 0; j < lo; ++j) g[j] = 0.0f;
+    for (int j = fill.begin; j < lo; ++j) g[j] = 0.0f;
     #pragma omp simd
     for (int j = lo; j <= hi; ++j) g[j] = w[j] * (g[j] - dot);
-    for (int j = hi + 1; j < T; ++j) g[j] = 0.0f;
+    for (int j = hi + 1; j < fill.end; ++j) g[j] = 0.0f;
     return ws * (gs - dot);
 }
 
@@ -235,31 +243,31 @@ float derivative_from_value(AttentionKind kind, float f) {
 // Backward of a row of those designs (n = d, so dL/ds_j = f'_j (g_j - N'(S) sum_k w_k g_k) / Z):
 // w the saved weights, S the saved sum (unused when unnormalised); the slot has weight ws and
 // dL/dw* = gs. Returns dL/ds*.
-float value_row_backward(const RowFunction& rf, const float* w, float* g, int T, int lo, int hi, bool slot, float S,
+float value_row_backward(const RowFunction& rf, const float* w, float* g, Fill fill, int lo, int hi, bool slot, float S,
                          float ws, float gs) {
     float dot = ws * gs;
     #pragma omp simd reduction(+ : dot)
     for (int j = lo; j <= hi; ++j) dot += w[j] * g[j];
     const Normaliser nz = normaliser(rf, S);
     const float c = nz.dZ * dot, Z = nz.Z, inv = 1.0f / Z;
-    for (int j = 0; j < lo; ++j) g[j] = 0.0f;
+    for (int j = fill.begin; j < lo; ++j) g[j] = 0.0f;
     #pragma omp simd
     for (int j = lo; j <= hi; ++j) g[j] = derivative_from_value(rf.kind, w[j] * Z) * (g[j] - c) * inv;
-    for (int j = hi + 1; j < T; ++j) g[j] = 0.0f;
+    for (int j = hi + 1; j < fill.end; ++j) g[j] = 0.0f;
     return slot ? derivative_from_value(rf.kind, ws * Z) * (gs - c) * inv : 0.0f;
 }
 
 // Backward of a softpick row from its saved scores s and sum S, in the general form above (its
 // weight is 0 wherever e^s < 1, and the gradient there still needs e^s).
-float softpick_row_backward(const RowFunction& rf, const float* s, const float* w, float* g, int T, int lo, int hi,
+float softpick_row_backward(const RowFunction& rf, const float* s, const float* w, float* g, Fill fill, int lo, int hi,
                             const float* slot, float ws, float gs, float S) {
     constexpr AttentionKind K = AttentionKind::softpick;
     float dot = ws * gs;
     #pragma omp simd reduction(+ : dot)
     for (int j = lo; j <= hi; ++j) dot += w[j] * g[j];
-    for (int j = 0; j < lo; ++j) g[j] = 0.0f;
-    for (int j = hi + 1; j < T; ++j) g[j] = 0.0f;
-    const RowMax m = row_max(s, T, lo, hi, slot);
+    for (int j = fill.begin; j < lo; ++j) g[j] = 0.0f;
+    for (int j = hi + 1; j < fill.end; ++j) g[j] = 0.0f;
+    const RowMax m = row_max(s, lo, hi, slot);
     const float e_neg = std::exp(-m.value);
     const Normaliser nz = normaliser(rf, S);
     const float c = nz.dZ * dot, inv = 1.0f / nz.Z;
@@ -277,24 +285,24 @@ float softpick_row_backward(const RowFunction& rf, const float* s, const float* 
     // w = relu(e^s - 1) / (sum |e^s - 1| + eps e^m) depends on m, hence on the argmax score:
     // dL/dm = -eps / Z sum_k w_k g_k.
     const float dm = -kNormEps * dot * inv;
-    if (m.index == T)
+    if (m.index == kSlotIndex)
         ds_slot += dm;
     else
         g[m.index] += dm;
     return ds_slot;
 }
 
-// Backward of one row: g (dL/dw, length T) becomes dL/ds on the visible keys and 0 elsewhere.
+// Backward of one row: g (dL/dw) becomes dL/ds on the visible keys and 0 on the rest of `fill`.
 // w are the saved weights, S the saved row sum, s the saved scores (softpick only); the slot (when
 // `slot` points at its score) has weight ws and dL/dw* = gs. Returns dL/ds*.
-float row_backward(const RowFunction& rf, const float* w, float* g, int T, int lo, int hi, const float* slot, float ws,
+float row_backward(const RowFunction& rf, const float* w, float* g, Fill fill, int lo, int hi, const float* slot, float ws,
                    float gs, float S, const float* s) {
     switch (rf.kind) {
         case AttentionKind::softmax:
-            return slot ? softmax_row_backward<true>(w, g, T, lo, hi, ws, gs)
-                        : softmax_row_backward<false>(w, g, T, lo, hi, 0.0f, 0.0f);
-        case AttentionKind::softpick: return softpick_row_backward(rf, s, w, g, T, lo, hi, slot, ws, gs, S);
-        default: return value_row_backward(rf, w, g, T, lo, hi, slot != nullptr, S, ws, gs);
+            return slot ? softmax_row_backward<true>(w, g, fill, lo, hi, ws, gs)
+                        : softmax_row_backward<false>(w, g, fill, lo, hi, 0.0f, 0.0f);
+        case AttentionKind::softpick: return softpick_row_backward(rf, s, w, g, fill, lo, hi, slot, ws, gs, S);
+        default: return value_row_backward(rf, w, g, fill, lo, hi, slot != nullptr, S, ws, gs);
     }
 }
 
@@ -468,7 +476,8 @@ void attention_forward(float* out, const AttentionSaved& saved, const AttentionI
                                                      sizeof(float) * (hi - lo + 1));
                         float s_slot = 0.0f;
                         if (ws) s_slot = slot_score(spec, p, q + i * qs, h, HS, scale);
-                        const RowResult r = row_forward(rf, row, T, lo, hi, ws ? &s_slot : nullptr);
+                        const Fill fill = saved.zeros_kept ? Fill{st.c0, st.c1} : Fill{0, T};
+                        const RowResult r = row_forward(rf, row, fill, lo, hi, ws ? &s_slot : nullptr);
                         if (ws) ws[i] = r.slot_weight;
                         if (sums) sums[i] = r.sum;
                     }
@@ -571,6 +580,8 @@ void attention_backward(float* dqkv, const AttentionParamGrads& dp, const float*
                         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, st.rows(), st.cols(), HS, 1.0f,
                                     o_grad + st.i0 * os, os, v_t.data() + st.c0, T, 0.0f, g_strip, T);
                         // in the forward pass this was: w = rows of f(scores)
+                        // the strip's products read only its columns; the score-bias gradient copies whole rows
+                        const Fill fill = part.score_bias.empty() ? Fill{st.c0, st.c1} : Fill{0, T};
                         for (int i = st.i0; i < st.i1; ++i) {
                             float* g = dw.data() + static_cast<long>(i) * T;
                             const int lo = mask.lo(i), hi = mask.hi(i, T);
@@ -583,10 +594,10 @@ void attention_backward(float* dqkv, const AttentionParamGrads& dp, const float*
                                 float gs = 0.0f;
                                 if (vs)
                                     for (int e = 0; e < HS; ++e) gs += o_grad[i * os + e] * vs[e];
-                                ds_slot = row_backward(rf, w + static_cast<long>(i) * T, g, T, lo, hi, &s_slot, ws[i],
+                                ds_slot = row_backward(rf, w + static_cast<long>(i) * T, g, fill, lo, hi, &s_slot, ws[i],
                                                        gs, S, s_row);
                             } else {
-                                row_backward(rf, w + static_cast<long>(i) * T, g, T, lo, hi, nullptr, 0.0f, 0.0f, S,
+                                row_backward(rf, w + static_cast<long>(i) * T, g, fill, lo, hi, nullptr, 0.0f, 0.0f, S,
                                              s_row);
                             }
                             // slot score = scale q.k*: dq += scale ds* k*, dk* += scale ds* q ; or the logit itself

@@ -82,6 +82,11 @@ struct AttentionSaved {
     float* slot_weights = nullptr;  // (B, NH, T) the weight of the slot column
     float* row_sums = nullptr;      // (B, NH, T) S of each row, which the normaliser Z = N(S) reads
     float* scores = nullptr;        // (B, NH, T, T) the scores over the visible keys
+    // The forward computes rows in blocks of 32, each over the keys any of its rows sees. true: the
+    // weights buffer holds zeros beyond those keys already (it was zeroed, and only calls with the
+    // same dims and mask have written it since), so the forward writes only the keys the blocks
+    // see; a third to a half less memory traffic on a causal mask. false: every row is written whole.
+    bool zeros_kept = false;
 };
 
 struct AttentionSavedNeeds {

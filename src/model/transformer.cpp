@@ -307,7 +307,9 @@ const RopeTable& Transformer::rope_table(int last_position) {
 
 AttentionSaved Transformer::Activations::saved_attention(int slot) {
     auto at = [&](Tensor& t) { return t.empty() ? nullptr : t.data() + slot * (t.numel() / slots); };
-    return {at(attw), at(slot_weights), at(row_sums), at(scores)};
+    // Training keeps a slot per layer, zeroed when allocated, and only that layer's mask writes it.
+    // Inference shares one slot among layers whose masks may differ (sliding and global windows).
+    return {at(attw), at(slot_weights), at(row_sums), at(scores), training};
 }
 
 namespace {

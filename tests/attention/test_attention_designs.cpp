@@ -435,6 +435,30 @@ TEST(AttentionEntryPoints, OverwriteIsAccumulateIntoZeros) {
     }
 }
 
+// AttentionSaved::zeros_kept: a buffer that was zeroed and then written by the same mask ends with
+// the weights (and the output) that writing every row whole gives over a buffer of NaN. The long
+// layouts have several strips of query rows, a window and a prefix that cross them.
+TEST(AttentionEntryPoints, ZerosKeptGivesTheWholeRowsWeights) {
+    for (const char* design : {"softmax", "elu1"}) {
+        for (const test::Layout& layout : test::long_layouts()) {
+            const DesignCase c = test::make_design_case(design, layout);
+            SCOPED_TRACE(c.name);
+            const AttentionInputs in{c.inputs[0].data(), nullptr};
+            Vec whole_out(c.out_size()), whole(c.weights_size(), std::numeric_limits<float>::quiet_NaN());
+            attention_forward(whole_out.data(), AttentionSaved{whole.data()}, in, AttentionParams{}, c.dims, c.spec,
+                              c.mask);
+            Vec kept_out(c.out_size()), kept(c.weights_size(), 0.0f);
+            AttentionSaved saved{kept.data()};
+            saved.zeros_kept = true;
+            for (int call = 0; call < 2; ++call) {
+                attention_forward(kept_out.data(), saved, in, AttentionParams{}, c.dims, c.spec, c.mask);
+                EXPECT_EQ(whole, kept);
+                EXPECT_EQ(whole_out, kept_out);
+            }
+        }
+    }
+}
+
 TEST(AttentionEntryPoints, DesignsWithSlotsOrParametersNeedThem) {
     for (const char* design : {"kv_bias", "softmax1", "score_bias", "sigmoid_learnable", "v_bias"}) {
         const DesignCase c = test::make_design_case(design, test::layouts()[0]);
