@@ -438,18 +438,24 @@ void Transformer::block_forward(int l, const BlockBuffers& buf, int N, const int
         output_gate_forward(buf.gated, buf.attout, buf.gate_logits, N, c.n_heads, HS, c.attention.gate);
         heads = buf.gated;
     }
-    float* attn_proj = a.scratch.data();  // (N, C)
-    matmul_forward(attn_proj, heads, w.wo, w.bo, N, c.n_heads * HS, C);
-    if (c.norms_sublayer_outputs()) {
-        norm_forward(c, a.out_norm.data(), a.out_norm_mean.data(), a.out_norm_rstd.data(), attn_proj,
-                     w.attn_out_norm_w, w.attn_out_norm_b, N);
-        attn_proj = a.out_norm.data();
-    }
-    if (post) {
-        add_forward(buf.norm1, buf.x, attn_proj, NC);
-        norm_forward(c, buf.mid, buf.norm1_mean, buf.norm1_rstd, buf.norm1, w.attn_norm_w, w.attn_norm_b, N);
+    // Without a norm between the projection and the residual sum, the product adds the residual.
+    const bool fused_residual = !post && !c.norms_sublayer_outputs();
+    if (fused_residual) {
+        matmul_forward(buf.mid, heads, w.wo, w.bo, N, c.n_heads * HS, C, buf.x);
     } else {
-        add_forward(buf.mid, buf.x, attn_proj, NC);
+        float* attn_proj = a.scratch.data();  // (N, C)
+        matmul_forward(attn_proj, heads, w.wo, w.bo, N, c.n_heads * HS, C);
+        if (c.norms_sublayer_outputs()) {
+            norm_forward(c, a.out_norm.data(), a.out_norm_mean.data(), a.out_norm_rstd.data(), attn_proj,
+                         w.attn_out_norm_w, w.attn_out_norm_b, N);
+            attn_proj = a.out_norm.data();
+        }
+        if (post) {
+            add_forward(buf.norm1, buf.x, attn_proj, NC);
+            norm_forward(c, buf.mid, buf.norm1_mean, buf.norm1_rstd, buf.norm1, w.attn_norm_w, w.attn_norm_b, N);
+        } else {
+            add_forward(buf.mid, buf.x, attn_proj, NC);
+        }
     }
 
     // MLP sub-block: out = mid + [norm'] W_down act(W_up [norm2](mid)); with a parallel residual
@@ -462,18 +468,22 @@ void Transformer::block_forward(int l, const BlockBuffers& buf, int N, const int
     }
     matmul_forward(buf.mlp_pre, mlp_in, w.w_up, w.b_up, N, C, up_width);
     mlp_activation_forward(c.mlp, buf.mlp_act, buf.mlp_pre, N, F);
-    float* mlp_out = a.scratch.data();
-    matmul_forward(mlp_out, buf.mlp_act, w.w_down, w.b_down, N, F, C);
-    if (c.norms_sublayer_outputs()) {
-        norm_forward(c, a.out_norm.data(), a.out_norm_mean.data(), a.out_norm_rstd.data(), mlp_out,
-                     w.mlp_out_norm_w, w.mlp_out_norm_b, N);
-        mlp_out = a.out_norm.data();
-    }
-    if (post) {
-        add_forward(buf.norm2, buf.mid, mlp_out, NC);
-        norm_forward(c, buf.out, buf.norm2_mean, buf.norm2_rstd, buf.norm2, w.mlp_norm_w, w.mlp_norm_b, N);
+    if (fused_residual) {
+        matmul_forward(buf.out, buf.mlp_act, w.w_down, w.b_down, N, F, C, buf.mid);
     } else {
-        add_forward(buf.out, buf.mid, mlp_out, NC);
+        float* mlp_out = a.scratch.data();
+        matmul_forward(mlp_out, buf.mlp_act, w.w_down, w.b_down, N, F, C);
+        if (c.norms_sublayer_outputs()) {
+            norm_forward(c, a.out_norm.data(), a.out_norm_mean.data(), a.out_norm_rstd.data(), mlp_out,
+                         w.mlp_out_norm_w, w.mlp_out_norm_b, N);
+            mlp_out = a.out_norm.data();
+        }
+        if (post) {
+            add_forward(buf.norm2, buf.mid, mlp_out, NC);
+            norm_forward(c, buf.out, buf.norm2_mean, buf.norm2_rstd, buf.norm2, w.mlp_norm_w, w.mlp_norm_b, N);
+        } else {
+            add_forward(buf.out, buf.mid, mlp_out, NC);
+        }
     }
     if (obs) obs->intervene("block_out", l, buf.out, {N, C});
     if (obs) obs->observe("block_out", l, buf.out, {N, C});

@@ -121,7 +121,8 @@ void weight_gradient(float* dweight, const float* dout, const float* inp, int N,
 
 void set_row_blocking(RowBlocking blocking) { row_blocking = blocking; }
 
-void matmul_forward(float* out, const float* inp, const float* weight, const float* bias, int N, int C, int OC) {
+void matmul_forward(float* out, const float* inp, const float* weight, const float* bias, int N, int C, int OC,
+                    const float* residual) {
     const long block_rows = small_kernel_rows(N, OC, C);
     const bool small = block_rows > 0;
     // thread_local, so every access inside the parallel regions goes through this thread's pointer
@@ -132,10 +133,19 @@ void matmul_forward(float* out, const float* inp, const float* weight, const flo
     }
     const float* wt = weight_t.data();
     for_row_blocks(N, block_rows, [&](long r, int rows) {
+        // the product accumulates onto what the rows start from: the bias, the residual, their sum
         float* o = out + r * OC;
-        if (bias)
+        if (residual && residual != out) std::copy(residual + r * OC, residual + (r + rows) * OC, o);
+        if (bias && residual) {
+            for (int i = 0; i < rows; ++i) {
+                float* row = o + static_cast<long>(i) * OC;
+                #pragma omp simd
+                for (int j = 0; j < OC; ++j) row[j] += bias[j];
+            }
+        } else if (bias) {
             for (int i = 0; i < rows; ++i) std::copy(bias, bias + OC, o + static_cast<long>(i) * OC);
-        const float beta = bias ? 1.0f : 0.0f;
+        }
+        const float beta = bias || residual ? 1.0f : 0.0f;
         if (small)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, OC, C, 1.0f, inp + r * C, C, wt, OC, beta, o,
                         OC);

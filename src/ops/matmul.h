@@ -13,8 +13,11 @@ namespace sinklab {
 enum class RowBlocking { automatic, per_thread, small_blocks };
 void set_row_blocking(RowBlocking blocking);
 
-// out (N, OC) = inp (N, C) @ weight (OC, C)^T + bias (OC); bias may be null.
-void matmul_forward(float* out, const float* inp, const float* weight, const float* bias, int N, int C, int OC);
+// out (N, OC) = inp (N, C) @ weight (OC, C)^T + bias (OC) + residual (N, OC); bias and residual may
+// be null. A residual added here costs no pass of its own: each block of rows starts from it while
+// they are in cache. residual may be out itself.
+void matmul_forward(float* out, const float* inp, const float* weight, const float* bias, int N, int C, int OC,
+                    const float* residual = nullptr);
 
 // Accumulates: dinp += dout @ weight (or dinp = dout @ weight, GradWrite::overwrite);
 // dweight += dout^T @ inp; dbias += sum_rows(dout).

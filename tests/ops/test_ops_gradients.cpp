@@ -542,6 +542,20 @@ TEST(Matmul, EveryRowBlockingMatchesTheReference) {
             expect_close(dinp, dinp_ref, 2e-4, "dinp");
             expect_close(dw, dw_ref, 1e-3, "dweight");
             expect_close(db, db_ref, 1e-3, "dbias");
+            // the residual joins in the product's rows, with and without the bias, given apart or in out
+            const Vec residual = random_vec(rng, N * OC);
+            VecD out_r = out_ref;
+            for (size_t i = 0; i < out_r.size(); ++i) out_r[i] += residual[i];
+            VecD out_rb = out_b;
+            for (size_t i = 0; i < out_rb.size(); ++i) out_rb[i] += residual[i];
+            Vec with_residual(out.size(), 7.0f);
+            matmul_forward(with_residual.data(), inp.data(), weight.data(), nullptr, N, C, OC, residual.data());
+            expect_close(with_residual, out_r, 2e-4, "out + residual");
+            matmul_forward(with_residual.data(), inp.data(), weight.data(), bias.data(), N, C, OC, residual.data());
+            expect_close(with_residual, out_rb, 2e-4, "out + bias + residual");
+            Vec in_place = residual;
+            matmul_forward(in_place.data(), inp.data(), weight.data(), bias.data(), N, C, OC, in_place.data());
+            expect_close(in_place, out_rb, 2e-4, "out + bias + residual, in place");
         }
         set_row_blocking(RowBlocking::automatic);
     }
