@@ -84,34 +84,36 @@ void for_row_blocks(int N, long block_rows, Block block) {
 // floats in all (64 MiB; a large vocabulary's head), OpenBLAS threads the product itself instead.
 constexpr size_t kMaxPartialFloats = size_t{1} << 24;
 
-// dweight (OC, C) += dout^T inp, a sum over the N rows: each thread sums its share of the rows into
-// a private buffer, and the buffers are added in thread order.
+// dweight (OC, C) += dout^T inp, a sum over the N rows. The first thread adds its share of the rows
+// straight into dweight; each other thread sums its share into a private buffer, and those are
+// added in thread order: deterministic for a given thread count, and into a zeroed dweight the
+// same bits as adding every buffer to it.
 void weight_gradient(float* dweight, const float* dout, const float* inp, int N, int C, int OC) {
     const int threads = row_threads(N);
     const size_t size = static_cast<size_t>(OC) * C;
-    if (threads == 1 || size * threads > kMaxPartialFloats) {
+    if (threads == 1 || size * (threads - 1) > kMaxPartialFloats) {
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
         return;
     }
     static thread_local std::vector<float> partial_buffer;
-    partial_buffer.resize(size * threads);
-    float* partials = partial_buffer.data();  // this thread's buffer, shared with the team below
+    partial_buffer.resize(size * (threads - 1));
+    float* partials = partial_buffer.data();  // this thread's buffers, shared with the team below
     #pragma omp parallel num_threads(threads)
     {
         const int team = omp_get_num_threads(), tid = omp_get_thread_num();
         const auto [begin, end] = thread_share(N);
         const long rows = end - begin;
-        float* part = partials + size * tid;
+        float* part = tid == 0 ? dweight : partials + size * (tid - 1);
         if (rows > 0)
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, static_cast<int>(rows), 1.0f, dout + begin * OC,
-                        OC, inp + begin * C, C, 0.0f, part, C);
-        else
+                        OC, inp + begin * C, C, tid == 0 ? 1.0f : 0.0f, part, C);
+        else if (tid > 0)
             std::fill(part, part + size, 0.0f);
         #pragma omp barrier
         #pragma omp for schedule(static)
         for (size_t i = 0; i < size; ++i) {
             float sum = dweight[i];
-            for (int t = 0; t < team; ++t) sum += partials[size * t + i];
+            for (int t = 1; t < team; ++t) sum += partials[size * (t - 1) + i];
             dweight[i] = sum;
         }
     }

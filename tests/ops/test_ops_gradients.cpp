@@ -542,6 +542,12 @@ TEST(Matmul, EveryRowBlockingMatchesTheReference) {
             expect_close(dinp, dinp_ref, 2e-4, "dinp");
             expect_close(dw, dw_ref, 1e-3, "dweight");
             expect_close(db, db_ref, 1e-3, "dbias");
+            // the weight gradient adds to what the buffer held
+            Vec dw_added(dw.size(), 0.5f);
+            matmul_backward(nullptr, dw_added.data(), nullptr, dout.data(), inp.data(), weight.data(), N, C, OC);
+            VecD dw_plus = dw_ref;
+            for (double& x : dw_plus) x += 0.5;
+            expect_close(dw_added, dw_plus, 1e-3, "dweight added");
             // the residual joins in the product's rows, with and without the bias, given apart or in out
             const Vec residual = random_vec(rng, N * OC);
             VecD out_r = out_ref;
