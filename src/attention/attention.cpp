@@ -139,6 +139,11 @@ RowMax row_max(const float* s, int lo, int hi, const float* slot) {
 // row, or only the columns its strip's products read (the rest already holds zeros).
 struct Fill {
     int begin, end;
+    // zeros over [begin, lo) and (hi, end)
+    void zero_around(float* row, int lo, int hi) const {
+        for (int j = begin; j < lo; ++j) row[j] = 0.0f;
+        for (int j = hi + 1; j < end; ++j) row[j] = 0.0f;
+    }
 };
 
 // Normalised softmax over the visible keys of one row, in place on `row`, with a slot column of
@@ -162,9 +167,8 @@ float softmax_row(float* row, Fill fill, int lo, int hi, float slot) {
         sum += slot_e;
     }
     const float inv = 1.0f / sum;
-    for (int j = fill.begin; j < lo; ++j) row[j] = 0.0f;
     for (int j = lo; j <= hi; ++j) row[j] *= inv;
-    for (int j = hi + 1; j < fill.end; ++j) row[j] = 0.0f;
+    fill.zero_around(row, lo, hi);
     return slot_e * inv;
 }
 
@@ -195,10 +199,9 @@ RowResult generic_row(const RowFunction& rf, float* row, Fill fill, int lo, int 
         S += e.d;
     }
     const float inv = 1.0f / normaliser(rf, S).Z;
-    for (int j = fill.begin; j < lo; ++j) row[j] = 0.0f;
     #pragma omp simd
     for (int j = lo; j <= hi; ++j) row[j] *= inv;
-    for (int j = hi + 1; j < fill.end; ++j) row[j] = 0.0f;
+    fill.zero_around(row, lo, hi);
     return {slot_n * inv, S};
 }
 
@@ -206,7 +209,8 @@ RowResult row_forward(const RowFunction& rf, float* row, Fill fill, int lo, int 
     using K = AttentionKind;
     switch (rf.kind) {
         case K::softmax:
-            return {slot ? softmax_row<true>(row, fill, lo, hi, *slot) : softmax_row<false>(row, fill, lo, hi, 0.0f), 0.0f};
+            return {slot ? softmax_row<true>(row, fill, lo, hi, *slot) : softmax_row<false>(row, fill, lo, hi, 0.0f),
+                    0.0f};
         case K::sigmoid: return generic_row<K::sigmoid>(rf, row, fill, lo, hi, slot);
         case K::elu1: return generic_row<K::elu1>(rf, row, fill, lo, hi, slot);
         case K::softpick: return generic_row<K::softpick>(rf, row, fill, lo, hi, slot);
@@ -224,10 +228,9 @@ float softmax_row_backward(const float* w, float* g, Fill fill, int lo, int hi, 
     #pragma omp simd reduction(+ : dot)
     for (int j = lo; j <= hi; ++j) dot += w[j] * g[j];
     if constexpr (kSlot) dot += ws * gs;
-    for (int j = fill.begin; j < lo; ++j) g[j] = 0.0f;
     #pragma omp simd
     for (int j = lo; j <= hi; ++j) g[j] = w[j] * (g[j] - dot);
-    for (int j = hi + 1; j < fill.end; ++j) g[j] = 0.0f;
+    fill.zero_around(g, lo, hi);
     return ws * (gs - dot);
 }
 
@@ -250,10 +253,9 @@ float value_row_backward(const RowFunction& rf, const float* w, float* g, Fill f
     for (int j = lo; j <= hi; ++j) dot += w[j] * g[j];
     const Normaliser nz = normaliser(rf, S);
     const float c = nz.dZ * dot, Z = nz.Z, inv = 1.0f / Z;
-    for (int j = fill.begin; j < lo; ++j) g[j] = 0.0f;
     #pragma omp simd
     for (int j = lo; j <= hi; ++j) g[j] = derivative_from_value(rf.kind, w[j] * Z) * (g[j] - c) * inv;
-    for (int j = hi + 1; j < fill.end; ++j) g[j] = 0.0f;
+    fill.zero_around(g, lo, hi);
     return slot ? derivative_from_value(rf.kind, ws * Z) * (gs - c) * inv : 0.0f;
 }
 
@@ -265,8 +267,7 @@ float softpick_row_backward(const RowFunction& rf, const float* s, const float* 
     float dot = ws * gs;
     #pragma omp simd reduction(+ : dot)
     for (int j = lo; j <= hi; ++j) dot += w[j] * g[j];
-    for (int j = fill.begin; j < lo; ++j) g[j] = 0.0f;
-    for (int j = hi + 1; j < fill.end; ++j) g[j] = 0.0f;
+    fill.zero_around(g, lo, hi);
     const RowMax m = row_max(s, lo, hi, slot);
     const float e_neg = std::exp(-m.value);
     const Normaliser nz = normaliser(rf, S);
@@ -295,8 +296,8 @@ float softpick_row_backward(const RowFunction& rf, const float* s, const float* 
 // Backward of one row: g (dL/dw) becomes dL/ds on the visible keys and 0 on the rest of `fill`.
 // w are the saved weights, S the saved row sum, s the saved scores (softpick only); the slot (when
 // `slot` points at its score) has weight ws and dL/dw* = gs. Returns dL/ds*.
-float row_backward(const RowFunction& rf, const float* w, float* g, Fill fill, int lo, int hi, const float* slot, float ws,
-                   float gs, float S, const float* s) {
+float row_backward(const RowFunction& rf, const float* w, float* g, Fill fill, int lo, int hi, const float* slot,
+                   float ws, float gs, float S, const float* s) {
     switch (rf.kind) {
         case AttentionKind::softmax:
             return slot ? softmax_row_backward<true>(w, g, fill, lo, hi, ws, gs)
@@ -469,6 +470,7 @@ void attention_forward(float* out, const AttentionSaved& saved, const AttentionI
                 const RowFunction rf = row_function(spec, p, h);
                 for (const Strip& st : head_strips) {
                     strip_scores(w, st, sa, sstride, key_t.data(), bias, T, HS, scale, mask);
+                    const Fill fill = saved.zeros_kept ? Fill{st.c0, st.c1} : Fill{0, T};
                     for (int i = st.i0; i < st.i1; ++i) {
                         float* row = w + static_cast<long>(i) * T;
                         const int lo = mask.lo(i), hi = mask.hi(i, T);
@@ -476,7 +478,6 @@ void attention_forward(float* out, const AttentionSaved& saved, const AttentionI
                                                      sizeof(float) * (hi - lo + 1));
                         float s_slot = 0.0f;
                         if (ws) s_slot = slot_score(spec, p, q + i * qs, h, HS, scale);
-                        const Fill fill = saved.zeros_kept ? Fill{st.c0, st.c1} : Fill{0, T};
                         const RowResult r = row_forward(rf, row, fill, lo, hi, ws ? &s_slot : nullptr);
                         if (ws) ws[i] = r.slot_weight;
                         if (sums) sums[i] = r.sum;
@@ -594,8 +595,8 @@ void attention_backward(float* dqkv, const AttentionParamGrads& dp, const float*
                                 float gs = 0.0f;
                                 if (vs)
                                     for (int e = 0; e < HS; ++e) gs += o_grad[i * os + e] * vs[e];
-                                ds_slot = row_backward(rf, w + static_cast<long>(i) * T, g, fill, lo, hi, &s_slot, ws[i],
-                                                       gs, S, s_row);
+                                ds_slot = row_backward(rf, w + static_cast<long>(i) * T, g, fill, lo, hi, &s_slot,
+                                                       ws[i], gs, S, s_row);
                             } else {
                                 row_backward(rf, w + static_cast<long>(i) * T, g, fill, lo, hi, nullptr, 0.0f, 0.0f, S,
                                              s_row);
