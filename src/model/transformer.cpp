@@ -411,6 +411,35 @@ void Transformer::block_forward(int l, const BlockBuffers& buf, int N, const int
 
     const bool post = c.norm_placement == NormPlacement::post;
 
+    // A sub-layer's projection joins the residual: out = residual + [norm'](in W^T + b); post-norm:
+    // out = norm(residual + in W^T + b), the sum kept in pn.sum. Without a norm between the
+    // projection and the sum, the product adds the residual itself.
+    struct PostNorm {
+        float *sum, *mean, *rstd;
+        const float *w, *b;
+    };
+    const auto project_into_residual = [&](float* out, const float* in, const float* weight, const float* bias, int K,
+                                           const float* residual, const float* out_norm_w, const float* out_norm_b,
+                                           const PostNorm& pn) {
+        if (!post && !c.norms_sublayer_outputs()) {
+            matmul_forward(out, in, weight, bias, N, K, C, residual);
+            return;
+        }
+        float* proj = a.scratch.data();  // (N, C)
+        matmul_forward(proj, in, weight, bias, N, K, C);
+        if (c.norms_sublayer_outputs()) {
+            norm_forward(c, a.out_norm.data(), a.out_norm_mean.data(), a.out_norm_rstd.data(), proj, out_norm_w,
+                         out_norm_b, N);
+            proj = a.out_norm.data();
+        }
+        if (post) {
+            add_forward(pn.sum, residual, proj, NC);
+            norm_forward(c, out, pn.mean, pn.rstd, pn.sum, pn.w, pn.b, N);
+        } else {
+            add_forward(out, residual, proj, NC);
+        }
+    };
+
     // attention sub-block: mid = x + [norm'] Wo gate(attn(rope(Wqkv [norm1](x)))); post: mid = norm1(x + ...)
     const float* attn_in = buf.x;
     if (c.norms_sublayer_inputs()) {
@@ -438,25 +467,8 @@ void Transformer::block_forward(int l, const BlockBuffers& buf, int N, const int
         output_gate_forward(buf.gated, buf.attout, buf.gate_logits, N, c.n_heads, HS, c.attention.gate);
         heads = buf.gated;
     }
-    // Without a norm between the projection and the residual sum, the product adds the residual.
-    const bool fused_residual = !post && !c.norms_sublayer_outputs();
-    if (fused_residual) {
-        matmul_forward(buf.mid, heads, w.wo, w.bo, N, c.n_heads * HS, C, buf.x);
-    } else {
-        float* attn_proj = a.scratch.data();  // (N, C)
-        matmul_forward(attn_proj, heads, w.wo, w.bo, N, c.n_heads * HS, C);
-        if (c.norms_sublayer_outputs()) {
-            norm_forward(c, a.out_norm.data(), a.out_norm_mean.data(), a.out_norm_rstd.data(), attn_proj,
-                         w.attn_out_norm_w, w.attn_out_norm_b, N);
-            attn_proj = a.out_norm.data();
-        }
-        if (post) {
-            add_forward(buf.norm1, buf.x, attn_proj, NC);
-            norm_forward(c, buf.mid, buf.norm1_mean, buf.norm1_rstd, buf.norm1, w.attn_norm_w, w.attn_norm_b, N);
-        } else {
-            add_forward(buf.mid, buf.x, attn_proj, NC);
-        }
-    }
+    project_into_residual(buf.mid, heads, w.wo, w.bo, c.n_heads * HS, buf.x, w.attn_out_norm_w, w.attn_out_norm_b,
+                          {buf.norm1, buf.norm1_mean, buf.norm1_rstd, w.attn_norm_w, w.attn_norm_b});
 
     // MLP sub-block: out = mid + [norm'] W_down act(W_up [norm2](mid)); with a parallel residual
     // the MLP reads the block input instead, so out = x + attn + mlp; post: out = norm2(mid + mlp(mid)).
@@ -468,23 +480,8 @@ void Transformer::block_forward(int l, const BlockBuffers& buf, int N, const int
     }
     matmul_forward(buf.mlp_pre, mlp_in, w.w_up, w.b_up, N, C, up_width);
     mlp_activation_forward(c.mlp, buf.mlp_act, buf.mlp_pre, N, F);
-    if (fused_residual) {
-        matmul_forward(buf.out, buf.mlp_act, w.w_down, w.b_down, N, F, C, buf.mid);
-    } else {
-        float* mlp_out = a.scratch.data();
-        matmul_forward(mlp_out, buf.mlp_act, w.w_down, w.b_down, N, F, C);
-        if (c.norms_sublayer_outputs()) {
-            norm_forward(c, a.out_norm.data(), a.out_norm_mean.data(), a.out_norm_rstd.data(), mlp_out,
-                         w.mlp_out_norm_w, w.mlp_out_norm_b, N);
-            mlp_out = a.out_norm.data();
-        }
-        if (post) {
-            add_forward(buf.norm2, buf.mid, mlp_out, NC);
-            norm_forward(c, buf.out, buf.norm2_mean, buf.norm2_rstd, buf.norm2, w.mlp_norm_w, w.mlp_norm_b, N);
-        } else {
-            add_forward(buf.out, buf.mid, mlp_out, NC);
-        }
-    }
+    project_into_residual(buf.out, buf.mlp_act, w.w_down, w.b_down, F, buf.mid, w.mlp_out_norm_w, w.mlp_out_norm_b,
+                          {buf.norm2, buf.norm2_mean, buf.norm2_rstd, w.mlp_norm_w, w.mlp_norm_b});
     if (obs) obs->intervene("block_out", l, buf.out, {N, C});
     if (obs) obs->observe("block_out", l, buf.out, {N, C});
 }
