@@ -18,8 +18,8 @@ namespace sinklab {
 // varies from call to call. So sinklab splits the tokens itself: each thread makes single-threaded
 // calls on its own rows (inside a parallel region OpenBLAS runs serially), 200-220 GFLOP/s on the
 // same shapes with either of OpenBLAS's x86 kernels. The weight gradient sums over the tokens, so
-// each thread sums its rows into a private buffer and the buffers are added in thread order:
-// deterministic for a given thread count, as resume requires.
+// the first thread adds its rows into the gradient, the others into private buffers added to it in
+// thread order: deterministic for a given thread count, as resume requires.
 //
 // OpenBLAS's Skylake-X family kernels also have a small-matrix path that skips packing, taken when
 // M * N * K <= 100^3 (kernel/x86_64/sgemm_small_kernel_permit_skylakex.c). There the rows go in
