@@ -3,9 +3,12 @@
 byte corpus, for bench/train_throughput.sh. Prints one JSON line.
 
 usage: torch_train.py PRESET STEPS WARMUP_STEPS [--threads N] [--data DIR] [--parity]
-  --parity: sinklab's schedule (linear warmup 50, cosine to min-lr at STEPS) and, at the end, the
-  validation loss over every non-overlapping seq-len window of the last 5% of the bytes, as
-  `sinklab train` computes it (bench/train_parity.sh compares the two).
+  The learning rate follows sinklab's schedule (linear warmup over 50 steps, then cosine to min-lr),
+  as the sinklab side of each benchmark does: over 1000 steps, as bench/training_steps.h does for
+  the throughput runs, so that both engines' losses after the same steps can be compared.
+  --parity: the schedule ends at STEPS + WARMUP_STEPS instead, as `sinklab train --steps` does, and
+  at the end comes the validation loss over every non-overlapping seq-len window of the last 5% of
+  the bytes, as `sinklab train` computes it (bench/train_parity.sh compares the two).
 """
 import argparse, glob, json, math, os, time
 
@@ -90,10 +93,12 @@ def main():
                             lr=cfg["lr"], betas=(0.9, 0.95), eps=1e-8)
     B, T = cfg["batch"], cfg["seq"]
 
-    def lr_at(step):  # sinklab's schedule, step counted from 1
-        warmup, total = 50, a.steps + a.warmup_steps
+    def lr_at(step):  # sinklab's learning_rate_at, step counted from 1
+        warmup, total = 50, a.steps + a.warmup_steps if a.parity else 1000
         if step <= warmup:
             return cfg["lr"] * step / warmup
+        if step >= total:
+            return cfg["min_lr"]
         progress = (step - warmup) / (total - warmup)
         return cfg["min_lr"] + (cfg["lr"] - cfg["min_lr"]) * 0.5 * (1 + math.cos(math.pi * progress))
 
@@ -101,9 +106,8 @@ def main():
 
     def step():
         counter[0] += 1
-        if a.parity:
-            for g in opt.param_groups:
-                g["lr"] = lr_at(counter[0])
+        for g in opt.param_groups:
+            g["lr"] = lr_at(counter[0])
         ix = torch.randint(len(train) - T - 1, (B,))
         x = torch.stack([train[i : i + T] for i in ix])
         y = torch.stack([train[i + 1 : i + T + 1] for i in ix])
