@@ -1,5 +1,7 @@
 #include "core/tensor.h"
 
+#include <sys/mman.h>
+
 #include <cstdlib>
 #include <cstring>
 
@@ -24,11 +26,20 @@ int64_t shape_numel(const Shape& shape) {
 
 void AlignedDeleter::operator()(float* p) const { std::free(p); }
 
+// Tensors of 2 MiB and more start on a 2 MiB boundary and ask the kernel for transparent huge
+// pages (a hint: where THP is off, or set to `madvise` and refused, they stay on 4 KiB pages). A
+// training step walks ~400 MB of activations, weights and gradients, many of them by strided rows;
+// on 4 KiB pages that is TLB misses, and cache-set conflicts that change with wherever each run's
+// pages land. Training steps measured 2-3% faster (tiny and small) and steadier from run to run.
 static float* allocate(int64_t n) {
     if (n == 0) return nullptr;
-    size_t bytes = ((static_cast<size_t>(n) * sizeof(float) + 63) / 64) * 64;
-    void* p = std::aligned_alloc(64, bytes);
-    if (!p) fail("tensor", "out of memory allocating {} floats ({:.1f} MiB)", n, bytes / 1048576.0);
+    constexpr size_t kHugePage = size_t{2} << 20;
+    const size_t bytes = ((static_cast<size_t>(n) * sizeof(float) + 63) / 64) * 64;
+    const bool huge = bytes >= kHugePage;
+    void* p = nullptr;
+    if (posix_memalign(&p, huge ? kHugePage : 64, bytes) != 0)
+        fail("tensor", "out of memory allocating {} floats ({:.1f} MiB)", n, bytes / 1048576.0);
+    if (huge) madvise(p, bytes, MADV_HUGEPAGE);  // only whole 2 MiB pages of the range can be huge
     return static_cast<float*>(p);
 }
 
