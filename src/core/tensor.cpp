@@ -27,10 +27,10 @@ int64_t shape_numel(const Shape& shape) {
 void AlignedDeleter::operator()(float* p) const { std::free(p); }
 
 // Tensors of 2 MiB and more start on a 2 MiB boundary and ask the kernel for transparent huge
-// pages (a hint: where THP is off, or set to `madvise` and refused, they stay on 4 KiB pages). A
-// training step walks ~400 MB of activations, weights and gradients, many of them by strided rows;
-// on 4 KiB pages that is TLB misses, and cache-set conflicts that change with wherever each run's
-// pages land. Training steps measured 2-3% faster (tiny and small) and steadier from run to run.
+// pages. Debian's default THP setting, `madvise`, gives them only to memory that asks; the request
+// is a hint (with THP `never`, or no free huge page, the tensor stays on 4 KiB pages). A training
+// step walks hundreds of MB of activations, weights and gradients, many by strided rows: on 4 KiB
+// pages, TLB misses. Training steps measured 1.5-3% faster on tiny and small (docs/performance.md).
 static float* allocate(int64_t n) {
     if (n == 0) return nullptr;
     constexpr size_t kHugePage = size_t{2} << 20;
