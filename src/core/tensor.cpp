@@ -27,8 +27,8 @@ int64_t shape_numel(const Shape& shape) {
 void AlignedDeleter::operator()(float* p) const { std::free(p); }
 
 // Tensors of 2 MiB and more start on a 2 MiB boundary and ask the kernel for transparent huge
-// pages. Debian's default THP setting, `madvise`, gives them only to memory that asks; the request
-// is a hint (with THP `never`, or no free huge page, the tensor stays on 4 KiB pages). A training
+// pages. The THP setting `madvise` (this project's machines have it) gives them only to memory
+// that asks; the request is a hint (with THP `never`, or no free huge page, the tensor stays on 4 KiB pages). A training
 // step walks hundreds of MB of activations, weights and gradients, many by strided rows: on 4 KiB
 // pages, TLB misses. Training steps measured 1.5-3% faster on tiny and small (docs/performance.md).
 static float* allocate(int64_t n) {
