@@ -28,9 +28,10 @@ void AlignedDeleter::operator()(float* p) const { std::free(p); }
 
 // Tensors of 2 MiB and more start on a 2 MiB boundary and ask the kernel for transparent huge
 // pages. The THP setting `madvise` (this project's machines have it) gives them only to memory
-// that asks; the request is a hint (with THP `never`, or no free huge page, the tensor stays on 4 KiB pages). A training
-// step walks hundreds of MB of activations, weights and gradients, many by strided rows: on 4 KiB
-// pages, TLB misses. Training steps measured 1.5-3% faster on tiny and small (docs/performance.md).
+// that asks. The request is a hint: with THP `never`, or no free huge page, a tensor stays on 4 KiB
+// pages. A training step walks hundreds of MB of activations, weights and gradients, many by
+// strided rows: on 4 KiB pages, TLB misses. Training steps measured 1.5-3% faster on tiny and small
+// (docs/performance.md).
 static float* allocate(int64_t n) {
     if (n == 0) return nullptr;
     constexpr size_t kHugePage = size_t{2} << 20;
