@@ -47,7 +47,9 @@ void add_demo_command(CLI::App& app) {
     cmd->add_option("--minutes", a->minutes, "training budget of each model, in minutes")
         ->check(CLI::PositiveNumber)
         ->capture_default_str();
-    cmd->add_option("--out", a->out, "demo folder: OUT/softmax, OUT/gated (runs), OUT/report")->capture_default_str();
+    cmd->add_option("--out", a->out,
+                    "demo folder: OUT/softmax, OUT/gated (runs), OUT/report, OUT/demo.json (what was asked for)")
+        ->capture_default_str();
     cmd->add_option("--data", a->data, "training text file or folder (default: the default corpus)");
     cmd->add_option("--pretrained", a->pretrained,
                     "a model to probe beside them: auto (stories260K of tests/fixtures when present), none, or a path")

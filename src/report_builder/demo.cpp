@@ -7,8 +7,10 @@
 #include <limits>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/files.h"
 #include "core/progress.h"
 #include "core/rng.h"
 #include "core/threads.h"
@@ -101,6 +103,54 @@ std::string settings_text() {
     return text;
 }
 
+// What the demo in `o.out` was asked for. Its runs are reused (or resumed) only by a demo that asks
+// for the same: otherwise the summary would report one budget and the models show another.
+nlohmann::json demo_request(const DemoOptions& o) {
+    const std::string data = o.data.empty() ? "" : fs::absolute(o.data).lexically_normal().string();
+    return {{"minutes", o.minutes}, {"data", data}, {"settings", settings_text()}};
+}
+
+// The fields in which `r` differs from `other`, as the command line would give them.
+std::string describe_request(const nlohmann::json& r, const nlohmann::json& other) {
+    std::string text;
+    const auto add = [&](const std::string& part) { text += (text.empty() ? "" : ", ") + part; };
+    const double minutes = r.value("minutes", 0.0);
+    if (minutes != other.value("minutes", 0.0)) add(fmt::format("--minutes {:g}", minutes));
+    if (r.value("data", "") != other.value("data", "")) {
+        const std::string data = r.value("data", "");
+        add(data.empty() ? "the default corpus" : "--data " + data);
+    }
+    if (r.value("settings", "") != other.value("settings", "")) add("training settings " + r.value("settings", ""));
+    return text.empty() ? "a request this sinklab cannot read" : text;
+}
+
+// Records the request in OUT/demo.json. A folder whose runs another demo (or `sinklab train`) made is
+// refused before anything is trained or overwritten.
+void claim_demo_folder(const DemoOptions& o, const std::vector<fs::path>& run_dirs) {
+    const fs::path record = o.out / "demo.json";
+    const nlohmann::json wanted = demo_request(o);
+    std::error_code ec;
+    const auto made_run =
+        std::find_if(run_dirs.begin(), run_dirs.end(), [&](const fs::path& d) { return fs::exists(d, ec); });
+    if (fs::exists(record, ec)) {
+        nlohmann::json held;
+        try {
+            held = nlohmann::json::parse(read_text_file(record, "demo"));
+        } catch (const nlohmann::json::exception& e) {
+            fail("demo", "{}: not valid JSON ({}); remove it, or pass another --out", record.string(), e.what());
+        }
+        if (held == wanted) return;
+        SINKLAB_CHECK(made_run == run_dirs.end(), "demo",
+                      "{} holds the demo of {}; this one asks for {}. Pass another --out, or remove {} to train again",
+                      o.out.string(), describe_request(held, wanted), describe_request(wanted, held), o.out.string());
+    } else {
+        SINKLAB_CHECK(made_run == run_dirs.end(), "demo",
+                      "{} exists, but no {} says which demo made it. Pass another --out, or remove {} to train there",
+                      made_run->string(), record.string(), made_run->string());
+    }
+    write_file_atomic(record, wanted.dump(2) + "\n");
+}
+
 }  // namespace
 
 const std::map<std::string, std::string>& demo_train_settings() {
@@ -131,6 +181,7 @@ DemoOutcome run_demo(const DemoOptions& o) {
     const TrainConfig base = demo_config("", o);
     const ByteCorpus corpus =
         load_byte_corpus(base.data.empty() ? default_corpus_path() : fs::path(base.data), base.val_fraction);
+    claim_demo_folder(o, {sink_run, free_run});
     const double step_seconds = seconds_per_step(base);
     for (const auto& [design, dir] : {std::pair<std::string, fs::path>{"", sink_run}, {kSinkFreeDesign, free_run}}) {
         TrainConfig config = demo_config(design, o);

@@ -32,7 +32,9 @@ struct DemoOutcome {
     std::vector<std::string> summary;  // five lines
 };
 
-// Runs every phase; an existing finished run in OUT/<name> is reused and an interrupted one resumed.
+// Runs every phase; an existing finished run in OUT/<name> is reused and an interrupted one resumed,
+// when OUT/demo.json says a demo with the same budget, data and settings made them. A folder that
+// another demo made is refused with an error, before anything is trained.
 DemoOutcome run_demo(const DemoOptions& options);
 
 // The stories260K llama2.c model of the test fixtures, when this source tree has it; empty otherwise.

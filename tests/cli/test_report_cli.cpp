@@ -92,6 +92,24 @@ TEST(DemoCli, TrainsBothModelsAndWritesTheReport) {
                              " --out " + (dir / "demo").string());
     ASSERT_EQ(again.exit_code, 0) << again.output;
     EXPECT_NE(again.output.find("a finished run, reused"), std::string::npos) << again.output;
+
+    // Another budget in the same folder is refused before anything is trained: reusing the runs would
+    // report one budget and show another.
+    const auto log_before = read_file(dir / "demo" / "softmax" / "train_log.jsonl");
+    auto longer = run_sinklab("demo --minutes 0.05 --pretrained none --quiet --threads 2 --data " + data.string() +
+                              " --out " + (dir / "demo").string());
+    EXPECT_EQ(longer.exit_code, 1) << longer.output;
+    EXPECT_NE(longer.output.find("holds the demo of --minutes 0.04"), std::string::npos) << longer.output;
+    EXPECT_NE(longer.output.find("this one asks for --minutes 0.05"), std::string::npos) << longer.output;
+    EXPECT_EQ(read_file(dir / "demo" / "softmax" / "train_log.jsonl"), log_before);
+
+    // Runs that no demo record describes (here: from `sinklab train`) are not overwritten either.
+    fs::remove(dir / "demo" / "demo.json");
+    auto unrecorded = run_sinklab("demo --minutes 0.04 --pretrained none --quiet --threads 2 --data " + data.string() +
+                                  " --out " + (dir / "demo").string());
+    EXPECT_EQ(unrecorded.exit_code, 1) << unrecorded.output;
+    EXPECT_NE(unrecorded.output.find("softmax exists, but no"), std::string::npos) << unrecorded.output;
+    EXPECT_EQ(read_file(dir / "demo" / "softmax" / "train_log.jsonl"), log_before);
 }
 
 }  // namespace
