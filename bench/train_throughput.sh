@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Training throughput, sinklab against PyTorch, same machine, same run, same data, and both against
-# the machine's sgemm peak measured in the same run.
+# the machine's sgemm peak and FMA ceiling measured in the same run.
 # usage: bench/train_throughput.sh [BUILD_DIR] [STEPS] [ROUNDS]
 #   ROUNDS (default 3): sinklab, PyTorch with 1 thread and PyTorch with 2 threads run in turn,
 #   ROUNDS times over; each keeps its best round, so that a burst of other load on a shared
@@ -41,6 +41,7 @@ print(f"{s['preset']}: sinklab {s['tokens_per_s']:.0f} tok/s ({s['gflops']:.0f} 
       f"{100 * s['gflops'] / peak['gflops']:.0f}% of the {peak['gflops']:.0f} GFLOP/s sgemm peak), "
       f"pytorch {t['tokens_per_s']:.0f} tok/s ({t['threads']} threads, {t_gflops:.0f} GFLOP/s, "
       f"{100 * t_gflops / peak['gflops']:.0f}% of the peak), ratio {s['tokens_per_s'] / t['tokens_per_s']:.2f}x "
-      f"(the peak bounds the ratio at {peak['gflops'] / t_gflops:.2f}x)")
+      f"(the peak bounds the ratio at {peak['gflops'] / t_gflops:.2f}x, "
+      f"the {peak['fma_gflops']:.0f} GFLOP/s FMA ceiling at {peak['fma_gflops'] / t_gflops:.2f}x)")
 PY
 done
