@@ -139,6 +139,13 @@ void claim_demo_folder(const DemoOptions& o, const std::vector<fs::path>& run_di
         } catch (const nlohmann::json::exception& e) {
             fail("demo", "{}: not valid JSON ({}); remove it, or pass another --out", record.string(), e.what());
         }
+        const auto is = [&](const char* key, bool (nlohmann::json::*type)() const noexcept) {
+            return held.contains(key) && (held[key].*type)();
+        };
+        SINKLAB_CHECK(is("minutes", &nlohmann::json::is_number) && is("data", &nlohmann::json::is_string) &&
+                          is("settings", &nlohmann::json::is_string),
+                      "demo", "{}: not a demo record (an object with minutes, data and settings); remove it, or pass "
+                      "another --out", record.string());
         if (held == wanted) return;
         SINKLAB_CHECK(made_run == run_dirs.end(), "demo",
                       "{} holds the demo of {}; this one asks for {}. Pass another --out, or remove {} to train again",

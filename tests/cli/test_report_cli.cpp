@@ -103,6 +103,13 @@ TEST(DemoCli, TrainsBothModelsAndWritesTheReport) {
     EXPECT_NE(longer.output.find("this one asks for --minutes 0.05"), std::string::npos) << longer.output;
     EXPECT_EQ(read_file(dir / "demo" / "softmax" / "train_log.jsonl"), log_before);
 
+    // A record that is not one: a clear error, nothing trained.
+    std::ofstream(dir / "demo" / "demo.json") << "[0.04]";
+    auto foreign = run_sinklab("demo --minutes 0.04 --pretrained none --quiet --threads 2 --data " + data.string() +
+                               " --out " + (dir / "demo").string());
+    EXPECT_EQ(foreign.exit_code, 1) << foreign.output;
+    EXPECT_NE(foreign.output.find("demo.json: not a demo record"), std::string::npos) << foreign.output;
+
     // Runs that no demo record describes (here: from `sinklab train`) are not overwritten either.
     fs::remove(dir / "demo" / "demo.json");
     auto unrecorded = run_sinklab("demo --minutes 0.04 --pretrained none --quiet --threads 2 --data " + data.string() +
