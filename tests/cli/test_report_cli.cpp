@@ -110,7 +110,7 @@ TEST(DemoCli, TrainsBothModelsAndWritesTheReport) {
     EXPECT_EQ(foreign.exit_code, 1) << foreign.output;
     EXPECT_NE(foreign.output.find("demo.json: not a demo record"), std::string::npos) << foreign.output;
 
-    // Runs that no demo record describes (here: from `sinklab train`) are not overwritten either.
+    // Runs that no demo record describes (an older sinklab's, or `sinklab train`'s) are not overwritten either.
     fs::remove(dir / "demo" / "demo.json");
     auto unrecorded = run_sinklab("demo --minutes 0.04 --pretrained none --quiet --threads 2 --data " + data.string() +
                                   " --out " + (dir / "demo").string());
