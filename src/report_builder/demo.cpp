@@ -14,6 +14,7 @@
 #include "core/progress.h"
 #include "core/rng.h"
 #include "core/threads.h"
+#include "model/checkpoint.h"
 #include "report_builder/run_report.h"
 #include "train/data.h"
 #include "train/trainer.h"
@@ -110,18 +111,17 @@ nlohmann::json demo_request(const DemoOptions& o) {
     return {{"minutes", o.minutes}, {"data", data}, {"settings", settings_text()}};
 }
 
-// The fields in which `r` differs from `other`, as the command line would give them.
+// The fields in which `r` differs from `other`, as the command line would give them; empty when none.
 std::string describe_request(const nlohmann::json& r, const nlohmann::json& other) {
     std::string text;
     const auto add = [&](const std::string& part) { text += (text.empty() ? "" : ", ") + part; };
-    const double minutes = r.value("minutes", 0.0);
-    if (minutes != other.value("minutes", 0.0)) add(fmt::format("--minutes {:g}", minutes));
-    if (r.value("data", "") != other.value("data", "")) {
-        const std::string data = r.value("data", "");
+    if (r.at("minutes") != other.at("minutes")) add(fmt::format("--minutes {:g}", r.at("minutes").get<double>()));
+    if (r.at("data") != other.at("data")) {
+        const std::string data = r.at("data").get<std::string>();
         add(data.empty() ? "the default corpus" : "--data " + data);
     }
-    if (r.value("settings", "") != other.value("settings", "")) add("training settings " + r.value("settings", ""));
-    return text.empty() ? "a request this sinklab cannot read" : text;
+    if (r.at("settings") != other.at("settings")) add("training settings " + r.at("settings").get<std::string>());
+    return text;
 }
 
 // Records the request in OUT/demo.json. A folder whose runs another demo (or `sinklab train`) made is
@@ -133,23 +133,17 @@ void claim_demo_folder(const DemoOptions& o, const std::vector<fs::path>& run_di
     const auto made_run =
         std::find_if(run_dirs.begin(), run_dirs.end(), [&](const fs::path& d) { return fs::exists(d, ec); });
     if (fs::exists(record, ec)) {
-        nlohmann::json held;
-        try {
-            held = nlohmann::json::parse(read_text_file(record, "demo"));
-        } catch (const nlohmann::json::exception& e) {
-            fail("demo", "{}: not valid JSON ({}); remove it, or pass another --out", record.string(), e.what());
-        }
-        const auto is = [&](const char* key, bool (nlohmann::json::*type)() const noexcept) {
-            return held.contains(key) && (held[key].*type)();
-        };
-        SINKLAB_CHECK(is("minutes", &nlohmann::json::is_number) && is("data", &nlohmann::json::is_string) &&
-                          is("settings", &nlohmann::json::is_string),
+        const nlohmann::json held = read_json_file(record, "demo");
+        const auto field = [&](const char* key) { return held.value(key, nlohmann::json()); };
+        SINKLAB_CHECK(held.is_object() && held.size() == wanted.size() && field("minutes").is_number() &&
+                          field("data").is_string() && field("settings").is_string(),
                       "demo", "{}: not a demo record (an object with minutes, data and settings); remove it, or pass "
                       "another --out", record.string());
-        if (held == wanted) return;
+        const std::string there = describe_request(held, wanted);
+        if (there.empty()) return;
         SINKLAB_CHECK(made_run == run_dirs.end(), "demo",
                       "{} holds the demo of {}; this one asks for {}. Pass another --out, or remove {} to train again",
-                      o.out.string(), describe_request(held, wanted), describe_request(wanted, held), o.out.string());
+                      o.out.string(), there, describe_request(wanted, held), o.out.string());
     } else {
         SINKLAB_CHECK(made_run == run_dirs.end(), "demo",
                       "{} exists, but no {} says which demo made it. Pass another --out, or remove {} to train there",
