@@ -19,6 +19,7 @@ namespace {
 
 // 16 floats: one AVX-512 register, or two AVX2 ones where the machine has no AVX-512.
 using Lanes = float __attribute__((vector_size(64)));
+constexpr int kLanes = sizeof(Lanes) / sizeof(float);
 
 // Where the chains' sum is stored, so that they are not optimised away.
 volatile float fma_chains_sum;
@@ -41,11 +42,11 @@ double fma_ceiling_gflops() {
             for (long r = 0; r < kRounds / kChains; ++r)
                 for (int c = 0; c < kChains; ++c) acc[c] = acc[c] * scale + shift;
             for (int c = 0; c < kChains; ++c)
-                for (int l = 0; l < 16; ++l) sink += acc[c][l];
+                for (int l = 0; l < kLanes; ++l) sink += acc[c][l];
         }
         const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         fma_chains_sum = sink;
-        best = std::max(best, 2.0 * 16 * (kRounds / kChains) * kChains * sinklab::num_threads() / secs / 1e9);
+        best = std::max(best, 2.0 * kLanes * (kRounds / kChains) * kChains * sinklab::num_threads() / secs / 1e9);
     }
     return best;
 }
