@@ -87,14 +87,6 @@ std::string AttentionSpec::name() const {
                       "(AttentionSpec::known_names() lists the named ones)");
 }
 
-ProxyKind AttentionSpec::proxy() const {
-    // Gu et al. (lit_gpt/inference/model_attn_{sim,kernel}_infer.py): unnormalised sigmoid/elu
-    // similarities -> ratio; identity kernels, normalised or not (weights of either sign) -> abs_ratio.
-    if (kind == K::identity) return ProxyKind::abs_ratio;
-    if (!normalised) return ProxyKind::ratio;
-    return ProxyKind::none;
-}
-
 void AttentionSpec::validate() const {
     const bool has_unnormalised_form = kind == K::sigmoid || kind == K::elu1 || kind == K::identity;
     SINKLAB_CHECK(normalised || has_unnormalised_form, "attention",

@@ -29,11 +29,6 @@ enum class SlotKind {
 // Output gate of gated attention: out * sigmoid(x W_g), applied by the model (attention/output_gate.h).
 enum class GateKind { none, elementwise, headwise };
 
-// How sink metrics read a design's weights (variants.md b1, Gu et al.'s proxies for the designs
-// marked * in their paper), applied per query row over its token columns and slot:
-// none: the weights themselves; ratio: w / (sum w + 1e-8); abs_ratio: |w| / (sum |w| + 1e-8).
-enum class ProxyKind { none, ratio, abs_ratio };
-
 struct AttentionSpec {
     AttentionKind kind = AttentionKind::softmax;
     bool normalised = true;  // divide by Z; only sigmoid, elu1 and identity have an unnormalised form
@@ -55,7 +50,6 @@ struct AttentionSpec {
     std::string name() const;
     static std::vector<std::string> known_names();
 
-    ProxyKind proxy() const;
     bool uses_sink_token() const { return sink_token; }
     bool has_slot() const { return slot != SlotKind::none; }
     // Checks that the kernel can compute the combination (a hand-built spec may not be one).

@@ -19,8 +19,6 @@ bool blockwise_attention_supports(const AttentionSpec& spec) {
 
 namespace {
 
-constexpr double kProxyEps = 1e-8;  // Gu et al.: w / (sum w + 1e-8), |w| / (sum |w| + 1e-8)
-
 // One query row of a strip, in place: scores s[0, width) in, weights out (0 outside the visible
 // [lo, hi]), with the reference softmax's operations in its order (max, e = exp(s - m), their float
 // sum, w = e / sum), so the weights are the reference's. Adds each weight to its column's sum and
@@ -109,38 +107,6 @@ void blockwise_attention_forward(const BlockwiseAttentionOutputs& o, const Atten
                 if (o.column_sums)
                     for (int j = 0; j < T; ++j) o.column_sums[bh * T + j] = static_cast<float>(column[j]);
             }
-        }
-    }
-}
-
-void attention_weight_stats(float* column_sums, float* row_entropy, const float* weights, int B, int NH, int T,
-                            ProxyKind proxy) {
-    // A weight as the proxy reads it, before the row's scale.
-    auto read = [proxy](float w) { return proxy == ProxyKind::abs_ratio ? std::abs(static_cast<double>(w)) : w; };
-    #pragma omp parallel
-    {
-        std::vector<double> column(column_sums ? T : 0);
-        #pragma omp for schedule(static)
-        for (long bh = 0; bh < static_cast<long>(B) * NH; ++bh) {
-            std::fill(column.begin(), column.end(), 0.0);
-            for (int i = 0; i < T; ++i) {
-                const float* row = weights + (bh * T + i) * T;
-                double row_scale = 1.0;
-                if (proxy != ProxyKind::none) {
-                    double sum = 0.0;
-                    for (int j = 0; j < T; ++j) sum += read(row[j]);
-                    row_scale = 1.0 / (sum + kProxyEps);
-                }
-                double entropy = 0.0;
-                for (int j = 0; j < T; ++j) {
-                    const double w = read(row[j]) * row_scale;
-                    if (column_sums) column[j] += w;
-                    if (w > 0.0) entropy -= w * std::log(w);
-                }
-                if (row_entropy) row_entropy[bh * T + i] = static_cast<float>(entropy);
-            }
-            if (column_sums)
-                for (int j = 0; j < T; ++j) column_sums[bh * T + j] = static_cast<float>(column[j]);
         }
     }
 }

@@ -36,11 +36,4 @@ void blockwise_attention_forward(const BlockwiseAttentionOutputs& outputs, const
                                  const AttentionDims& dims, const AttentionSpec& spec, const AttentionMask& mask,
                                  const BlockwiseAttentionOptions& options = {});
 
-// The same statistics read from materialised weights (B, NH, T, T) (attention_forward's, zero where
-// masked), through the design's sink-metric proxy (AttentionSpec::proxy: each row rescaled by
-// 1 / (sum + 1e-8) of its weights or of their absolute values, as Gu et al. read unnormalised
-// designs). The reference the blockwise kernel is tested against, and the probe's materialised path.
-void attention_weight_stats(float* column_sums, float* row_entropy, const float* weights, int B, int NH, int T,
-                            ProxyKind proxy = ProxyKind::none);
-
 }  // namespace sinklab

@@ -28,6 +28,7 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "core/threads.h"
+#include "metrics/attention_stats.h"
 #include "model/transformer.h"
 #include "probe/probe.h"
 #include "probe/probe_input.h"
@@ -83,25 +84,27 @@ public:
     }
     an::AttentionSample sample;
 
-    void observe(std::string_view name, int layer, const float* data, const Shape& shape) override {
-        if (name == "attn_weights") {
+    void observe(Tap tap, int layer, const float* data, const Shape& shape) override {
+        if (tap == Tap::attn_weights) {
             const int NH = static_cast<int>(shape[1]), T = static_cast<int>(shape[2]), K = static_cast<int>(shape[3]);
-            Eigen::MatrixXd mean = Eigen::MatrixXd::Zero(T, K);  // (T, T)
-            if (keep_heads_) sample.heads[layer].assign(NH, Eigen::MatrixXd(T, K));
-            for (int h = 0; h < NH; ++h)
-                for (int i = 0; i < T; ++i)
-                    for (int j = 0; j < K; ++j) {
-                        const double v = data[(static_cast<size_t>(h) * T + i) * K + j];
-                        mean(i, j) += v / NH;
-                        if (keep_heads_) sample.heads[layer][h](i, j) = v;
-                    }
-            sample.attention[layer] = std::move(mean);
-        } else if (name == "embed" || name == "block_out") {
+            using RowMajor = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+            RowMajor mean(T, K);  // (T, K), the layout of the tap's planes
+            head_average(mean.data(), data, NH, static_cast<long>(T) * K);
+            sample.attention[layer] = mean;
+            if (keep_heads_) {
+                sample.heads[layer].assign(NH, Eigen::MatrixXd(T, K));
+                for (int h = 0; h < NH; ++h)
+                    sample.heads[layer][h] =
+                        Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(
+                            data + static_cast<size_t>(h) * T * K, T, K)
+                            .cast<double>();
+            }
+        } else if (tap == Tap::embed || tap == Tap::block_out) {
             const int N = static_cast<int>(shape[0]), C = static_cast<int>(shape[1]);
             Eigen::MatrixXd h(N, C);  // (T, C)
             for (int i = 0; i < N; ++i)
                 for (int c = 0; c < C; ++c) h(i, c) = data[static_cast<size_t>(i) * C + c];
-            sample.hidden[name == "embed" ? 0 : layer + 1] = std::move(h);
+            sample.hidden[tap == Tap::embed ? 0 : layer + 1] = std::move(h);
         }
     }
 

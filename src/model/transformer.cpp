@@ -457,7 +457,7 @@ void Transformer::block_forward(int l, const BlockBuffers& buf, int N, const int
         rope_forward(buf.qkv, positions, N, c.n_heads, HS, QKV, *rope);
         rope_forward(buf.qkv + c.n_heads * HS, positions, N, c.n_kv_heads, HS, QKV, *rope);
     }
-    if (obs) obs->observe("qkv", l, buf.qkv, {N, QKV});
+    if (obs) obs->observe(Tap::qkv, l, buf.qkv, {N, QKV});
     attend(l, buf.qkv, buf.attout);
     const float* heads = buf.attout;
     if (c.attention.gate != GateKind::none) {
@@ -482,8 +482,8 @@ void Transformer::block_forward(int l, const BlockBuffers& buf, int N, const int
     mlp_activation_forward(c.mlp, buf.mlp_act, buf.mlp_pre, N, F);
     project_into_residual(buf.out, buf.mlp_act, w.w_down, w.b_down, F, buf.mid, w.mlp_out_norm_w, w.mlp_out_norm_b,
                           {buf.norm2, buf.norm2_mean, buf.norm2_rstd, w.mlp_norm_w, w.mlp_norm_b});
-    if (obs) obs->intervene("block_out", l, buf.out, {N, C});
-    if (obs) obs->observe("block_out", l, buf.out, {N, C});
+    if (obs) obs->intervene(Tap::block_out, l, buf.out, {N, C});
+    if (obs) obs->observe(Tap::block_out, l, buf.out, {N, C});
 }
 
 void Transformer::head_forward(const float* last, int N, TensorObserver* obs) {
@@ -494,7 +494,7 @@ void Transformer::head_forward(const float* last, int N, TensorObserver* obs) {
     norm_forward(c, a.final_norm.data(), a.final_mean.data(), a.final_rstd.data(), last,
                  w ? param("final_norm.weight") : nullptr, b ? param("final_norm.bias") : nullptr, N);
     if (a.logits.numel() != static_cast<int64_t>(N) * c.vocab_size) a.logits = Tensor({N, c.vocab_size});
-    if (obs) obs->observe("final_norm", -1, a.final_norm.data(), {N, c.d_model});
+    if (obs) obs->observe(Tap::final_norm, -1, a.final_norm.data(), {N, c.d_model});
     const float* head = c.tied_embeddings ? param("embed.tokens") : param("lm_head");
     float* logits = a.logits.data();
     matmul_forward(logits, a.final_norm.data(), head, nullptr, N, c.d_model, c.vocab_size);
@@ -504,7 +504,7 @@ void Transformer::head_forward(const float* last, int N, TensorObserver* obs) {
         #pragma omp parallel for simd schedule(static)
         for (long i = 0; i < n; ++i) logits[i] = cap * std::tanh(logits[i] / cap);
     }
-    if (obs) obs->observe("logits", -1, logits, {N, c.vocab_size});
+    if (obs) obs->observe(Tap::logits, -1, logits, {N, c.vocab_size});
 }
 
 double Transformer::forward(const int32_t* tokens, const int32_t* targets, int B, int T,
@@ -551,7 +551,7 @@ double Transformer::forward(const int32_t* tokens, const int32_t* targets, int B
     embed(a.resid.data(), a.tokens.data(), a.positions.data(), N);
     if (sink)
         for (int b = 0; b < B; ++b) embed_sink_token(a.resid.data(), static_cast<long>(b) * TS, 0);
-    if (obs) obs->observe("embed", -1, a.resid.data(), {N, C});
+    if (obs) obs->observe(Tap::embed, -1, a.resid.data(), {N, C});
 
     // positional score bias (NH, TS, TS), the same for every layer
     const float* score_bias = nullptr;
@@ -568,8 +568,8 @@ double Transformer::forward(const int32_t* tokens, const int32_t* targets, int B
             float* row_entropy = column_sums + static_cast<long>(B) * c.n_heads * TS;  // (B, NH, TS)
             blockwise_attention_forward({attout, column_sums, row_entropy}, AttentionInputs{qkv, nullptr}, dims,
                                         c.attention, mask, {.softcap = c.attn_logit_softcap});
-            if (obs) obs->observe("attn_column_sums", l, column_sums, {B, c.n_heads, TS});
-            if (obs) obs->observe("attn_row_entropy", l, row_entropy, {B, c.n_heads, TS});
+            if (obs) obs->observe(Tap::attn_column_sums, l, column_sums, {B, c.n_heads, TS});
+            if (obs) obs->observe(Tap::attn_row_entropy, l, row_entropy, {B, c.n_heads, TS});
             return;
         }
         if (c.attn_logit_softcap > 0) {
@@ -588,8 +588,8 @@ double Transformer::forward(const int32_t* tokens, const int32_t* targets, int B
             attention_forward(attout, saved, AttentionInputs{qkv, score_bias}, attention_params(l), dims, c.attention,
                               mask);
         }
-        if (obs && saved.slot_weights) obs->observe("attn_slot_weights", l, saved.slot_weights, {B, c.n_heads, TS});
-        if (obs) obs->observe("attn_weights", l, saved.weights, {B, c.n_heads, TS, TS});
+        if (obs && saved.slot_weights) obs->observe(Tap::attn_slot_weights, l, saved.slot_weights, {B, c.n_heads, TS});
+        if (obs) obs->observe(Tap::attn_weights, l, saved.weights, {B, c.n_heads, TS, TS});
     };
 
     for (int l = 0; l < c.n_layers; ++l) {
@@ -668,7 +668,7 @@ const float* Transformer::forward_step(const int32_t* tokens, const int* positio
     step_weights_ = Tensor({c.n_heads, n, keys});
 
     embed(a.resid.data(), tokens, a.positions.data(), n);
-    if (obs) obs->observe("embed", -1, a.resid.data(), {n, C});
+    if (obs) obs->observe(Tap::embed, -1, a.resid.data(), {n, C});
 
     const long kv_width = cache.row_width();
     const AttendFn attend = [&](int l, const float* qkv, float* attout) {
@@ -685,7 +685,7 @@ const float* Transformer::forward_step(const int32_t* tokens, const int* positio
         cached_attention_forward(attout, static_cast<long>(c.n_heads) * HS, step_weights_.data(), in,
                                  CachedAttentionDims{c.n_heads, c.n_kv_heads, HS, n, keys, first},
                                  AttentionMask{c.window_of(l), c.prefix});
-        if (obs) obs->observe("attn_weights", l, step_weights_.data(), {1, c.n_heads, n, keys});
+        if (obs) obs->observe(Tap::attn_weights, l, step_weights_.data(), {1, c.n_heads, n, keys});
     };
     for (int l = 0; l < c.n_layers; ++l) {
         BlockBuffers buf;

@@ -9,6 +9,7 @@
 
 #include "attention/attention.h"
 #include "core/tensor.h"
+#include "metrics/taps.h"
 #include "model/config.h"
 #include "ops/rope.h"
 
@@ -23,30 +24,21 @@ struct ParamInfo {
 };
 
 // The named capture hook: every intermediate a tool may want passes through here
-// (llama.cpp's cb(tensor, name, layer)). Names: "embed" (B*T, C), "qkv" (B*T, QKV) after RoPE,
-// "attn_slot_weights" (B, NH, T) the weight of the slot column, tapped just before the same
-// layer's "attn_weights" (B, NH, T, T) by the designs with a slot (kv_bias, k_bias, softmax1,
-// score_bias), "block_out" (B*T, C), "final_norm" (B*T, C), "logits" (B*T, V).
-// sink_token: the model runs T + 1 positions per sequence, the learnable sink token first (at
-// position 0, the real tokens at 1..T). Every tap up to "block_out" shows all T + 1, so the sink
-// token is key column 0 of "attn_weights" (B, NH, T+1, T+1) and row 0 of each sequence in
-// "embed", "qkv" and "block_out" (B*(T+1), C): probes read it as position 1, the first token, as
-// Gu et al. do for a prepended sink. "final_norm", "logits" and the loss cover the T real tokens.
-// A forward_step of n tokens over a KV cache holding K tokens after it taps the same names with
-// B*T = n, and "attn_weights" (1, NH, n, K).
+// (llama.cpp's cb(tensor, name, layer)), under one of the names of metrics/taps.h, which gives
+// each tap's shape and order.
 class TensorObserver {
 public:
     virtual ~TensorObserver() = default;
-    virtual void observe(std::string_view name, int layer, const float* data, const Shape& shape) = 0;
-    // Called with "block_out" just before it is observed and fed to the next block: an observer may
-    // change the residual stream there (interventions, Sun et al. 2024). The default leaves it alone.
-    virtual void intervene(std::string_view name, int layer, float* data, const Shape& shape) {}
+    virtual void observe(Tap tap, int layer, const float* data, const Shape& shape) = 0;
+    // Called with Tap::block_out just before it is observed and fed to the next block: an observer
+    // may change the residual stream there (interventions, Sun et al. 2024). The default leaves it alone.
+    virtual void intervene(Tap tap, int layer, float* data, const Shape& shape) {}
 };
 
 // How a forward computes attention. materialised: the reference kernel, whose (B, NH, T, T) weights
-// are tapped as "attn_weights" (and kept for backward). blockwise: inference only, never stores a
-// T x T matrix (attention/blockwise_attention.h); taps "attn_column_sums" (B, NH, T) and
-// "attn_row_entropy" (B, NH, T) instead. Softmax designs only (blockwise_attention_supports),
+// are tapped as Tap::attn_weights (and kept for backward). blockwise: inference only, never stores a
+// T x T matrix (attention/blockwise_attention.h); taps Tap::attn_column_sums (B, NH, T) and
+// Tap::attn_row_entropy (B, NH, T) instead. Softmax designs only (blockwise_attention_supports),
 // without a positional score bias (pe alibi, relative).
 enum class AttentionPath { materialised, blockwise };
 

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "metrics/attention_stats.h"
 #include "report/png.h"
 
 namespace sinklab {
@@ -17,16 +18,13 @@ public:
         heatmap_.max_side = o.max_side;
     }
 
-    void observe(std::string_view name, int layer, const float* data, const Shape& shape) override {
-        if (name != "attn_weights") return;
+    void observe(Tap tap, int layer, const float* data, const Shape& shape) override {
+        if (tap != Tap::attn_weights) return;
         const int NH = static_cast<int>(shape[1]), T = static_cast<int>(shape[2]);
         const long plane = static_cast<long>(T) * T;
-        mean_.assign(plane, 0.0f);
-        for (int h = 0; h < NH; ++h) {
-            const float* w = data + h * plane;
-            write(fmt::format("layer{:02d}_head{:02d}", layer, h), w, T);
-            for (long i = 0; i < plane; ++i) mean_[i] += w[i] / NH;
-        }
+        for (int h = 0; h < NH; ++h) write(fmt::format("layer{:02d}_head{:02d}", layer, h), data + h * plane, T);
+        mean_.resize(plane);
+        head_average(mean_.data(), data, NH, plane);
         write(fmt::format("layer{:02d}_head-avg", layer), mean_.data(), T);
     }
 

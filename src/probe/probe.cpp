@@ -7,9 +7,12 @@
 #include <fmt/format.h>
 
 #include "attention/blockwise_attention.h"
-#include "attention/sink_scores.h"
 #include "core/error.h"
 #include "core/progress.h"
+#include "metrics/attention_stats.h"
+#include "metrics/norm_ratio.h"
+#include "metrics/sink_geometry.h"
+#include "metrics/sink_scores.h"
 
 namespace sinklab {
 
@@ -101,28 +104,28 @@ public:
         samples_seen_ = first_sample + B;
     }
 
-    void observe(std::string_view name, int layer, const float* data, const Shape& shape) override {
-        if (name == "attn_slot_weights") {
-            // The slot's weight summed over the T queries (all see it), for this layer's "attn_weights" next.
-            if (!sink) return;
-            const int B = static_cast<int>(shape[0]), H = static_cast<int>(shape[1]), T = static_cast<int>(shape[2]);
-            slot_sums_.assign(static_cast<size_t>(B) * H, 0.0f);
-            for (long bh = 0; bh < static_cast<long>(B) * H; ++bh)
-                for (int i = 0; i < T; ++i) slot_sums_[bh] += data[bh * T + i];
-            slot_layer_ = layer;
-        } else if (name == "attn_weights") {
+    void observe(Tap tap, int layer, const float* data, const Shape& shape) override {
+        if (tap == Tap::attn_slot_weights) {
+            if (sink) slot_.keep(layer, data, shape);
+        } else if (tap == Tap::attn_weights) {
             if (!sink && !entropy) return;
             const int B = static_cast<int>(shape[0]), H = static_cast<int>(shape[1]), T = static_cast<int>(shape[2]);
             column_sums_.resize(static_cast<size_t>(B) * H * T);
             row_entropy_.resize(column_sums_.size());
-            attention_weight_stats(column_sums_.data(), row_entropy_.data(), data, B, H, T, config_.attention.proxy());
-            if (sink) add_sink_columns(layer, column_sums_.data(), slot_layer_ == layer ? slot_sums_.data() : nullptr, B, T);
+            attention_weight_stats(column_sums_.data(), row_entropy_.data(), data, B, H, T,
+                                   sink_metric_proxy(config_.attention));
+            if (sink) {
+                // the slot's weight summed over the T queries (all see it)
+                const float* slot = slot_.take(layer);
+                if (slot) slot_weight_sums(slot_sums_, slot, B, H, T);
+                add_sink_columns(layer, column_sums_.data(), slot ? slot_sums_.data() : nullptr, B, T);
+            }
             if (entropy) entropy->add(layer, row_entropy_.data(), B, T);
-        } else if (name == "attn_column_sums") {
+        } else if (tap == Tap::attn_column_sums) {
             if (sink) add_sink_columns(layer, data, nullptr, static_cast<int>(shape[0]), static_cast<int>(shape[2]));
-        } else if (name == "attn_row_entropy") {
+        } else if (tap == Tap::attn_row_entropy) {
             if (entropy) entropy->add(layer, data, static_cast<int>(shape[0]), static_cast<int>(shape[2]));
-        } else if (name == "qkv") {
+        } else if (tap == Tap::qkv) {
             const int T = T_, B = static_cast<int>(shape[0] / T), HS = config_.hs();
             const long stride = shape[1];
             if (key_norms) key_norms->add(layer, data + static_cast<long>(config_.n_heads) * HS, stride, HS, B, T);
@@ -130,7 +133,7 @@ public:
                 value_norms->add(layer, data + static_cast<long>(config_.n_heads + config_.n_kv_heads) * HS, stride, HS,
                                  B, T);
             if (geometry) geometry->add(layer, data, B, T);
-        } else if (name == "block_out") {
+        } else if (tap == Tap::block_out) {
             const int T = T_, B = static_cast<int>(shape[0] / T), C = config_.d_model;
             if (massive) massive->add(layer, data, B, T, first_sample_);
             if (hidden_norms) hidden_norms->add(layer, data, C, C, B, T);
@@ -159,8 +162,8 @@ private:
     int T_;
     long first_sample_ = 0, samples_seen_ = 0;
     std::vector<float> column_sums_, row_entropy_;  // (B, NH, T) materialised path scratch
+    SlotWeightsTap slot_;
     std::vector<float> slot_sums_;                   // (B, NH) the slot's weight summed over the queries
-    int slot_layer_ = -1;                            // the layer slot_sums_ belongs to
     int sums_layer_ = -1;
     std::vector<int> sum_dims_;
     std::vector<double> position_sums_;  // (T, dims)
@@ -171,9 +174,9 @@ class InterventionObserver final : public TensorObserver {
 public:
     InterventionObserver(const InterventionResult& spec, std::vector<float> means, int T)
         : spec_(spec), means_(std::move(means)), T_(T) {}
-    void observe(std::string_view, int, const float*, const Shape&) override {}
-    void intervene(std::string_view name, int layer, float* data, const Shape& shape) override {
-        if (name != "block_out" || layer != spec_.layer) return;
+    void observe(Tap, int, const float*, const Shape&) override {}
+    void intervene(Tap tap, int layer, float* data, const Shape& shape) override {
+        if (tap != Tap::block_out || layer != spec_.layer) return;
         const long C = shape[1];
         const size_t D = spec_.dims.size();
         for (long row = 0; row < shape[0]; ++row)
@@ -211,12 +214,12 @@ public:
         first_sample_ = first_sample;
         B_ = B;
     }
-    void observe(std::string_view name, int layer, const float* data, const Shape& shape) override {
-        inner_.observe(name, layer, data, shape);
-        if (name == "block_out") progress_.update(static_cast<int64_t>(first_sample_) * layers_ + (layer + 1L) * B_);
+    void observe(Tap tap, int layer, const float* data, const Shape& shape) override {
+        inner_.observe(tap, layer, data, shape);
+        if (tap == Tap::block_out) progress_.update(static_cast<int64_t>(first_sample_) * layers_ + (layer + 1L) * B_);
     }
-    void intervene(std::string_view name, int layer, float* data, const Shape& shape) override {
-        inner_.intervene(name, layer, data, shape);
+    void intervene(Tap tap, int layer, float* data, const Shape& shape) override {
+        inner_.intervene(tap, layer, data, shape);
     }
 
 private:

@@ -1,11 +1,12 @@
 #pragma once
 // The probe: runs a model over samples with its taps and gathers the sink diagnostics of
-// probe_metrics.h per layer and head, in memory that grows linearly with the sequence length when
+// probe_metrics.h (the accumulators of metrics/) per layer and head, in memory that grows linearly with the sequence length when
 // attention takes the blockwise path. docs/probe.md describes the command, the metrics and the JSON.
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "metrics/massive_activations.h"
 #include "model/transformer.h"
 #include "probe/probe_input.h"
 #include "probe/probe_metrics.h"

@@ -8,6 +8,7 @@
 #include "analysis/diffusion.h"
 #include "analysis/sample.h"
 #include "core/error.h"
+#include "metrics/attention_stats.h"
 #include "probe/probe_model.h"
 #include "report/heatmap.h"
 #include "report/png.h"
@@ -28,13 +29,12 @@ public:
         if (maps_) rendered.resize(layers);
     }
 
-    void observe(std::string_view name, int layer, const float* data, const Shape& shape) override {
-        if (name != "attn_weights") return;
+    void observe(Tap tap, int layer, const float* data, const Shape& shape) override {
+        if (tap != Tap::attn_weights) return;
         const int NH = static_cast<int>(shape[1]), T = static_cast<int>(shape[2]), K = static_cast<int>(shape[3]);
         const size_t plane = static_cast<size_t>(T) * K;
-        std::vector<float> mean(plane, 0.0f);  // (T, K)
-        for (int h = 0; h < NH; ++h)
-            for (size_t i = 0; i < plane; ++i) mean[i] += data[h * plane + i] / NH;
+        std::vector<float> mean(plane);  // (T, K)
+        head_average(mean.data(), data, NH, static_cast<long>(plane));
         Eigen::MatrixXd average(T, K);
         for (int i = 0; i < T; ++i)
             for (int j = 0; j < K; ++j) average(i, j) = mean[static_cast<size_t>(i) * K + j];

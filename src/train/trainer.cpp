@@ -10,12 +10,13 @@
 #include <fstream>
 #include <sstream>
 
-#include "attention/sink_scores.h"
 #include "core/error.h"
 #include "core/files.h"
 #include "core/progress.h"
 #include "core/threads.h"
 #include "io/safetensors.h"
+#include "metrics/massive_activations.h"
+#include "metrics/sink_scores.h"
 #include "model/checkpoint.h"
 #include "ops/cross_entropy.h"
 
@@ -33,47 +34,29 @@ double now_seconds() {
 }
 
 // Collects what an evaluation measures from the taps of a forward pass: Sink_1, and Sink_* when a
-// design with a slot taps its slot weights (B, NH, T) as "attn_slot_weights" before the layer's
-// "attn_weights"; and |h| of each layer's residual stream ("block_out") for the massive-activation ratio.
+// design with a slot taps its slot weights; and the massive-activation ratio of each layer's
+// residual stream (Tap::block_out).
 class EvalObserver : public TensorObserver {
 public:
-    EvalObserver(SinkScoreAccumulator& acc, ProxyKind proxy, int layers)
-        : acc_(acc), proxy_(proxy), abs_hidden_(layers) {}
+    EvalObserver(SinkScoreAccumulator& acc, ProxyKind proxy, int layers) : acc_(acc), proxy_(proxy), massive_(layers) {}
 
-    void observe(std::string_view name, int layer, const float* data, const Shape& shape) override {
-        if (name == "attn_slot_weights") {
-            slot_weights_.assign(data, data + shape_numel(shape));
-            slot_layer_ = layer;
-        } else if (name == "attn_weights") {
-            const float* slot = slot_layer_ == layer ? slot_weights_.data() : nullptr;
-            acc_.add(layer, data, slot, static_cast<int>(shape[0]), static_cast<int>(shape[2]), proxy_);
-            slot_layer_ = -1;
-        } else if (name == "block_out") {
-            std::vector<float>& values = abs_hidden_[layer];
-            for (int64_t i = 0, n = shape_numel(shape); i < n; ++i) values.push_back(std::abs(data[i]));
+    void observe(Tap tap, int layer, const float* data, const Shape& shape) override {
+        if (tap == Tap::attn_slot_weights) {
+            slot_.keep(layer, data, shape);
+        } else if (tap == Tap::attn_weights) {
+            acc_.add(layer, data, slot_.take(layer), static_cast<int>(shape[0]), static_cast<int>(shape[2]), proxy_);
+        } else if (tap == Tap::block_out) {
+            massive_.add(layer, data, shape_numel(shape));
         }
     }
 
-    // max over layers of max|h| / median|h| (layers whose median is 0 are left out).
-    double massive_ratio() {
-        double ratio = 0.0;
-        for (std::vector<float>& values : abs_hidden_) {
-            if (values.empty()) continue;
-            const auto middle = values.begin() + static_cast<long>(values.size() / 2);
-            std::nth_element(values.begin(), middle, values.end());
-            const double median = *middle;
-            const double largest = *std::max_element(values.begin(), values.end());
-            if (median > 0) ratio = std::max(ratio, largest / median);
-        }
-        return ratio;
-    }
+    double massive_ratio() { return massive_.ratio(); }
 
 private:
     SinkScoreAccumulator& acc_;
     ProxyKind proxy_;
-    std::vector<float> slot_weights_;  // (B, NH, T) of slot_layer_
-    int slot_layer_ = -1;
-    std::vector<std::vector<float>> abs_hidden_;  // per layer, |h| of every (token, channel)
+    SlotWeightsTap slot_;
+    MassiveRatioAccumulator massive_;
 };
 
 // Prefix LM: the loss skips the first prefix-1 predictions (their targets are visible context).
@@ -217,7 +200,7 @@ Evaluation Trainer::evaluate(int windows) {
     const int ST = std::min(config_.sink_seq_len, config_.seq_len);
     const auto sink_offsets = validation_windows(corpus_.val.size(), ST, config_.bos, config_.sink_windows);
     SinkScoreAccumulator acc(config_.model.n_layers, config_.model.n_heads, 1, config_.sink_eps);
-    EvalObserver observer(acc, config_.model.attention.proxy(), config_.model.n_layers);
+    EvalObserver observer(acc, sink_metric_proxy(config_.model.attention), config_.model.n_layers);
     ForwardOptions probe;
     probe.training = false;
     probe.observer = &observer;

@@ -22,8 +22,8 @@ struct Evaluation {
     double sink1 = 0.0;                    // Sink_1^eps in percent
     std::optional<double> sink_star;       // Sink_*^eps of the slot column in percent (designs with a slot)
     std::vector<double> alpha1_per_layer;  // mean alpha_1 per layer
-    // Massive activations (Sun et al. 2024): max over layers of max|h| / median|h| of that layer's
-    // residual stream ("block_out"), on the Sink_1 windows.
+    // Massive activations (Sun et al. 2024) on the Sink_1 windows: MassiveRatioAccumulator's max over
+    // layers of max|h| / median|h| of that layer's residual stream (metrics/massive_activations.h).
     double massive_ratio = 0.0;
     nlohmann::json to_json() const;
 };

@@ -341,17 +341,6 @@ TEST(AttentionSpecNames, UnknownNamesListTheKnownOnes) {
     EXPECT_THROW(odd.name(), Error);
 }
 
-TEST(AttentionSpecNames, ProxiesFollowGu) {
-    const std::map<std::string, ProxyKind> expected = {
-        {"softmax", ProxyKind::none},          {"kv_bias", ProxyKind::none},
-        {"softpick", ProxyKind::none},         {"sigmoid", ProxyKind::ratio},
-        {"sigmoid_learnable", ProxyKind::ratio}, {"sigmoid_norm", ProxyKind::none},
-        {"elu1", ProxyKind::ratio},            {"elu1_norm", ProxyKind::none},
-        {"linear_elu", ProxyKind::none},       {"identity", ProxyKind::abs_ratio},
-        {"identity_norm", ProxyKind::abs_ratio}};
-    for (const auto& [name, proxy] : expected) EXPECT_EQ(AttentionSpec::parse(name).proxy(), proxy) << name;
-}
-
 TEST(AttentionParams, ShapesAndInitConventions) {
     const int NH = 4, HS = 8;
     auto shapes = [&](const std::string& design) {

@@ -80,8 +80,8 @@ TEST(AnalyzeCli, JsonHasDiffusionPowersLabelsAndExactExcess) {
 struct MeanAttention : TensorObserver {
     analysis::AttentionSample sample;
     explicit MeanAttention(int L) { sample.attention.resize(L); }
-    void observe(std::string_view name, int layer, const float* data, const Shape& shape) override {
-        if (name != "attn_weights") return;
+    void observe(Tap tap, int layer, const float* data, const Shape& shape) override {
+        if (tap != Tap::attn_weights) return;
         const int NH = static_cast<int>(shape[1]), T = static_cast<int>(shape[2]);
         Eigen::MatrixXd m = Eigen::MatrixXd::Zero(T, T);
         for (int h = 0; h < NH; ++h)

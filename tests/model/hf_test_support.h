@@ -28,8 +28,8 @@ inline fs::path fixture(const std::string& relative) {
 // Every tap of one forward, by name and layer.
 class Taps : public TensorObserver {
 public:
-    void observe(std::string_view name, int layer, const float* data, const Shape& shape) override {
-        entries.push_back({std::string(name), layer, shape, std::vector<float>(data, data + shape_numel(shape))});
+    void observe(Tap tap, int layer, const float* data, const Shape& shape) override {
+        entries.push_back({std::string(tap_name(tap)), layer, shape, std::vector<float>(data, data + shape_numel(shape))});
     }
     const std::vector<float>& get(std::string_view name, int layer = -1) const {
         for (const auto& e : entries)

@@ -164,15 +164,15 @@ TEST(TransformerDesigns, DesignTensorsAreNamedParameters) {
 
 class TapRecorder : public TensorObserver {
 public:
-    void observe(std::string_view name, int layer, const float*, const Shape& shape) override {
-        taps.push_back({std::string(name), layer, shape});
+    void observe(Tap tap, int layer, const float*, const Shape& shape) override {
+        taps.push_back({std::string(tap_name(tap)), layer, shape});
     }
-    struct Tap {
+    struct Record {
         std::string name;
         int layer;
         Shape shape;
     };
-    std::vector<Tap> taps;
+    std::vector<Record> taps;
 };
 
 // Designs with a slot tap their slot weights (B, NH, T) just before each layer's attention weights

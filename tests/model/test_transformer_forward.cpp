@@ -109,16 +109,16 @@ INSTANTIATE_TEST_SUITE_P(Styles, ForwardModes,
 // Records every tap: name, layer, shape and a copy of the data.
 class Recorder : public TensorObserver {
 public:
-    struct Tap {
+    struct Record {
         std::string name;
         int layer;
         Shape shape;
         std::vector<float> data;
     };
-    void observe(std::string_view name, int layer, const float* data, const Shape& shape) override {
-        taps.push_back({std::string(name), layer, shape, std::vector<float>(data, data + shape_numel(shape))});
+    void observe(Tap tap, int layer, const float* data, const Shape& shape) override {
+        taps.push_back({std::string(tap_name(tap)), layer, shape, std::vector<float>(data, data + shape_numel(shape))});
     }
-    std::vector<Tap> taps;
+    std::vector<Record> taps;
 };
 
 TEST(TensorObserver, SeesEveryNamedTapWithItsShape) {

@@ -27,9 +27,9 @@ constexpr int kRepeatedId = 5;
 class RepeatObserver final : public TensorObserver {
 public:
     RepeatObserver(int layers, int T) : T_(T), spread(layers, 0.0), weights(layers) {}
-    void observe(std::string_view name, int layer, const float* data, const Shape& shape) override {
-        if (name == "attn_weights") weights[layer].assign(data, data + shape_numel(shape));
-        if (name != "block_out") return;
+    void observe(Tap tap, int layer, const float* data, const Shape& shape) override {
+        if (tap == Tap::attn_weights) weights[layer].assign(data, data + shape_numel(shape));
+        if (tap != Tap::block_out) return;
         const long C = shape[1];
         double largest = 0.0, worst = 0.0;
         for (long row = 0; row < shape[0]; ++row) {

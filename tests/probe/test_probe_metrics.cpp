@@ -1,5 +1,5 @@
-// The metric accumulators on hand-made taps with known answers, the intervention, the maps and the
-// JSON/table output.
+// The intervention, the maps and the JSON/table output (the metric accumulators themselves are
+// tested in tests/metrics).
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -8,8 +8,6 @@
 #include <string>
 #include <vector>
 
-#include "attention/blockwise_attention.h"
-#include "attention/sink_scores.h"
 #include "core/error.h"
 #include "core/rng.h"
 #include "probe/attention_maps.h"
@@ -21,122 +19,6 @@ namespace sinklab {
 namespace {
 
 namespace fs = std::filesystem;
-
-// Random causal rows that sum to one, (B, H, T, T).
-std::vector<float> random_causal_weights(int B, int H, int T, uint64_t seed) {
-    Rng rng(seed);
-    std::vector<float> w(static_cast<size_t>(B) * H * T * T, 0.0f);
-    for (long row = 0; row < static_cast<long>(B) * H * T; ++row) {
-        const int i = static_cast<int>(row % T);
-        double sum = 0.0;
-        for (int j = 0; j <= i; ++j) sum += w[row * T + j] = static_cast<float>(std::exp(3.0 * rng.normal()));
-        for (int j = 0; j <= i; ++j) w[row * T + j] = static_cast<float>(w[row * T + j] / sum);
-    }
-    return w;
-}
-
-TEST(ProbeMetrics, SinkScoresFromColumnSumsMatchTheWeightsReader) {
-    const int B = 3, H = 2, T = 20, K = 5;
-    const float eps = 0.2f;
-    SinkScoreAccumulator from_columns(2, H, K, eps);
-    SinkScoreAccumulator from_weights(2, H, K, eps);
-    for (int layer = 0; layer < 2; ++layer) {
-        const std::vector<float> w = random_causal_weights(B, H, T, 40 + layer);
-        std::vector<float> columns(static_cast<size_t>(B) * H * T);
-        attention_weight_stats(columns.data(), nullptr, w.data(), B, H, T);
-        from_columns.add_column_sums(layer, columns.data(), nullptr, B, T);
-        from_weights.add(layer, w.data(), B, T);
-    }
-    for (int k = 1; k <= K; ++k) {
-        EXPECT_DOUBLE_EQ(from_columns.sink_percent(k), from_weights.sink_percent(k)) << k;
-        for (int l = 0; l < 2; ++l)
-            for (int h = 0; h < H; ++h) EXPECT_NEAR(from_columns.alpha(k)[l][h], from_weights.alpha(k)[l][h], 1e-6);
-        EXPECT_EQ(from_columns.sink_percent_per_layer(k), from_weights.sink_percent_per_layer(k));
-    }
-    EXPECT_GT(from_columns.sink_percent(1), 0.0);  // the case is not trivially zero
-}
-
-TEST(ProbeMetrics, SlotScoresFromSlotSumsMatchTheWeightsReader) {
-    const int B = 2, H = 3, T = 16, K = 4;
-    const float eps = 0.1f;
-    SinkScoreAccumulator from_columns(1, H, K, eps);
-    SinkScoreAccumulator from_weights(1, H, K, eps);
-    std::vector<float> w = random_causal_weights(B, H, T, 7);
-    // Give every row a slot weight and shrink its token weights to make room for it.
-    Rng rng(8);
-    std::vector<float> slot(static_cast<size_t>(B) * H * T), slot_sums(static_cast<size_t>(B) * H, 0.0f);
-    for (long row = 0; row < static_cast<long>(B) * H * T; ++row) {
-        slot[row] = static_cast<float>(rng.uniform());
-        for (int j = 0; j < T; ++j) w[row * T + j] *= 1.0f - slot[row];
-        slot_sums[row / T] += slot[row];
-    }
-    std::vector<float> columns(static_cast<size_t>(B) * H * T);
-    attention_weight_stats(columns.data(), nullptr, w.data(), B, H, T);
-    from_columns.add_column_sums(0, columns.data(), slot_sums.data(), B, T);
-    from_weights.add(0, w.data(), slot.data(), B, T, ProxyKind::none);
-    ASSERT_TRUE(from_columns.has_slot());
-    for (int k : {SinkScoreAccumulator::kSlot, 1, 2, K}) {
-        EXPECT_DOUBLE_EQ(from_columns.sink_percent(k), from_weights.sink_percent(k)) << k;
-        for (int h = 0; h < H; ++h) EXPECT_NEAR(from_columns.alpha(k)[0][h], from_weights.alpha(k)[0][h], 1e-6) << k;
-    }
-    EXPECT_GT(from_columns.sink_percent(SinkScoreAccumulator::kSlot), 0.0);
-}
-
-TEST(ProbeMetrics, MassiveActivationsAboveBothThresholds) {
-    const int B = 2, T = 4, C = 8;
-    std::vector<float> h(static_cast<size_t>(B) * T * C, 0.1f);
-    auto at = [&](int b, int t, int d) -> float& { return h[(static_cast<size_t>(b) * T + t) * C + d]; };
-    at(0, 0, 3) = 500.0f;   // massive
-    at(1, 0, 3) = 120.0f;   // massive
-    at(1, 1, 6) = -300.0f;  // massive (|h| counts)
-    at(1, 2, 5) = 99.0f;    // below the absolute threshold
-    MassiveActivationAccumulator acc(1, C);
-    acc.add(0, h.data(), B, T, 10);
-    const LayerActivations& a = acc.layer(0);
-    EXPECT_FLOAT_EQ(a.median, 0.1f);
-    ASSERT_EQ(a.top.size(), 3u);
-    EXPECT_EQ(a.top[0].sample, 10);
-    EXPECT_EQ(a.top[0].position, 1);
-    EXPECT_EQ(a.top[0].dim, 3);
-    EXPECT_FLOAT_EQ(a.top[1].value, -300.0f);
-    EXPECT_EQ(a.top[1].position, 2);
-    EXPECT_EQ(a.top[2].sample, 11);
-    EXPECT_EQ(a.massive_count, 3);
-    EXPECT_EQ(a.massive_dims, (std::map<int, long>{{3, 2}, {6, 1}}));
-    EXPECT_EQ(a.massive_positions, (std::map<int, long>{{1, 2}, {2, 1}}));
-    EXPECT_NEAR(a.top_to_median(), 5000.0, 1e-2);
-}
-
-TEST(ProbeMetrics, MassiveNeedsThousandTimesTheMedian) {
-    // |h| = 150 > 100, but the median is 1: 150 < 1000 x 1, not massive
-    std::vector<float> h(16, 1.0f);
-    h[5] = 150.0f;
-    MassiveActivationAccumulator acc(1, 4);
-    acc.add(0, h.data(), 1, 4, 0);
-    EXPECT_EQ(acc.layer(0).massive_count, 0);
-    EXPECT_FLOAT_EQ(acc.layer(0).top[0].value, 150.0f);
-}
-
-TEST(ProbeMetrics, NormRatioOfTheFirstTokenAgainstTheRest) {
-    // one sample, T = 3, one group of width 2: norms 6, 1, 3 -> 6 / 2
-    const std::vector<float> x = {6, 0, 0, 1, 3, 0};
-    NormRatioAccumulator acc(1, 1);
-    acc.add(0, x.data(), 2, 2, 1, 3);
-    EXPECT_DOUBLE_EQ(acc.ratio()[0][0], 3.0);
-}
-
-TEST(ProbeMetrics, GeometryOfQueriesAgainstTheFirstKeyAndTheRest) {
-    // NH = NKV = 1, HS = 2, T = 3; rows [q, k, v]. Keys: k_1 = (1, 0), later keys (0, 1).
-    const float r = std::sqrt(0.5f);
-    const std::vector<float> qkv = {r, r, 1, 0, 0, 0,  //
-                                    r, r, 0, 1, 0, 0,  //
-                                    1, 0, 0, 2, 0, 0};
-    SinkGeometryAccumulator acc(1, 1, 1, 2);
-    acc.add(0, qkv.data(), 1, 3);
-    // cos(q_t, k_1): r, r, 1 -> mean (2r + 1) / 3; later keys: queries 2 and 3 see (0, 1): r and 0
-    EXPECT_NEAR(acc.cos_first()[0][0], (2 * r + 1) / 3, 1e-7);
-    EXPECT_NEAR(acc.cos_rest()[0][0], r / 2, 1e-7);
-}
 
 TEST(ProbeIntervention, MeanOverOneSampleChangesNothingAndZeroDoes) {
     auto model = test::random_model(test::small_config(PositionKind::rope));

@@ -1,14 +1,10 @@
-#include "attention/sink_scores.h"
+#include "metrics/sink_scores.h"
 
 #include <cmath>
 
 #include "core/error.h"
 
 namespace sinklab {
-
-namespace {
-constexpr double kProxyEps = 1e-8;  // Gu et al.: w / (sum w + 1e-8), |w| / (sum |w| + 1e-8)
-}  // namespace
 
 SinkScoreAccumulator::SinkScoreAccumulator(int layers, int heads, int positions, float eps)
     : L_(layers), H_(heads), K_(positions), eps_(eps),
@@ -17,7 +13,7 @@ SinkScoreAccumulator::SinkScoreAccumulator(int layers, int heads, int positions,
       samples_(layers, 0) {}
 
 std::size_t SinkScoreAccumulator::index(int layer, int head, int k) const {
-    SINKLAB_CHECK((k >= 1 && k <= K_) || (k == kSlot && has_slot_), "attention",
+    SINKLAB_CHECK((k >= 1 && k <= K_) || (k == kSlot && has_slot_), "metrics",
                   "sink scores: position {} is not tracked ({})", k,
                   k == kSlot ? "these weights have no slot column" : fmt::format("positions 1..{}", K_));
     return (static_cast<size_t>(layer) * H_ + head) * (K_ + 1) + k;
@@ -28,7 +24,7 @@ void SinkScoreAccumulator::add(int layer, const float* weights, int B, int T) {
 }
 
 void SinkScoreAccumulator::begin_add(bool with_slot) {
-    SINKLAB_CHECK(!any_added_ || has_slot_ == with_slot, "attention",
+    SINKLAB_CHECK(!any_added_ || has_slot_ == with_slot, "metrics",
                   "sink scores: slot weights must be given on every add or on none");
     any_added_ = true;
     has_slot_ = with_slot;
@@ -44,19 +40,15 @@ void SinkScoreAccumulator::add(int layer, const float* weights, const float* slo
     SINKLAB_ASSERT(layer >= 0 && layer < L_);
     begin_add(slot_weights != nullptr);
     const int K = K_ < T ? K_ : T;
-    std::vector<double> row_scale(T, 1.0);  // per query row: 1 / (sum of proxy weights + eps)
-    // A weight as the proxy reads it, before the row's scale.
-    auto read = [proxy](float w) { return proxy == ProxyKind::abs_ratio ? std::abs(static_cast<double>(w)) : w; };
+    std::vector<double> row_scale(T, 1.0);  // per query row, over its tokens and slot (metrics/proxy.h)
+    auto read = [proxy](float w) { return proxy_read(proxy, w); };
     for (int b = 0; b < B; ++b) {
         for (int h = 0; h < H_; ++h) {
             const float* A = weights + (static_cast<long>(b) * H_ + h) * T * T;
             const float* S = slot_weights ? slot_weights + (static_cast<long>(b) * H_ + h) * T : nullptr;
             if (proxy != ProxyKind::none)
-                for (int t = 0; t < T; ++t) {
-                    double sum = S ? read(S[t]) : 0.0;
-                    for (int j = 0; j < T; ++j) sum += read(A[static_cast<long>(t) * T + j]);
-                    row_scale[t] = 1.0 / (sum + kProxyEps);
-                }
+                for (int t = 0; t < T; ++t)
+                    row_scale[t] = proxy_row_scale(proxy, A + static_cast<long>(t) * T, T, S ? read(S[t]) : 0.0);
             if (S) {
                 double sum = 0.0;
                 for (int t = 0; t < T; ++t) sum += read(S[t]) * row_scale[t];
@@ -119,6 +111,17 @@ std::vector<double> SinkScoreAccumulator::alpha_per_layer(int k) const {
         out[l] /= H_;
     }
     return out;
+}
+
+void SlotWeightsTap::keep(int layer, const float* slot_weights, const Shape& shape) {
+    weights_.assign(slot_weights, slot_weights + shape_numel(shape));
+    layer_ = layer;
+}
+
+const float* SlotWeightsTap::take(int layer) {
+    const float* kept = layer_ == layer ? weights_.data() : nullptr;
+    layer_ = -1;
+    return kept;
 }
 
 }  // namespace sinklab

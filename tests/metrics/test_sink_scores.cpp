@@ -1,9 +1,14 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <map>
+#include <string>
 #include <vector>
 
-#include "attention/sink_scores.h"
 #include "core/error.h"
+#include "core/rng.h"
+#include "metrics/attention_stats.h"
+#include "metrics/sink_scores.h"
 
 namespace sinklab {
 namespace {
@@ -107,6 +112,90 @@ TEST(SinkScores, AbsRatioProxyReadsMagnitudesAndIncludesTheSlot) {
     EXPECT_NEAR(acc.alpha(SinkScoreAccumulator::kSlot)[0][0], (0.5 + 0.5) / 2, 1e-7);
     EXPECT_NEAR(acc.alpha(1)[0][0], (0.5 + 0.25) / 2, 1e-7);
     EXPECT_NEAR(acc.alpha(2)[0][0], 0.25, 1e-7);
+}
+
+// Random causal rows that sum to one, (B, H, T, T).
+std::vector<float> random_causal_weights(int B, int H, int T, uint64_t seed) {
+    Rng rng(seed);
+    std::vector<float> w(static_cast<size_t>(B) * H * T * T, 0.0f);
+    for (long row = 0; row < static_cast<long>(B) * H * T; ++row) {
+        const int i = static_cast<int>(row % T);
+        double sum = 0.0;
+        for (int j = 0; j <= i; ++j) sum += w[row * T + j] = static_cast<float>(std::exp(3.0 * rng.normal()));
+        for (int j = 0; j <= i; ++j) w[row * T + j] = static_cast<float>(w[row * T + j] / sum);
+    }
+    return w;
+}
+
+TEST(SinkScores, SinkScoresFromColumnSumsMatchTheWeightsReader) {
+    const int B = 3, H = 2, T = 20, K = 5;
+    const float eps = 0.2f;
+    SinkScoreAccumulator from_columns(2, H, K, eps);
+    SinkScoreAccumulator from_weights(2, H, K, eps);
+    for (int layer = 0; layer < 2; ++layer) {
+        const std::vector<float> w = random_causal_weights(B, H, T, 40 + layer);
+        std::vector<float> columns(static_cast<size_t>(B) * H * T);
+        attention_weight_stats(columns.data(), nullptr, w.data(), B, H, T);
+        from_columns.add_column_sums(layer, columns.data(), nullptr, B, T);
+        from_weights.add(layer, w.data(), B, T);
+    }
+    for (int k = 1; k <= K; ++k) {
+        EXPECT_DOUBLE_EQ(from_columns.sink_percent(k), from_weights.sink_percent(k)) << k;
+        for (int l = 0; l < 2; ++l)
+            for (int h = 0; h < H; ++h) EXPECT_NEAR(from_columns.alpha(k)[l][h], from_weights.alpha(k)[l][h], 1e-6);
+        EXPECT_EQ(from_columns.sink_percent_per_layer(k), from_weights.sink_percent_per_layer(k));
+    }
+    EXPECT_GT(from_columns.sink_percent(1), 0.0);  // the case is not trivially zero
+}
+
+TEST(SinkScores, SlotScoresFromSlotSumsMatchTheWeightsReader) {
+    const int B = 2, H = 3, T = 16, K = 4;
+    const float eps = 0.1f;
+    SinkScoreAccumulator from_columns(1, H, K, eps);
+    SinkScoreAccumulator from_weights(1, H, K, eps);
+    std::vector<float> w = random_causal_weights(B, H, T, 7);
+    // Give every row a slot weight and shrink its token weights to make room for it.
+    Rng rng(8);
+    std::vector<float> slot(static_cast<size_t>(B) * H * T), slot_sums(static_cast<size_t>(B) * H, 0.0f);
+    for (long row = 0; row < static_cast<long>(B) * H * T; ++row) {
+        slot[row] = static_cast<float>(rng.uniform());
+        for (int j = 0; j < T; ++j) w[row * T + j] *= 1.0f - slot[row];
+        slot_sums[row / T] += slot[row];
+    }
+    std::vector<float> columns(static_cast<size_t>(B) * H * T);
+    attention_weight_stats(columns.data(), nullptr, w.data(), B, H, T);
+    from_columns.add_column_sums(0, columns.data(), slot_sums.data(), B, T);
+    from_weights.add(0, w.data(), slot.data(), B, T, ProxyKind::none);
+    ASSERT_TRUE(from_columns.has_slot());
+    for (int k : {SinkScoreAccumulator::kSlot, 1, 2, K}) {
+        EXPECT_DOUBLE_EQ(from_columns.sink_percent(k), from_weights.sink_percent(k)) << k;
+        for (int h = 0; h < H; ++h) EXPECT_NEAR(from_columns.alpha(k)[0][h], from_weights.alpha(k)[0][h], 1e-6) << k;
+    }
+    EXPECT_GT(from_columns.sink_percent(SinkScoreAccumulator::kSlot), 0.0);
+}
+
+TEST(SinkScores, ProxiesFollowGu) {
+    const std::map<std::string, ProxyKind> expected = {
+        {"softmax", ProxyKind::none},          {"kv_bias", ProxyKind::none},
+        {"softpick", ProxyKind::none},         {"sigmoid", ProxyKind::ratio},
+        {"sigmoid_learnable", ProxyKind::ratio}, {"sigmoid_norm", ProxyKind::none},
+        {"elu1", ProxyKind::ratio},            {"elu1_norm", ProxyKind::none},
+        {"linear_elu", ProxyKind::none},       {"identity", ProxyKind::abs_ratio},
+        {"identity_norm", ProxyKind::abs_ratio}};
+    for (const auto& [name, proxy] : expected) EXPECT_EQ(sink_metric_proxy(AttentionSpec::parse(name)), proxy) << name;
+}
+
+TEST(SinkScores, SlotWeightsPairWithTheSameLayersWeightsOnce) {
+    SlotWeightsTap slot;
+    EXPECT_EQ(slot.take(0), nullptr);  // a design without a slot
+    const std::vector<float> weights = {0.25f, 0.5f, 0.75f};
+    slot.keep(2, weights.data(), {1, 1, 3});
+    EXPECT_EQ(slot.take(1), nullptr);  // another layer's weights tap
+    slot.keep(2, weights.data(), {1, 1, 3});
+    const float* kept = slot.take(2);
+    ASSERT_NE(kept, nullptr);
+    EXPECT_EQ(std::vector<float>(kept, kept + 3), weights);
+    EXPECT_EQ(slot.take(2), nullptr);  // taken once
 }
 
 }  // namespace

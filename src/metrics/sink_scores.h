@@ -4,11 +4,12 @@
 // see key k put on it; Sink_k^eps = share of (sample, layer, head) with alpha_k > eps (strict).
 // Position 0 is the slot column * of designs with a slot (Gu et al.'s column 0): every query sees
 // it, so alpha_* is the mean over the T queries of the slot weight. Unnormalised designs are read
-// through their proxy (AttentionSpec::proxy), applied per query row before alpha.
+// through their proxy (metrics/proxy.h), applied per query row before alpha.
 #include <cstddef>
 #include <vector>
 
-#include "attention/attention_spec.h"
+#include "core/tensor.h"
+#include "metrics/proxy.h"
 
 namespace sinklab {
 
@@ -25,7 +26,7 @@ public:
     void add(int layer, const float* weights, const float* slot_weights, int B, int T, ProxyKind proxy);
 
     // The same from column sums (B, H, T): each key's weight summed over the queries (what
-    // attention_weight_stats or the blockwise kernel's "attn_column_sums" tap give, proxies already
+    // attention_weight_stats or the blockwise kernel's Tap::attn_column_sums give, proxies already
     // applied), read as alpha_k = sum_k / (T - k + 1); slot_sums (B, H) is the slot's weight summed
     // over the T queries, or null. Needs T >= positions.
     void add_column_sums(int layer, const float* column_sums, const float* slot_sums, int B, int T);
@@ -53,6 +54,21 @@ private:
     std::vector<double> alpha_sum_;  // (L, H, K + 1), position 0 the slot
     std::vector<long> above_;        // (L, H, K + 1) count of samples with alpha > eps
     std::vector<long> samples_;      // (L)
+};
+
+// Designs with a slot tap its weights (B, NH, T) as Tap::attn_slot_weights just before the same
+// layer's Tap::attn_weights (metrics/taps.h): this keeps them until that tap, so that a reader of the
+// weights gets the slot column with them.
+class SlotWeightsTap {
+public:
+    void keep(int layer, const float* slot_weights, const Shape& shape);
+    // The slot weights kept for this layer's weights tap, or null (a design without a slot), then
+    // forgotten; the pointer stays valid until the next keep.
+    const float* take(int layer);
+
+private:
+    std::vector<float> weights_;  // (B, NH, T) of layer_
+    int layer_ = -1;
 };
 
 }  // namespace sinklab
