@@ -235,45 +235,45 @@ void Transformer::zero_grad() {
 void Transformer::ensure_activations(int B, int T, bool training, AttentionPath path) {
     // T: the positions the blocks see (the sink token included)
     Activations& a = acts_;
-    const int slots = training ? config_.n_layers : 1;
-    // With one layer both modes keep one slot, but only training buffers hold dlogits.
-    if (a.B == B && a.T == T && a.slots == slots && a.path == path && (!training || !a.dlogits.empty())) return;
+    const int copies = training ? config_.n_layers : 1;
+    // With one layer both modes keep one copy, but only training buffers hold dlogits.
+    if (a.B == B && a.T == T && a.layer_copies == copies && a.path == path && (!training || !a.dlogits.empty())) return;
     const int64_t N = static_cast<int64_t>(B) * T, C = config_.d_model, F = config_.ff();
     const int64_t up_width = config_.gated_mlp() ? 2 * F : F;
     const int64_t NH = config_.n_heads, HSO = NH * config_.hs();
     a = Activations{};
     a.B = B;
     a.T = T;
-    a.slots = slots;
+    a.layer_copies = copies;
     a.path = path;
-    a.resid = Tensor({training ? slots + 1 : 2, N, C});
-    a.norm1 = Tensor({slots, N, C});
-    a.norm1_mean = Tensor({slots, N});
-    a.norm1_rstd = Tensor({slots, N});
-    a.qkv = Tensor({slots, N, config_.qkv_width()});
+    a.resid = Tensor({training ? copies + 1 : 2, N, C});
+    a.norm1 = Tensor({copies, N, C});
+    a.norm1_mean = Tensor({copies, N});
+    a.norm1_rstd = Tensor({copies, N});
+    a.qkv = Tensor({copies, N, config_.qkv_width()});
     if (path == AttentionPath::materialised)
-        a.attw = Tensor({slots, B, NH, T, T});
+        a.attw = Tensor({copies, B, NH, T, T});
     else
         a.attn_stats = Tensor({2, B, NH, T});
     if (path == AttentionPath::materialised) {
         const AttentionSavedNeeds needs = attention_saved_needs(config_.attention);
-        if (needs.slot_weights) a.slot_weights = Tensor({slots, B, NH, T});
-        if (needs.row_sums) a.row_sums = Tensor({slots, B, NH, T});
-        if (needs.scores) a.scores = Tensor({slots, B, NH, T, T});
+        if (needs.slot_weights) a.slot_weights = Tensor({copies, B, NH, T});
+        if (needs.row_sums) a.row_sums = Tensor({copies, B, NH, T});
+        if (needs.scores) a.scores = Tensor({copies, B, NH, T, T});
     }
     if (config_.has_score_bias()) a.score_bias = Tensor({NH, T, T});
     if (config_.attention.gate != GateKind::none) {
-        a.gate_logits = Tensor({slots, N, output_gate_width(config_.attention.gate, config_.n_heads, config_.hs())});
-        a.gated = Tensor({slots, N, HSO});
+        a.gate_logits = Tensor({copies, N, output_gate_width(config_.attention.gate, config_.n_heads, config_.hs())});
+        a.gated = Tensor({copies, N, HSO});
     }
     if (config_.attention.uses_sink_token()) a.head_in = Tensor({static_cast<int64_t>(B) * (T - 1), C});
-    a.attout = Tensor({slots, N, HSO});
-    a.mid = Tensor({slots, N, C});
-    a.norm2 = Tensor({slots, N, C});
-    a.norm2_mean = Tensor({slots, N});
-    a.norm2_rstd = Tensor({slots, N});
-    a.mlp_pre = Tensor({slots, N, up_width});
-    a.mlp_act = Tensor({slots, N, F});
+    a.attout = Tensor({copies, N, HSO});
+    a.mid = Tensor({copies, N, C});
+    a.norm2 = Tensor({copies, N, C});
+    a.norm2_mean = Tensor({copies, N});
+    a.norm2_rstd = Tensor({copies, N});
+    a.mlp_pre = Tensor({copies, N, up_width});
+    a.mlp_act = Tensor({copies, N, F});
     a.scratch = Tensor({N, C});
     if (config_.norms_sublayer_outputs()) {
         a.out_norm = Tensor({N, C});
@@ -305,10 +305,10 @@ const RopeTable& Transformer::rope_table(int last_position) {
     return table;
 }
 
-AttentionSaved Transformer::Activations::saved_attention(int slot) {
-    auto at = [&](Tensor& t) { return t.empty() ? nullptr : t.data() + slot * (t.numel() / slots); };
-    // Training keeps a slot per layer, zeroed when allocated, and only that layer's mask writes it.
-    // Inference shares one slot among layers whose masks may differ (sliding and global windows).
+AttentionSaved Transformer::Activations::saved_attention(int copy) {
+    auto at = [&](Tensor& t) { return t.empty() ? nullptr : t.data() + copy * (t.numel() / layer_copies); };
+    // Training keeps a copy per layer, zeroed when allocated, and only that layer's mask writes it.
+    // Inference shares one copy among layers whose masks may differ (sliding and global windows).
     return {at(attw), at(slot_weights), at(row_sums), at(scores), training};
 }
 
@@ -355,49 +355,47 @@ void mlp_activation_backward(MlpKind kind, float* dpre, const float* pre, const 
     }
 }
 
-// RMSNorm of `heads` heads of HS floats found at `column` of every qkv row (N rows of `stride`), in
-// place: over each head (per_head) or over all of them at once (full). The heads are gathered into
-// contiguous rows (rows, rstd: scratch) so that the norm op runs on them unchanged.
-void qk_norm_forward(float* qkv, long stride, long column, int N, int heads, int HS, QkNorm kind,
-                     const float* weight, const ModelConfig& c, float* rows, float* rstd) {
-    const long width = static_cast<long>(heads) * HS;
-    #pragma omp parallel for schedule(static)
-    for (int t = 0; t < N; ++t) std::memcpy(rows + t * width, qkv + t * stride + column, width * sizeof(float));
-    if (kind == QkNorm::per_head)
-        rmsnorm_forward(rows, rstd, rows, weight, N * heads, HS, c.norm_eps, c.norm_weight_offset);
-    else
-        rmsnorm_forward(rows, rstd, rows, weight, N, static_cast<int>(width), c.norm_eps, c.norm_weight_offset);
-    #pragma omp parallel for schedule(static)
-    for (int t = 0; t < N; ++t) std::memcpy(qkv + t * stride + column, rows + t * width, width * sizeof(float));
-}
-
 }  // namespace
 
-void Transformer::embed(float* out, const int32_t* tokens, const int* positions, int N) {
-    const ModelConfig& c = config_;
-    const int C = c.d_model;
-    embedding_forward(out, tokens, param("embed.tokens"), nullptr, 1, N, C, c.embed_scale);
-    const float* table = c.positions == PositionKind::learned      ? param("embed.positions")
-                         : c.positions == PositionKind::sinusoidal ? sinusoidal_.data()
-                                                                   : nullptr;
-    if (!table) return;
-    #pragma omp parallel for schedule(static)
-    for (int i = 0; i < N; ++i) {
-        const float* p = table + static_cast<long>(positions[i]) * C;
-        float* o = out + static_cast<long>(i) * C;
-        for (int ch = 0; ch < C; ++ch) o[ch] += p[ch];
-    }
+const float* Transformer::position_table() {
+    if (config_.positions == PositionKind::learned) return param("embed.positions");
+    if (config_.positions == PositionKind::sinusoidal) return sinusoidal_.data();
+    return nullptr;
 }
 
-void Transformer::embed_sink_token(float* out, long row, int position) {
+void Transformer::embed(float* out, const int32_t* tokens, const int* positions, int B, int T, bool sink_token) {
     const ModelConfig& c = config_;
-    const float* sink = param("embed.sink_token");
-    const float* table = c.positions == PositionKind::learned      ? param("embed.positions")
-                         : c.positions == PositionKind::sinusoidal ? sinusoidal_.data()
-                                                                   : nullptr;
-    float* o = out + row * c.d_model;
-    for (int ch = 0; ch < c.d_model; ++ch)
-        o[ch] = sink[ch] + (table ? table[static_cast<long>(position) * c.d_model + ch] : 0.0f);
+    const int N = B * T;
+    embedding_forward(out, tokens, param("embed.tokens"), N, c.d_model, c.embed_scale);
+    if (sink_token) sink_token_forward(out, param("embed.sink_token"), B, T, c.d_model);
+    if (const float* table = position_table()) position_add_forward(out, table, positions, N, c.d_model);
+}
+
+Transformer::BlockBuffers Transformer::block_buffers(int l) {
+    Activations& a = acts_;
+    // Training keeps every layer's activations for backward (copy l; the residual stream's rows l
+    // and l + 1); inference reuses copy 0, the residual stream alternating between its two rows.
+    const int copy = a.training ? l : 0;
+    const long N = static_cast<long>(a.B) * a.T;
+    auto at = [&](Tensor& t) { return t.empty() ? nullptr : t.data() + copy * (t.numel() / a.layer_copies); };
+    BlockBuffers buf;
+    buf.x = a.resid.data() + (a.training ? l : l % 2) * N * config_.d_model;
+    buf.out = a.resid.data() + (a.training ? l + 1 : (l + 1) % 2) * N * config_.d_model;
+    buf.norm1 = at(a.norm1);
+    buf.norm1_mean = at(a.norm1_mean);
+    buf.norm1_rstd = at(a.norm1_rstd);
+    buf.qkv = at(a.qkv);
+    buf.attout = at(a.attout);
+    buf.gate_logits = at(a.gate_logits);
+    buf.gated = at(a.gated);
+    buf.mid = at(a.mid);
+    buf.norm2 = at(a.norm2);
+    buf.norm2_mean = at(a.norm2_mean);
+    buf.norm2_rstd = at(a.norm2_rstd);
+    buf.mlp_pre = at(a.mlp_pre);
+    buf.mlp_act = at(a.mlp_act);
+    buf.saved = a.saved_attention(copy);
+    return buf;
 }
 
 void Transformer::block_forward(int l, const BlockBuffers& buf, int N, const int* positions, const RopeTable* rope,
@@ -448,17 +446,20 @@ void Transformer::block_forward(int l, const BlockBuffers& buf, int N, const int
     }
     matmul_forward(buf.qkv, attn_in, w.wqkv, w.bqkv, N, C, QKV);
     if (c.qk_norm != QkNorm::none) {
-        qk_norm_forward(buf.qkv, QKV, 0, N, c.n_heads, HS, c.qk_norm, w.q_norm_w, c, a.qk_rows.data(),
-                        a.qk_rstd.data());
-        qk_norm_forward(buf.qkv, QKV, static_cast<long>(c.n_heads) * HS, N, c.n_kv_heads, HS, c.qk_norm, w.k_norm_w,
-                        c, a.qk_rows.data(), a.qk_rstd.data());
+        // per head: each head's HS floats; full: all of a row's query (key) heads together
+        const bool per_head = c.qk_norm == QkNorm::per_head;
+        const int q_width = c.n_heads * HS, k_width = c.n_kv_heads * HS;
+        qk_rmsnorm_forward(buf.qkv, a.qk_rstd.data(), a.qk_rows.data(), w.q_norm_w, N, QKV, 0, q_width,
+                           per_head ? HS : q_width, c.norm_eps, c.norm_weight_offset);
+        qk_rmsnorm_forward(buf.qkv, a.qk_rstd.data(), a.qk_rows.data(), w.k_norm_w, N, QKV, q_width, k_width,
+                           per_head ? HS : k_width, c.norm_eps, c.norm_weight_offset);
     }
     if (rope) {
         rope_forward(buf.qkv, positions, N, c.n_heads, HS, QKV, *rope);
         rope_forward(buf.qkv + c.n_heads * HS, positions, N, c.n_kv_heads, HS, QKV, *rope);
     }
     if (obs) obs->observe(Tap::qkv, l, buf.qkv, {N, QKV});
-    attend(l, buf.qkv, buf.attout);
+    attend(l, buf);
     const float* heads = buf.attout;
     if (c.attention.gate != GateKind::none) {
         // Qwen3-Next / Qiu et al.: the gate reads the sub-layer's (normed) input, gates the heads before Wo
@@ -498,12 +499,7 @@ void Transformer::head_forward(const float* last, int N, TensorObserver* obs) {
     const float* head = c.tied_embeddings ? param("embed.tokens") : param("lm_head");
     float* logits = a.logits.data();
     matmul_forward(logits, a.final_norm.data(), head, nullptr, N, c.d_model, c.vocab_size);
-    if (c.final_logit_softcap > 0) {
-        const float cap = c.final_logit_softcap;
-        const long n = static_cast<long>(N) * c.vocab_size;
-        #pragma omp parallel for simd schedule(static)
-        for (long i = 0; i < n; ++i) logits[i] = cap * std::tanh(logits[i] / cap);
-    }
+    if (c.final_logit_softcap > 0) softcap_forward(logits, static_cast<long>(N) * c.vocab_size, c.final_logit_softcap);
     if (obs) obs->observe(Tap::logits, -1, logits, {N, c.vocab_size});
 }
 
@@ -526,15 +522,13 @@ double Transformer::forward(const int32_t* tokens, const int32_t* targets, int B
     const int sink = c.attention.uses_sink_token() ? 1 : 0, TS = T + sink;
     ensure_activations(B, TS, options.training, options.attention_path);
     Activations& a = acts_;
-    const int N = B * TS, C = c.d_model, F = c.ff(), QKV = c.qkv_width(), HS = c.hs();
-    const int up_width = c.gated_mlp() ? 2 * F : F;
-    const int G = c.attention.gate != GateKind::none ? output_gate_width(c.attention.gate, c.n_heads, HS) : 0;
+    const int N = B * TS, C = c.d_model, QKV = c.qkv_width(), HS = c.hs();
     a.training = options.training;
     a.sink = sink;
     for (int i = 0; i < B * T; ++i)
         SINKLAB_CHECK(tokens[i] >= 0 && tokens[i] < c.vocab_size, "model", "token id {} at position {} is outside the vocabulary (size {})",
                       tokens[i], i, c.vocab_size);
-    // The sink rows hold token 0 as a placeholder: their embedding is the sink token's (embed_sink_token).
+    // The sink rows hold token 0 as a placeholder: embed overwrites their embedding with the sink token.
     a.tokens.assign(N, 0);
     for (int b = 0; b < B; ++b)
         std::copy(tokens + static_cast<long>(b) * T, tokens + static_cast<long>(b + 1) * T,
@@ -548,9 +542,7 @@ double Transformer::forward(const int32_t* tokens, const int32_t* targets, int B
     const AttentionDims dims{B, TS, c.n_heads, c.n_kv_heads, HS};
 
     // token (and absolute position) embeddings; the sink token first in every sequence
-    embed(a.resid.data(), a.tokens.data(), a.positions.data(), N);
-    if (sink)
-        for (int b = 0; b < B; ++b) embed_sink_token(a.resid.data(), static_cast<long>(b) * TS, 0);
+    embed(a.resid.data(), a.tokens.data(), a.positions.data(), B, TS, sink);
     if (obs) obs->observe(Tap::embed, -1, a.resid.data(), {N, C});
 
     // positional score bias (NH, TS, TS), the same for every layer
@@ -560,9 +552,11 @@ double Transformer::forward(const int32_t* tokens, const int32_t* targets, int B
         relative_bias_forward(a.score_bias.data(), param("embed.relative_bias"), c.n_heads, TS);
     if (c.has_score_bias()) score_bias = a.score_bias.data();
 
-    AttentionSaved saved;  // the current layer's weights (B, NH, TS, TS) and the rest, set per layer below
-    const AttendFn attend = [&](int l, const float* qkv, float* attout) {
+    const AttendFn attend = [&](int l, const BlockBuffers& buf) {
         const AttentionMask mask = attention_mask(l, sink);
+        const float* qkv = buf.qkv;
+        float* attout = buf.attout;
+        const AttentionSaved& saved = buf.saved;  // (B, NH, TS, TS) weights and the rest
         if (a.path == AttentionPath::blockwise) {
             float* column_sums = a.attn_stats.data();  // (B, NH, TS)
             float* row_entropy = column_sums + static_cast<long>(B) * c.n_heads * TS;  // (B, NH, TS)
@@ -592,29 +586,7 @@ double Transformer::forward(const int32_t* tokens, const int32_t* targets, int B
         if (obs) obs->observe(Tap::attn_weights, l, saved.weights, {B, c.n_heads, TS, TS});
     };
 
-    for (int l = 0; l < c.n_layers; ++l) {
-        const int s = a.training ? l : 0;
-        BlockBuffers buf;
-        buf.x = a.resid.data() + static_cast<long>(a.training ? l : l % 2) * N * C;
-        buf.out = a.resid.data() + static_cast<long>(a.training ? l + 1 : (l + 1) % 2) * N * C;
-        buf.norm1 = a.norm1.data() + static_cast<long>(s) * N * C;
-        buf.norm1_mean = a.norm1_mean.data() + static_cast<long>(s) * N;
-        buf.norm1_rstd = a.norm1_rstd.data() + static_cast<long>(s) * N;
-        buf.qkv = a.qkv.data() + static_cast<long>(s) * N * QKV;
-        buf.attout = a.attout.data() + static_cast<long>(s) * N * c.n_heads * HS;
-        if (G > 0) {
-            buf.gate_logits = a.gate_logits.data() + static_cast<long>(s) * N * G;
-            buf.gated = a.gated.data() + static_cast<long>(s) * N * c.n_heads * HS;
-        }
-        buf.mid = a.mid.data() + static_cast<long>(s) * N * C;
-        buf.norm2 = a.norm2.data() + static_cast<long>(s) * N * C;
-        buf.norm2_mean = a.norm2_mean.data() + static_cast<long>(s) * N;
-        buf.norm2_rstd = a.norm2_rstd.data() + static_cast<long>(s) * N;
-        buf.mlp_pre = a.mlp_pre.data() + static_cast<long>(s) * N * up_width;
-        buf.mlp_act = a.mlp_act.data() + static_cast<long>(s) * N * F;
-        saved = a.saved_attention(s);
-        block_forward(l, buf, N, a.positions.data(), a.rope, attend, obs);
-    }
+    for (int l = 0; l < c.n_layers; ++l) block_forward(l, block_buffers(l), N, a.positions.data(), a.rope, attend, obs);
 
     if (!options.logits) return 0.0;
     const float* last = a.resid.data() + static_cast<long>(a.training ? c.n_layers : c.n_layers % 2) * N * C;
@@ -667,12 +639,13 @@ const float* Transformer::forward_step(const int32_t* tokens, const int* positio
     const int first = cache.length(), keys = first + n;
     step_weights_ = Tensor({c.n_heads, n, keys});
 
-    embed(a.resid.data(), tokens, a.positions.data(), n);
+    embed(a.resid.data(), tokens, a.positions.data(), 1, n, false);
     if (obs) obs->observe(Tap::embed, -1, a.resid.data(), {n, C});
 
     const long kv_width = cache.row_width();
-    const AttendFn attend = [&](int l, const float* qkv, float* attout) {
+    const AttendFn attend = [&](int l, const BlockBuffers& buf) {
         // append this step's keys and values, then attend over everything held
+        const float* qkv = buf.qkv;
         float* k_rows = cache.keys(l) + static_cast<long>(first) * kv_width;
         float* v_rows = cache.values(l) + static_cast<long>(first) * kv_width;
         for (int i = 0; i < n; ++i) {
@@ -682,28 +655,12 @@ const float* Transformer::forward_step(const int32_t* tokens, const int* positio
         }
         const CachedAttentionInputs in{qkv, QKV, cache.keys(l), cache.values(l), kv_width,
                                        attention_scale(c.attention, HS), c.attn_logit_softcap};
-        cached_attention_forward(attout, static_cast<long>(c.n_heads) * HS, step_weights_.data(), in,
+        cached_attention_forward(buf.attout, static_cast<long>(c.n_heads) * HS, step_weights_.data(), in,
                                  CachedAttentionDims{c.n_heads, c.n_kv_heads, HS, n, keys, first},
                                  AttentionMask{c.window_of(l), c.prefix});
         if (obs) obs->observe(Tap::attn_weights, l, step_weights_.data(), {1, c.n_heads, n, keys});
     };
-    for (int l = 0; l < c.n_layers; ++l) {
-        BlockBuffers buf;
-        buf.x = a.resid.data() + static_cast<long>(l % 2) * n * C;
-        buf.out = a.resid.data() + static_cast<long>((l + 1) % 2) * n * C;
-        buf.norm1 = a.norm1.data();
-        buf.norm1_mean = a.norm1_mean.data();
-        buf.norm1_rstd = a.norm1_rstd.data();
-        buf.qkv = a.qkv.data();
-        buf.attout = a.attout.data();
-        buf.mid = a.mid.data();
-        buf.norm2 = a.norm2.data();
-        buf.norm2_mean = a.norm2_mean.data();
-        buf.norm2_rstd = a.norm2_rstd.data();
-        buf.mlp_pre = a.mlp_pre.data();
-        buf.mlp_act = a.mlp_act.data();
-        block_forward(l, buf, n, a.positions.data(), a.rope, attend, obs);
-    }
+    for (int l = 0; l < c.n_layers; ++l) block_forward(l, block_buffers(l), n, a.positions.data(), a.rope, attend, obs);
     cache.commit(n, positions);
     head_forward(a.resid.data() + static_cast<long>(c.n_layers % 2) * n * C, n, obs);
     return a.logits.data();
@@ -730,6 +687,84 @@ void Transformer::ensure_gradient_buffers() {
     if (c.positions == PositionKind::relative) dacts_.dscore_bias = Tensor({c.n_heads, acts_.T, acts_.T});
 }
 
+void Transformer::block_backward(int l, const BlockBuffers& buf, int N, const AttentionDims& dims,
+                                 const float* score_bias) {
+    const ModelConfig& c = config_;
+    const Activations& a = acts_;
+    Gradients& g = dacts_;
+    const Layer w = layer_view(weights_.data(), l);
+    const Layer dw = layer_view(gradients(), l);
+    const int C = c.d_model, F = c.ff(), QKV = c.qkv_width(), HS = c.hs(), HSO = c.n_heads * HS;
+    const int up_width = c.gated_mlp() ? 2 * F : F;
+    const GateKind gate = c.attention.gate;
+    const int G = gate != GateKind::none ? output_gate_width(gate, c.n_heads, HS) : 0;
+    const bool post = c.norm_placement == NormPlacement::post;
+    const long NC = static_cast<long>(N) * C;
+    constexpr GradWrite overwrite = GradWrite::overwrite;
+
+    // in the forward pass this was: out = mid + W_down act(W_up norm2(mid))
+    //                         post: out = norm2(mid + W_down act(W_up mid)), the sum kept in norm2
+    // Pre-norm: dL/dmid starts as dL/dout (the residual path) and is summed in place in dresid,
+    // whose old value nothing reads after the MLP's own products.
+    const float* dmlp_out = g.dresid.data();
+    float* dmid = g.dresid.data();
+    if (post) {
+        g.dfinal.zero();
+        norm_backward(c, g.dfinal.data(), dw.mlp_norm_w, dw.mlp_norm_b, g.dresid.data(), buf.norm2, w.mlp_norm_w,
+                      buf.norm2_mean, buf.norm2_rstd, N);
+        dmlp_out = g.dfinal.data();
+        dmid = g.dmid.data();
+        std::memcpy(dmid, dmlp_out, NC * sizeof(float));
+    }
+    matmul_backward(g.dact.data(), dw.w_down, dw.b_down, dmlp_out, buf.mlp_act, w.w_down, N, F, C, overwrite);
+    mlp_activation_backward(c.mlp, g.dpre.data(), buf.mlp_pre, g.dact.data(), N, F);
+    matmul_backward(g.dnorm.data(), dw.w_up, dw.b_up, g.dpre.data(), post ? buf.mid : buf.norm2, w.w_up, N, C,
+                    up_width, overwrite);
+    if (post)
+        accumulate(dmid, g.dnorm.data(), NC);
+    else
+        norm_backward(c, dmid, dw.mlp_norm_w, dw.mlp_norm_b, g.dnorm.data(), buf.mid, w.mlp_norm_w, buf.norm2_mean,
+                      buf.norm2_rstd, N);
+
+    // in the forward pass this was: mid = x + Wo gate(attn(rope(Wqkv norm1(x))))
+    //                         post: mid = norm1(x + Wo attn(rope(Wqkv x))), the sum kept in norm1
+    // pre-norm: dL/dx likewise starts as dL/dmid, already in dresid
+    const float* dattn_out = dmid;
+    if (post) {
+        g.dfinal.zero();
+        norm_backward(c, g.dfinal.data(), dw.attn_norm_w, dw.attn_norm_b, dmid, buf.norm1, w.attn_norm_w,
+                      buf.norm1_mean, buf.norm1_rstd, N);
+        dattn_out = g.dfinal.data();
+        std::memcpy(g.dresid.data(), dattn_out, NC * sizeof(float));
+    }
+    const float* attn_in = post ? buf.x : buf.norm1;
+    if (G) {
+        // heads = attout * sigmoid(gate_logits), gate_logits = attn_in W_g^T
+        matmul_backward(g.dgated.data(), dw.wo, dw.bo, dattn_out, buf.gated, w.wo, N, HSO, C, overwrite);
+        g.datt.zero();
+        g.dgate.zero();
+        output_gate_backward(g.datt.data(), g.dgate.data(), g.dgated.data(), buf.attout, buf.gate_logits, N,
+                             c.n_heads, HS, gate);
+    } else {
+        matmul_backward(g.datt.data(), dw.wo, dw.bo, dattn_out, buf.attout, w.wo, N, HSO, C, overwrite);
+    }
+    AttentionParamGrads dparams = attention_param_grads(l);
+    if (!g.dscore_bias.empty()) dparams.score_bias = g.dscore_bias.data();
+    attention_backward(g.dqkv.data(), dparams, g.datt.data(), AttentionInputs{buf.qkv, score_bias}, attention_params(l),
+                       buf.saved, dims, c.attention, attention_mask(l, a.sink), overwrite);
+    if (a.rope) {
+        rope_backward(g.dqkv.data(), a.positions.data(), N, c.n_heads, HS, QKV, *a.rope);
+        rope_backward(g.dqkv.data() + c.n_heads * HS, a.positions.data(), N, c.n_kv_heads, HS, QKV, *a.rope);
+    }
+    matmul_backward(g.dnorm.data(), dw.wqkv, dw.bqkv, g.dqkv.data(), attn_in, w.wqkv, N, C, QKV, overwrite);
+    if (G) matmul_backward(g.dnorm.data(), dw.attn_gate, nullptr, g.dgate.data(), attn_in, w.attn_gate, N, C, G);
+    if (post)
+        accumulate(g.dresid.data(), g.dnorm.data(), NC);
+    else
+        norm_backward(c, g.dresid.data(), dw.attn_norm_w, dw.attn_norm_b, g.dnorm.data(), buf.x, w.attn_norm_w,
+                      buf.norm1_mean, buf.norm1_rstd, N);
+}
+
 void Transformer::backward() {
     const ModelConfig& c = config_;
     Activations& a = acts_;
@@ -740,14 +775,8 @@ void Transformer::backward() {
     ensure_gradient_buffers();
     Gradients& g = dacts_;
     // TS positions per sequence in the blocks (the sink token included), T real tokens in the head
-    const int B = a.B, TS = a.T, sink = a.sink, T = TS - sink, N = B * TS, C = c.d_model, F = c.ff();
-    const int QKV = c.qkv_width(), HS = c.hs(), HSO = c.n_heads * HS;
-    const int up_width = c.gated_mlp() ? 2 * F : F;
-    const GateKind gate = c.attention.gate;
-    const int G = gate != GateKind::none ? output_gate_width(gate, c.n_heads, HS) : 0;
-    const bool post = c.norm_placement == NormPlacement::post;
-    const AttentionDims dims{B, TS, c.n_heads, c.n_kv_heads, HS};
-    const long NC = static_cast<long>(N) * C;
+    const int B = a.B, TS = a.T, sink = a.sink, T = TS - sink, N = B * TS, C = c.d_model;
+    const AttentionDims dims{B, TS, c.n_heads, c.n_kv_heads, c.hs()};
     const ParamInfo* final_w = find("final_norm.weight");
     const ParamInfo* final_b = find("final_norm.bias");
     const float* score_bias = c.has_score_bias() ? a.score_bias.data() : nullptr;
@@ -760,7 +789,7 @@ void Transformer::backward() {
     matmul_backward(g.dfinal.data(), dhead, nullptr, a.dlogits.data(), a.final_norm.data(), head, B * T, C,
                     c.vocab_size);
     g.dresid.zero();
-    const float* last = sink ? a.head_in.data() : a.resid.data() + static_cast<long>(c.n_layers) * NC;
+    const float* last = sink ? a.head_in.data() : a.resid.data() + static_cast<long>(c.n_layers) * N * C;
     float* dlast = sink ? g.dnorm.data() : g.dresid.data();
     if (sink) g.dnorm.zero();
     norm_backward(c, dlast, final_w ? grad("final_norm.weight") : nullptr, final_b ? grad("final_norm.bias") : nullptr,
@@ -771,104 +800,16 @@ void Transformer::backward() {
             std::memcpy(g.dresid.data() + (static_cast<long>(b) * TS + sink) * C, dlast + static_cast<long>(b) * T * C,
                         sizeof(float) * T * C);
 
-    for (int l = c.n_layers - 1; l >= 0; --l) {
-        const Layer w = layer_view(weights_.data(), l);
-        const Layer dw = layer_view(gradients(), l);
-        const AttentionMask mask = attention_mask(l, sink);
-        const float* x = a.resid.data() + static_cast<long>(l) * NC;
-        const float* n1 = a.norm1.data() + static_cast<long>(l) * NC;
-        const float* qkv = a.qkv.data() + static_cast<long>(l) * N * QKV;
-        const float* attout = a.attout.data() + static_cast<long>(l) * N * HSO;
-        const float* gate_logits = G ? a.gate_logits.data() + static_cast<long>(l) * N * G : nullptr;
-        const float* gated = G ? a.gated.data() + static_cast<long>(l) * N * HSO : nullptr;
-        const float* mid = a.mid.data() + static_cast<long>(l) * NC;
-        const float* n2 = a.norm2.data() + static_cast<long>(l) * NC;
-        const float* pre = a.mlp_pre.data() + static_cast<long>(l) * N * up_width;
-        const float* act = a.mlp_act.data() + static_cast<long>(l) * N * F;
-        const float* n1_mean = a.norm1_mean.data() + static_cast<long>(l) * N;
-        const float* n1_rstd = a.norm1_rstd.data() + static_cast<long>(l) * N;
-        const float* n2_mean = a.norm2_mean.data() + static_cast<long>(l) * N;
-        const float* n2_rstd = a.norm2_rstd.data() + static_cast<long>(l) * N;
+    for (int l = c.n_layers - 1; l >= 0; --l) block_backward(l, block_buffers(l), N, dims, score_bias);
 
-        // in the forward pass this was: out = mid + W_down act(W_up norm2(mid))
-        //                         post: out = norm2(mid + W_down act(W_up mid)), the sum kept in n2
-        // Pre-norm: dL/dmid starts as dL/dout (the residual path) and is summed in place in dresid,
-        // whose old value nothing reads after the MLP's own products.
-        const float* dmlp_out = g.dresid.data();
-        float* dmid = g.dresid.data();
-        if (post) {
-            g.dfinal.zero();
-            norm_backward(c, g.dfinal.data(), dw.mlp_norm_w, dw.mlp_norm_b, g.dresid.data(), n2, w.mlp_norm_w,
-                          n2_mean, n2_rstd, N);
-            dmlp_out = g.dfinal.data();
-            dmid = g.dmid.data();
-            std::memcpy(dmid, dmlp_out, NC * sizeof(float));
-        }
-        constexpr GradWrite overwrite = GradWrite::overwrite;
-        matmul_backward(g.dact.data(), dw.w_down, dw.b_down, dmlp_out, act, w.w_down, N, F, C, overwrite);
-        mlp_activation_backward(c.mlp, g.dpre.data(), pre, g.dact.data(), N, F);
-        matmul_backward(g.dnorm.data(), dw.w_up, dw.b_up, g.dpre.data(), post ? mid : n2, w.w_up, N, C, up_width,
-                        overwrite);
-        if (post)
-            accumulate(dmid, g.dnorm.data(), NC);
-        else
-            norm_backward(c, dmid, dw.mlp_norm_w, dw.mlp_norm_b, g.dnorm.data(), mid, w.mlp_norm_w, n2_mean, n2_rstd,
-                          N);
-
-        // in the forward pass this was: mid = x + Wo gate(attn(rope(Wqkv norm1(x))))
-        //                         post: mid = norm1(x + Wo attn(rope(Wqkv x))), the sum kept in n1
-        // pre-norm: dL/dx likewise starts as dL/dmid, already in dresid
-        const float* dattn_out = dmid;
-        if (post) {
-            g.dfinal.zero();
-            norm_backward(c, g.dfinal.data(), dw.attn_norm_w, dw.attn_norm_b, dmid, n1, w.attn_norm_w, n1_mean,
-                          n1_rstd, N);
-            dattn_out = g.dfinal.data();
-            std::memcpy(g.dresid.data(), dattn_out, NC * sizeof(float));
-        }
-        const float* attn_in = post ? x : n1;
-        if (G) {
-            // heads = attout * sigmoid(gate_logits), gate_logits = attn_in W_g^T
-            matmul_backward(g.dgated.data(), dw.wo, dw.bo, dattn_out, gated, w.wo, N, HSO, C, overwrite);
-            g.datt.zero();
-            g.dgate.zero();
-            output_gate_backward(g.datt.data(), g.dgate.data(), g.dgated.data(), attout, gate_logits, N, c.n_heads, HS,
-                                 gate);
-        } else {
-            matmul_backward(g.datt.data(), dw.wo, dw.bo, dattn_out, attout, w.wo, N, HSO, C, overwrite);
-        }
-        AttentionParamGrads dparams = attention_param_grads(l);
-        if (!g.dscore_bias.empty()) dparams.score_bias = g.dscore_bias.data();
-        attention_backward(g.dqkv.data(), dparams, g.datt.data(), AttentionInputs{qkv, score_bias},
-                           attention_params(l), a.saved_attention(l), dims, c.attention, mask, overwrite);
-        if (a.rope) {
-            rope_backward(g.dqkv.data(), a.positions.data(), N, c.n_heads, HS, QKV, *a.rope);
-            rope_backward(g.dqkv.data() + c.n_heads * HS, a.positions.data(), N, c.n_kv_heads, HS, QKV, *a.rope);
-        }
-        matmul_backward(g.dnorm.data(), dw.wqkv, dw.bqkv, g.dqkv.data(), attn_in, w.wqkv, N, C, QKV, overwrite);
-        if (G) matmul_backward(g.dnorm.data(), dw.attn_gate, nullptr, g.dgate.data(), attn_in, w.attn_gate, N, C, G);
-        if (post)
-            accumulate(g.dresid.data(), g.dnorm.data(), NC);
-        else
-            norm_backward(c, g.dresid.data(), dw.attn_norm_w, dw.attn_norm_b, g.dnorm.data(), x, w.attn_norm_w,
-                          n1_mean, n1_rstd, N);
-    }
     if (!g.dscore_bias.empty())
         relative_bias_backward(grad("embed.relative_bias"), g.dscore_bias.data(), c.n_heads, TS);
-    float* dpositions = c.positions == PositionKind::learned ? grad("embed.positions") : nullptr;
-    if (sink) {
-        // in the forward pass this was: row 0 of each sequence = sink_token + position 0's row
-        float* dsink = grad("embed.sink_token");
-        for (int b = 0; b < B; ++b) {
-            float* row = g.dresid.data() + static_cast<long>(b) * TS * C;
-            for (int ch = 0; ch < C; ++ch) {
-                dsink[ch] += row[ch];
-                if (dpositions) dpositions[ch] += row[ch];
-                row[ch] = 0.0f;  // so that the placeholder token of the sink rows receives nothing below
-            }
-        }
-    }
-    embedding_backward(grad("embed.tokens"), dpositions, g.dresid.data(), a.tokens.data(), B, TS, C, c.embed_scale);
+    // in the forward pass this was (embed): resid = wte[tokens] * scale, the sink token over row 0 of
+    // each sequence, + the position rows
+    if (c.positions == PositionKind::learned)
+        position_add_backward(grad("embed.positions"), g.dresid.data(), a.positions.data(), N, C);
+    if (sink) sink_token_backward(grad("embed.sink_token"), g.dresid.data(), B, TS, C);
+    embedding_backward(grad("embed.tokens"), g.dresid.data(), a.tokens.data(), N, C, c.embed_scale);
 }
 
 const float* Transformer::attention_weights(int layer) const {

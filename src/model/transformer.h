@@ -102,7 +102,8 @@ public:
 
 private:
     struct Layer;  // pointers to one layer's parameters (or gradients)
-    // Where one block reads and writes its activations (a training slot, or the shared inference one).
+    // Where one block reads and writes its activations (block_buffers): its layer's own copy of each
+    // when training, or the one copy inference shares among layers.
     struct BlockBuffers {
         const float* x = nullptr;  // (N, C) block input
         float* out = nullptr;      // (N, C) block output
@@ -116,10 +117,11 @@ private:
         // post placement: norm1 (norm2) holds the residual sum x + attn (mid + mlp) that the norm reads
         float* mlp_pre = nullptr;  // (N, F or 2F)
         float* mlp_act = nullptr;  // (N, F)
+        AttentionSaved saved;      // what the attention kernel keeps for backward (weights (B, NH, T, T), ...)
     };
-    // The attention of one block: from qkv (N, QKV) after RoPE to attout (N, NH*HS), over whole
-    // sequences (forward) or the KV cache (forward_step).
-    using AttendFn = std::function<void(int layer, const float* qkv, float* attout)>;
+    // The attention of one block: from buf.qkv (N, QKV) after RoPE to buf.attout (N, NH*HS), over
+    // whole sequences (forward, saving into buf.saved) or the KV cache (forward_step).
+    using AttendFn = std::function<void(int layer, const BlockBuffers& buf)>;
 
     Layer layer_view(float* base, int l) const;
     // The design's learnable tensors of layer l (attention_param_infos), in the parameters or gradients.
@@ -132,11 +134,19 @@ private:
     void ensure_activations(int B, int T, bool training, AttentionPath path = AttentionPath::materialised);
     void ensure_gradient_buffers();
     const RopeTable& rope_table(int last_position);
-    void embed(float* out, const int32_t* tokens, const int* positions, int N);
-    // Overwrites row `row` of the embeddings with the sink token at its position.
-    void embed_sink_token(float* out, long row, int position);
+    // The absolute position rows (learned or sinusoidal), or null for the other position kinds.
+    const float* position_table();
+    // out (B*T, C): token embeddings, the sink token over row 0 of each sequence (sink_token), then
+    // the absolute position of each row.
+    void embed(float* out, const int32_t* tokens, const int* positions, int B, int T, bool sink_token);
+    // Layer l's buffers in the activations of the last ensure_activations, wired in one place for
+    // forward, forward_step and backward.
+    BlockBuffers block_buffers(int l);
     void block_forward(int l, const BlockBuffers& buf, int N, const int* positions, const RopeTable* rope,
                        const AttendFn& attend, TensorObserver* obs);
+    // The gradient of block_forward, read from its saved buffers: dacts_.dresid holds dL/d(block
+    // output) on entry and dL/d(block input) on return; the layer's parameter gradients accumulate.
+    void block_backward(int l, const BlockBuffers& buf, int N, const AttentionDims& dims, const float* score_bias);
     void head_forward(const float* last, int N, TensorObserver* obs);
 
     ModelConfig config_;
@@ -149,29 +159,32 @@ private:
     Tensor step_weights_;  // (NH, n, K) attention weights of the last forward_step
 
     struct Activations {
-        int B = 0, T = 0, slots = 0;  // T: positions the blocks see, the sink token included
+        int B = 0, T = 0;  // T: positions the blocks see, the sink token included
+        // Copies of each per-layer activation: n_layers when training (backward reads every layer's),
+        // 1 in inference (the layers take turns).
+        int layer_copies = 0;
         int sink = 0;                  // 1 with sink_token: position 0 of every sequence is the sink
         bool training = false, has_targets = false;
         std::vector<int32_t> tokens, targets;
         std::vector<int> positions;
         const RopeTable* rope = nullptr;         // the table the forward rotated with
-        Tensor resid;                            // (slots + 1, N, C) residual stream
-        Tensor norm1, norm1_mean, norm1_rstd;    // (slots, N, C), (slots, N)
-        Tensor qkv;                              // (slots, N, QKV)
-        Tensor attw;                             // (slots, B, NH, T, T), materialised path
-        Tensor slot_weights;                     // (slots, B, NH, T) designs with a slot
-        Tensor row_sums;                         // (slots, B, NH, T) designs that keep them (attention.h)
-        Tensor scores;                           // (slots, B, NH, T, T) designs that keep them
+        Tensor resid;                            // (layer_copies + 1, N, C) residual stream; 2 in inference
+        Tensor norm1, norm1_mean, norm1_rstd;    // (layer_copies, N, C), (layer_copies, N)
+        Tensor qkv;                              // (layer_copies, N, QKV)
+        Tensor attw;                             // (layer_copies, B, NH, T, T), materialised path
+        Tensor slot_weights;                     // (layer_copies, B, NH, T) designs with a slot
+        Tensor row_sums;                         // (layer_copies, B, NH, T) designs that keep them (attention.h)
+        Tensor scores;                           // (layer_copies, B, NH, T, T) designs that keep them
         Tensor score_bias;                       // (NH, T, T) pe alibi, relative
-        Tensor gate_logits;                      // (slots, N, G) gated designs
-        Tensor gated;                            // (slots, N, NH*HS) gated designs
+        Tensor gate_logits;                      // (layer_copies, N, G) gated designs
+        Tensor gated;                            // (layer_copies, N, NH*HS) gated designs
         AttentionPath path = AttentionPath::materialised;
         Tensor attn_stats;                       // (2, B, NH, T) column sums, row entropies: blockwise path
-        Tensor attout;                           // (slots, N, NH*HS)
-        Tensor mid;                              // (slots, N, C)
-        Tensor norm2, norm2_mean, norm2_rstd;    // (slots, N, C), (slots, N)
-        Tensor mlp_pre;                          // (slots, N, F or 2F)
-        Tensor mlp_act;                          // (slots, N, F)
+        Tensor attout;                           // (layer_copies, N, NH*HS)
+        Tensor mid;                              // (layer_copies, N, C)
+        Tensor norm2, norm2_mean, norm2_rstd;    // (layer_copies, N, C), (layer_copies, N)
+        Tensor mlp_pre;                          // (layer_copies, N, F or 2F)
+        Tensor mlp_act;                          // (layer_copies, N, F)
         Tensor scratch;                          // (N, C)
         Tensor out_norm, out_norm_mean, out_norm_rstd;  // (N, C), (N), (N): sandwich / output norms
         Tensor qk_rows, qk_rstd;                 // (N * NH, HS or NH*HS) gathered q or k heads, their rstd
@@ -179,7 +192,7 @@ private:
         Tensor final_norm, final_mean, final_rstd;  // (N, C), (N)
         Tensor logits, dlogits;                  // (N, V)
         Tensor losses;                           // (N)
-        AttentionSaved saved_attention(int slot);  // slot's views of attw, slot_weights, row_sums, scores
+        AttentionSaved saved_attention(int copy);  // copy's views of attw, slot_weights, row_sums, scores
     } acts_;
     struct Gradients {
         long N = 0;

@@ -117,6 +117,19 @@ void glu_backward(float* dgate_up, const float* gate_up, const float* dout, int 
     }
 }
 
+void softcap_forward(float* x, long n, float cap) {
+    #pragma omp parallel for simd schedule(static)
+    for (long i = 0; i < n; ++i) x[i] = cap * std::tanh(x[i] / cap);
+}
+
+void softcap_backward(float* dx, const float* y, long n, float cap) {
+    #pragma omp parallel for simd schedule(static)
+    for (long i = 0; i < n; ++i) {
+        const float t = y[i] / cap;  // tanh(x / cap)
+        dx[i] *= 1.0f - t * t;
+    }
+}
+
 void add_forward(float* out, const float* a, const float* b, long n) {
     #pragma omp parallel for simd schedule(static)
     for (long i = 0; i < n; ++i) out[i] = a[i] + b[i];

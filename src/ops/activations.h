@@ -1,5 +1,5 @@
 #pragma once
-// Elementwise activations of the MLP, and the residual add.
+// Elementwise activations of the MLP, soft-capping, and the residual add.
 
 #include "ops/grad_write.h"
 
@@ -26,6 +26,12 @@ void glu_forward(float* out, const float* gate_up, int N, int F, GateActivation 
 // dgate_up (N, 2F), accumulated unless `write` says otherwise.
 void glu_backward(float* dgate_up, const float* gate_up, const float* dout, int N, int F, GateActivation act,
                   GradWrite write = GradWrite::accumulate);
+
+// Soft-capping (Gemma 2's final logits): x = cap tanh(x / cap), in place.
+void softcap_forward(float* x, long n, float cap);
+// in the forward pass this was: y = cap tanh(x / cap), so dy/dx = 1 - (y / cap)^2. dx holds dL/dy
+// on entry and dL/dx on return (in place, like the forward); y is the forward's output.
+void softcap_backward(float* dx, const float* y, long n, float cap);
 
 // out = a + b
 void add_forward(float* out, const float* a, const float* b, long n);

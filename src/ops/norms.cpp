@@ -1,6 +1,7 @@
 #include "ops/norms.h"
 
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include <omp.h>
@@ -143,6 +144,42 @@ void rmsnorm_backward(float* dinp, float* dweight, const float* dout, const floa
         }
     }
     if (dweight) reduce_partials(dweight, dw_part, threads, C);
+}
+
+namespace {
+
+// rows (N, width) <- the `width` floats at `column` of each of the N rows of x (stride floats apart).
+void gather_columns(float* rows, const float* x, int N, long stride, long column, int width) {
+    #pragma omp parallel for schedule(static)
+    for (int t = 0; t < N; ++t)
+        std::memcpy(rows + static_cast<long>(t) * width, x + t * stride + column, width * sizeof(float));
+}
+
+// The inverse: rows back into their columns of x.
+void scatter_columns(float* x, const float* rows, int N, long stride, long column, int width) {
+    #pragma omp parallel for schedule(static)
+    for (int t = 0; t < N; ++t)
+        std::memcpy(x + t * stride + column, rows + static_cast<long>(t) * width, width * sizeof(float));
+}
+
+}  // namespace
+
+void qk_rmsnorm_forward(float* qkv, float* rstd, float* rows, const float* weight, int N, long stride, long column,
+                        int width, int norm_width, float eps, float weight_offset) {
+    gather_columns(rows, qkv, N, stride, column, width);
+    rmsnorm_forward(rows, rstd, rows, weight, N * (width / norm_width), norm_width, eps, weight_offset);
+    scatter_columns(qkv, rows, N, stride, column, width);
+}
+
+void qk_rmsnorm_backward(float* dqkv, float* dweight, const float* qkv_in, const float* weight, const float* rstd,
+                         int N, long stride, long column, int width, int norm_width, float weight_offset) {
+    const size_t n = static_cast<size_t>(N) * width;
+    std::vector<float> dnormed(n), inp(n), dinp(n, 0.0f);  // (N, width) each
+    gather_columns(dnormed.data(), dqkv, N, stride, column, width);
+    gather_columns(inp.data(), qkv_in, N, stride, column, width);
+    rmsnorm_backward(dinp.data(), dweight, dnormed.data(), inp.data(), weight, rstd, N * (width / norm_width),
+                     norm_width, weight_offset);
+    scatter_columns(dqkv, dinp.data(), N, stride, column, width);
 }
 
 }  // namespace sinklab

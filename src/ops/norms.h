@@ -16,4 +16,17 @@ void rmsnorm_forward(float* out, float* rstd, const float* inp, const float* wei
 void rmsnorm_backward(float* dinp, float* dweight, const float* dout, const float* inp, const float* weight,
                       const float* rstd, int N, int C, float weight_offset = 0.0f);
 
+// The q/k norm (OLMo2, Qwen3, Gemma 3): RMSNorm of the query or key heads inside qkv rows, in
+// place. Each of the N rows of `stride` floats holds `width` floats of heads at `column`; they are
+// normalised in vectors of `norm_width` floats (one head, HS, or all of a row's heads together,
+// width). The heads are gathered into `rows` (N, width), which holds the normed heads afterwards,
+// so that rmsnorm_forward runs on contiguous rows; rstd (N * width / norm_width) is saved.
+void qk_rmsnorm_forward(float* qkv, float* rstd, float* rows, const float* weight, int N, long stride, long column,
+                        int width, int norm_width, float eps, float weight_offset = 0.0f);
+// in the forward pass this was: qkv[heads] = rmsnorm(qkv_in[heads]), in place. dqkv holds dL/d(normed
+// heads) at those columns on entry and dL/d(qkv_in) there on return (the other columns untouched);
+// qkv_in is qkv as it was before the forward. Accumulates dweight.
+void qk_rmsnorm_backward(float* dqkv, float* dweight, const float* qkv_in, const float* weight, const float* rstd,
+                         int N, long stride, long column, int width, int norm_width, float weight_offset = 0.0f);
+
 }  // namespace sinklab

@@ -299,44 +299,167 @@ std::vector<OpCase> op_cases() {
         cases.push_back(op);
     }
 
-    // Embeddings: repeated token ids (gradient rows accumulate), learned positions or none, and
-    // Gemma's sqrt(C) scale.
-    for (int variant = 0; variant < 2; ++variant) {
-        const int B = 2, T = 3, V = 5, C = 4;
-        const bool positions = variant == 0;
-        const float scale = variant == 0 ? 1.0f : 2.0f;
+    // Embeddings: repeated token ids (gradient rows accumulate), and Gemma's sqrt(C) scale.
+    for (const float scale : {1.0f, 2.0f}) {
+        const int N = 6, V = 5, C = 4;
         const std::vector<int32_t> tokens = {3, 1, 3, 0, 3, 4};
         OpCase op;
-        op.name = positions ? "embedding_positions" : "embedding_scaled";
+        op.name = scale == 1.0f ? "embedding" : "embedding_scaled";
         op.tol.kernel_fd = 1e-4;  // linear in each input: central differences exact up to rounding
         op.input_names = {"wte"};
         op.inputs = {random_vec(rng, V * C)};
-        if (positions) {
-            op.input_names.push_back("wpe");
-            op.inputs.push_back(random_vec(rng, T * C));
-        }
         op.forward = [=](const std::vector<Vec>& in) {
-            Vec out(B * T * C);
-            embedding_forward(out.data(), tokens.data(), in[0].data(), positions ? in[1].data() : nullptr, B, T, C, scale);
+            Vec out(N * C);
+            embedding_forward(out.data(), tokens.data(), in[0].data(), N, C, scale);
             return widen(out);
         };
         op.backward = [=](const std::vector<Vec>& in, const Vec& dout) {
-            std::vector<Vec> g;
-            g.push_back(accumulated(V * C, [&](float* d) {
-                embedding_backward(d, nullptr, dout.data(), tokens.data(), B, T, C, scale);
-            }));
-            if (positions)
-                g.push_back(accumulated(T * C, [&](float* d) {
-                    Vec dwte(V * C);
-                    embedding_backward(dwte.data(), d, dout.data(), tokens.data(), B, T, C, scale);
-                }));
-            return g;
+            return std::vector<Vec>{accumulated(
+                V * C, [&](float* d) { embedding_backward(d, dout.data(), tokens.data(), N, C, scale); })};
         };
         op.reference = [=](const std::vector<VecD>& in) {
-            VecD out(B * T * C);
-            for (int bt = 0; bt < B * T; ++bt)
-                for (int c = 0; c < C; ++c)
-                    out[bt * C + c] = in[0][tokens[bt] * C + c] * scale + (positions ? in[1][(bt % T) * C + c] : 0.0);
+            VecD out(N * C);
+            for (int i = 0; i < N; ++i)
+                for (int c = 0; c < C; ++c) out[i * C + c] = in[0][tokens[i] * C + c] * scale;
+            return out;
+        };
+        cases.push_back(op);
+    }
+
+    // Absolute positions added to rows: two sequences (position rows repeat) and scattered positions
+    // (a cached decode step).
+    for (int variant = 0; variant < 2; ++variant) {
+        const int N = 6, P = 7, C = 4;
+        const std::vector<int> positions = variant == 0 ? std::vector<int>{0, 1, 2, 0, 1, 2} : std::vector<int>{6, 2, 5, 0, 2, 3};
+        OpCase op;
+        op.name = variant == 0 ? "position_add" : "position_add_scattered";
+        op.tol.kernel_fd = 1e-4;  // linear
+        op.input_names = {"x", "table"};
+        op.inputs = {random_vec(rng, N * C), random_vec(rng, P * C)};
+        op.forward = [=](const std::vector<Vec>& in) {
+            Vec out = in[0];
+            position_add_forward(out.data(), in[1].data(), positions.data(), N, C);
+            return widen(out);
+        };
+        op.backward = [=](const std::vector<Vec>& in, const Vec& dout) {
+            // the rows pass through unchanged: dx = dout
+            return std::vector<Vec>{dout, accumulated(P * C, [&](float* d) {
+                                        position_add_backward(d, dout.data(), positions.data(), N, C);
+                                    })};
+        };
+        op.reference = [=](const std::vector<VecD>& in) {
+            VecD out = in[0];
+            for (int i = 0; i < N; ++i)
+                for (int c = 0; c < C; ++c) out[i * C + c] += in[1][positions[i] * C + c];
+            return out;
+        };
+        cases.push_back(op);
+    }
+
+    // The sink token over row 0 of each of B sequences: its gradient sums those rows, and the values
+    // it replaced get none.
+    {
+        const int B = 3, T = 4, C = 5;
+        OpCase op;
+        op.name = "sink_token";
+        op.tol.kernel_fd = 1e-4;  // linear
+        op.input_names = {"x", "sink"};
+        Vec x = random_vec(rng, B * T * C);
+        op.inputs = {x, random_vec(rng, C)};
+        op.forward = [=](const std::vector<Vec>& in) {
+            Vec out = in[0];
+            sink_token_forward(out.data(), in[1].data(), B, T, C);
+            return widen(out);
+        };
+        op.backward = [=](const std::vector<Vec>& in, const Vec& dout) {
+            Vec dx = dout;  // in place: dL/d(out) in, dL/dx out
+            Vec dsink = accumulated(C, [&](float* d) { sink_token_backward(d, dx.data(), B, T, C); });
+            return std::vector<Vec>{dx, dsink};
+        };
+        op.reference = [=](const std::vector<VecD>& in) {
+            VecD out = in[0];
+            for (int b = 0; b < B; ++b)
+                for (int c = 0; c < C; ++c) out[(b * T) * C + c] = in[1][c];
+            return out;
+        };
+        cases.push_back(op);
+    }
+
+    // Soft-capping (Gemma 2's final logits), in place: inputs on both sides of the cap's knee.
+    {
+        const long n = 40;
+        const float cap = 2.5f;
+        OpCase op;
+        op.name = "softcap";
+        op.input_names = {"x"};
+        op.inputs = {random_vec(rng, n, 3.0)};
+        op.forward = [=](const std::vector<Vec>& in) {
+            Vec y = in[0];
+            softcap_forward(y.data(), n, cap);
+            return widen(y);
+        };
+        op.backward = [=](const std::vector<Vec>& in, const Vec& dout) {
+            Vec y = in[0], dx = dout;
+            softcap_forward(y.data(), n, cap);
+            softcap_backward(dx.data(), y.data(), n, cap);
+            return std::vector<Vec>{dx};
+        };
+        op.reference = [=](const std::vector<VecD>& in) {
+            VecD out(n);
+            for (long i = 0; i < n; ++i) out[i] = cap * std::tanh(in[0][i] / cap);
+            return out;
+        };
+        cases.push_back(op);
+    }
+
+    // The q/k norm inside qkv rows: the key heads (column past the query heads, GQA's narrower
+    // width), normed per head (Qwen3) or over all of them (OLMo2), Gemma's 1 + w offset; the other
+    // columns pass through.
+    for (int variant = 0; variant < 3; ++variant) {
+        const int N = 3, NH = 4, NKV = 2, HS = 4, stride = (NH + 2 * NKV) * HS;
+        const long column = NH * HS;
+        const int width = NKV * HS, norm_width = variant == 1 ? width : HS;
+        const float eps = 1e-6f, offset = variant == 2 ? 1.0f : 0.0f;
+        OpCase op;
+        op.name = variant == 0 ? "qk_rmsnorm_per_head" : variant == 1 ? "qk_rmsnorm_full" : "qk_rmsnorm_offset1";
+        op.input_names = {"qkv", "weight"};
+        Vec w = random_vec(rng, norm_width, 0.3);
+        if (offset == 0.0f)
+            for (auto& v : w) v += 1.0f;
+        op.inputs = {random_vec(rng, N * stride), w};
+        auto run = [=](const std::vector<Vec>& in, Vec& qkv, Vec& rstd) {
+            Vec rows(N * width);
+            qkv = in[0];
+            rstd.assign(N * (width / norm_width), 0.0f);
+            qk_rmsnorm_forward(qkv.data(), rstd.data(), rows.data(), in[1].data(), N, stride, column, width, norm_width,
+                               eps, offset);
+        };
+        op.forward = [=](const std::vector<Vec>& in) {
+            Vec qkv, rstd;
+            run(in, qkv, rstd);
+            return widen(qkv);
+        };
+        op.backward = [=](const std::vector<Vec>& in, const Vec& dout) {
+            Vec qkv, rstd;
+            run(in, qkv, rstd);
+            Vec dqkv = dout;  // in place: dL/d(out) in, dL/d(qkv) out
+            Vec dweight = accumulated(norm_width, [&](float* d) {
+                qk_rmsnorm_backward(dqkv.data(), d, in[0].data(), in[1].data(), rstd.data(), N, stride, column, width,
+                                    norm_width, offset);
+            });
+            return std::vector<Vec>{dqkv, dweight};
+        };
+        op.reference = [=](const std::vector<VecD>& in) {
+            VecD out = in[0];
+            for (int t = 0; t < N; ++t)
+                for (int g = 0; g < width / norm_width; ++g) {
+                    const long at = t * stride + column + static_cast<long>(g) * norm_width;
+                    double ms = 0.0;
+                    for (int e = 0; e < norm_width; ++e) ms += in[0][at + e] * in[0][at + e];
+                    ms /= norm_width;
+                    for (int e = 0; e < norm_width; ++e)
+                        out[at + e] = in[0][at + e] / std::sqrt(ms + eps) * (in[1][e] + offset);
+                }
             return out;
         };
         cases.push_back(op);
