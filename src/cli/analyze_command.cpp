@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "analysis/attention_graph.h"
 #include "analysis/diffusion.h"
 #include "analysis/frames.h"
 #include "analysis/random_matrix.h"
@@ -28,11 +29,11 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "core/threads.h"
-#include "metrics/attention_stats.h"
 #include "model/transformer.h"
 #include "probe/probe.h"
 #include "probe/probe_input.h"
 #include "probe/probe_model.h"
+#include "report_builder/attention_capture.h"
 
 namespace sinklab::cli {
 
@@ -74,44 +75,6 @@ std::set<std::string> parse_analyses(const std::string& text) {
     return chosen;
 }
 
-// Builds one sample's AttentionSample (B = 1) from the forward's taps.
-class SampleObserver : public TensorObserver {
-public:
-    SampleObserver(int L, bool keep_heads) : keep_heads_(keep_heads) {
-        sample.attention.resize(L);
-        sample.hidden.resize(L + 1);
-        if (keep_heads_) sample.heads.resize(L);
-    }
-    an::AttentionSample sample;
-
-    void observe(Tap tap, int layer, const float* data, const Shape& shape) override {
-        if (tap == Tap::attn_weights) {
-            const int NH = static_cast<int>(shape[1]), T = static_cast<int>(shape[2]), K = static_cast<int>(shape[3]);
-            using RowMajor = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-            RowMajor mean(T, K);  // (T, K), the layout of the tap's planes
-            head_average(mean.data(), data, NH, static_cast<long>(T) * K);
-            sample.attention[layer] = mean;
-            if (keep_heads_) {
-                sample.heads[layer].assign(NH, Eigen::MatrixXd(T, K));
-                for (int h = 0; h < NH; ++h)
-                    sample.heads[layer][h] =
-                        Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(
-                            data + static_cast<size_t>(h) * T * K, T, K)
-                            .cast<double>();
-            }
-        } else if (tap == Tap::embed || tap == Tap::block_out) {
-            const int N = static_cast<int>(shape[0]), C = static_cast<int>(shape[1]);
-            Eigen::MatrixXd h(N, C);  // (T, C)
-            for (int i = 0; i < N; ++i)
-                for (int c = 0; c < C; ++c) h(i, c) = data[static_cast<size_t>(i) * C + c];
-            sample.hidden[tap == Tap::embed ? 0 : layer + 1] = std::move(h);
-        }
-    }
-
-private:
-    bool keep_heads_;
-};
-
 // Means over samples of the numbers the terminal table shows, per layer (non-finite values skipped).
 struct LayerStats {
     std::map<std::string, std::pair<double, int>> values;
@@ -142,6 +105,9 @@ struct TargetResult {
     json j;
     std::vector<LayerStats> stats;
     std::optional<an::FrameResult> frames;
+    std::vector<an::RawRowSums> raw_row_sums;  // the design's row sums before the graph's proxy
+    std::vector<double> node0_column;          // per layer, mean over samples
+    int graph_nodes = 0;
 };
 
 // Everything `analyses` asks for, over the samples, for one model.
@@ -165,14 +131,21 @@ TargetResult analyze_model(Transformer& model, const ProbeSamples& samples, cons
     // all samples, so that no sample's maps are kept.
     std::optional<an::FrameResult> frames;
 
+    std::vector<an::RawRowSums> raw_row_sums;
+    std::vector<double> node0_column(L, 0.0);
+    int graph_nodes = 0;
     for (int n = 0; n < samples.N; ++n) {
-        SampleObserver observer(L, keep_heads);
+        AttentionGraphCapture capture(c, keep_heads, /*keep_hidden=*/true);
         ForwardOptions forward;
         forward.training = false;
-        forward.observer = &observer;
+        forward.observer = &capture;
         forward.logits = false;
         model.forward(samples.tokens.data() + static_cast<size_t>(n) * T, nullptr, 1, T, forward);
-        const an::AttentionSample& s = observer.sample;
+        const an::AttentionSample& s = capture.graph.sample();
+        accumulate_raw_row_sums(raw_row_sums, capture.graph.raw_row_sums());
+        const std::vector<double> node0 = an::node0_column_means(s);
+        for (int l = 0; l < L; ++l) node0_column[l] += node0[l] / samples.N;
+        graph_nodes = capture.graph.graph_nodes();
 
         if (chosen.count("diffusion")) {
             const an::DiffusionResult r = an::analyze_diffusion(s);
@@ -297,6 +270,9 @@ TargetResult analyze_model(Transformer& model, const ProbeSamples& samples, cons
     if (frames) out.j["frames"] = frames->to_json();
     out.stats = std::move(stats);
     out.frames = frames;
+    out.raw_row_sums = std::move(raw_row_sums);
+    out.node0_column = std::move(node0_column);
+    out.graph_nodes = graph_nodes;
     return out;
 }
 
@@ -399,23 +375,41 @@ void run_analyze_command(const AnalyzeArgs& a) {
     std::vector<std::pair<std::string, std::vector<LayerStats>>> track_rows;
     for (size_t ti = 0; ti < targets.size(); ++ti) {
         const std::string& path = targets[ti];
-        ProbeModel pm = load_probe_model(path);
+        ProbeModel pm = load_probe_model(path, a.sample.tokenizer);
         Transformer& model = *pm.model;
         const ModelConfig& c = model.config();
         const ProbeSamples samples = probe_samples(pm, input, text, bos_mode, a.sample.seq_len, a.sample.samples, a.sample.seed);
         std::printf("analyze %s (%s %s, %d layers, %d heads)\n%s\n", path.c_str(), pm.info.source.c_str(),
                     pm.info.architecture.c_str(), c.n_layers, c.n_heads, samples.description.c_str());
-        // sink_token models prepend a learned token: every graph has one node more than the input
-        const bool sink_token = c.attention.uses_sink_token();
-        const int graph_nodes = a.sample.seq_len + (sink_token ? 1 : 0);
+        // Slot designs and sink_token models have one node more than the input: node 0 is the slot
+        // or the prepended token. Designs whose rows do not sum to 1 are read through the probe's proxy.
+        const bool sink_token = c.attention.uses_sink_token(), slot = c.attention.has_slot();
+        const an::RowProxy proxy = graph_proxy(c.attention);
+        const int graph_nodes = a.sample.seq_len + (sink_token || slot ? 1 : 0);
         if (sink_token)
             std::printf("the model prepends its learned sink token: each attention graph has T + 1 = %d nodes, node 0 "
                         "is the sink token (token 0 below)\n",
                         graph_nodes);
+        if (slot)
+            std::printf("the design (%s) has a slot column every query sees: each attention graph has T + 1 = %d nodes, "
+                        "node 0 is the slot (token 0 below)\n",
+                        c.attention.name().c_str(), graph_nodes);
+        if (proxy != an::RowProxy::none)
+            std::printf("the design's rows do not sum to 1: the analyses read each row w as %s (the probe's proxy); "
+                        "the raw row sums are printed below and written to the JSON\n",
+                        proxy == an::RowProxy::ratio ? "w / sum w" : "|w| / sum |w|");
         std::fflush(stdout);
         TargetResult r = analyze_model(model, samples, chosen, a);
         print_summary(r, chosen);
+        if (proxy != an::RowProxy::none)
+            for (size_t l = 0; l < r.raw_row_sums.size(); ++l) {
+                const an::RawRowSums& rs = r.raw_row_sums[l];
+                std::printf("  layer %zu raw row sums: min %.4g, mean %.4g, max %.4g; rows with no weight %ld of %ld\n", l,
+                            rs.min, rs.mean(), rs.max, rs.empty_rows, rs.rows);
+            }
         std::fflush(stdout);
+        json graph = an::graph_reading_json(r.graph_nodes, slot, sink_token, proxy, r.raw_row_sums);
+        graph["node0_column"] = r.node0_column;
         if (ti == 0 && !a.model.empty()) {
             out["analyses"] = r.j["analyses"];
             if (r.j.contains("frames")) out["frames"] = r.j["frames"];
@@ -423,8 +417,10 @@ void run_analyze_command(const AnalyzeArgs& a) {
             out["input_description"] = samples.description;
             out["graph_nodes"] = graph_nodes;
             out["sink_token"] = sink_token;
+            out["slot"] = slot;
+            out["graph"] = std::move(graph);
         } else {
-            json entry = {{"path", path}, {"analyses", r.j["analyses"]}};
+            json entry = {{"path", path}, {"analyses", r.j["analyses"]}, {"graph", std::move(graph)}};
             if (r.j.contains("frames")) entry["frames"] = r.j["frames"];
             tracked.push_back(std::move(entry));
             track_rows.emplace_back(path, std::move(r.stats));

@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "metrics/attention_stats.h"
 #include "probe/probe_model.h"
+#include "report_builder/attention_capture.h"
 #include "report/heatmap.h"
 #include "report/png.h"
 
@@ -19,46 +20,36 @@ namespace {
 
 constexpr double kMapFloor = 1e-3;  // log colour scale from 1e-3 to 1: a sink column and near-zero weights both show
 
-// One B = 1 forward's attention: each layer's head average (for the analyses) and, when asked, its
-// heatmaps, rendered as the taps stream by so that only one layer's (NH, T, T) weights exist at once.
-class AttentionCapture final : public TensorObserver {
+// The heatmaps of one B = 1 forward, rendered as the taps stream by so that only one layer's
+// (NH, T, T) weights exist at once: each layer's head average and, when asked, its heads.
+class MapRenderer {
 public:
-    AttentionCapture(int layers, const HeatmapOptions* maps, bool head_maps)
-        : maps_(maps), head_maps_(head_maps) {
-        sample.attention.resize(layers);
-        if (maps_) rendered.resize(layers);
+    MapRenderer(int layers, const HeatmapOptions& maps, bool head_maps) : maps_(maps), head_maps_(head_maps) {
+        rendered.resize(layers);
     }
 
-    void observe(Tap tap, int layer, const float* data, const Shape& shape) override {
-        if (tap != Tap::attn_weights) return;
-        const int NH = static_cast<int>(shape[1]), T = static_cast<int>(shape[2]), K = static_cast<int>(shape[3]);
-        const size_t plane = static_cast<size_t>(T) * K;
-        std::vector<float> mean(plane);  // (T, K)
+    void render(int layer, const float* data, int NH, int T) {
+        const size_t plane = static_cast<size_t>(T) * T;
+        std::vector<float> mean(plane);  // (T, T)
         head_average(mean.data(), data, NH, static_cast<long>(plane));
-        Eigen::MatrixXd average(T, K);
-        for (int i = 0; i < T; ++i)
-            for (int j = 0; j < K; ++j) average(i, j) = mean[static_cast<size_t>(i) * K + j];
-        sample.attention[layer] = std::move(average);
-        if (!maps_) return;
         HeatmapLayer& out = rendered[layer];
         out.label = fmt::format("layer {}", layer);
-        const Heatmap avg = render_heatmap(mean.data(), T, K, *maps_);
+        const Heatmap avg = render_heatmap(mean.data(), T, T, maps_);
         out.average_png = encode_png(avg.image);
         pool = avg.pool;
         if (!head_maps_) return;
-        HeatmapOptions small = *maps_;
-        small.max_side = std::min(maps_->max_side, 192);
-        small.min_side = std::min(maps_->min_side, 128);
+        HeatmapOptions small = maps_;
+        small.max_side = std::min(maps_.max_side, 192);
+        small.min_side = std::min(maps_.min_side, 128);
         for (int h = 0; h < NH; ++h)
-            out.heads.push_back({fmt::format("head {}", h), encode_png(render_heatmap(data + h * plane, T, K, small).image)});
+            out.heads.push_back({fmt::format("head {}", h), encode_png(render_heatmap(data + h * plane, T, T, small).image)});
     }
 
-    analysis::AttentionSample sample;
     std::vector<HeatmapLayer> rendered;
     int pool = 1;
 
 private:
-    const HeatmapOptions* maps_;
+    const HeatmapOptions& maps_;
     bool head_maps_;
 };
 
@@ -91,7 +82,7 @@ ModelMeasurement measure_model(const std::filesystem::path& model_path, const Me
     auto step = [&](const std::string& what) {
         if (on_step) on_step(what);
     };
-    ProbeModel pm = load_probe_model(model_path);
+    ProbeModel pm = load_probe_model(model_path, options.tokenizer);
     Transformer& model = *pm.model;
     const ModelConfig& c = model.config();
     ModelMeasurement m;
@@ -150,17 +141,17 @@ ModelMeasurement measure_model(const std::filesystem::path& model_path, const Me
     const int n = std::min(options.analysis_samples, drawn.N);
     try {
         for (int s = 0; s < n; ++s) {
-            AttentionCapture capture(c.n_layers, s == 0 ? &heatmap : nullptr, options.head_maps);
+            MapRenderer renderer(c.n_layers, heatmap, options.head_maps);
+            // The first sample is drawn as well as analysed.
+            AttentionGraphCapture::LayerHook draw;
+            if (s == 0) draw = [&](int layer, const float* w, int NH, int TT) { renderer.render(layer, w, NH, TT); };
+            AttentionGraphCapture capture(c, /*keep_heads=*/false, /*keep_hidden=*/false, draw);
             forward.observer = &capture;
             model.forward(drawn.tokens.data() + static_cast<size_t>(s) * T, nullptr, 1, T, forward);
             if (s == 0)
-                m.maps = AttentionMaps{natural ? "natural" : "random", T, capture.pool, kMapFloor, 1.0,
-                                       std::move(capture.rendered)};
-            if (capture.sample.attention.front().cols() != T) {
-                m.notes.push_back("attention powers not analysed: the design adds key slots, so the maps are not square");
-                break;
-            }
-            const analysis::DiffusionResult d = analysis::analyze_diffusion(capture.sample);
+                m.maps = AttentionMaps{natural ? "natural" : "random", T, renderer.pool, kMapFloor, 1.0,
+                                       std::move(renderer.rendered)};
+            const analysis::DiffusionResult d = analysis::analyze_diffusion(capture.graph.sample());
             if (curves.mass.empty()) {
                 curves.powers = d.powers;
                 curves.mass.assign(d.layers.size(), std::vector<double>(d.powers.size(), 0.0));

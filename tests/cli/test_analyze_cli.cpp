@@ -7,6 +7,8 @@
 
 #include "analysis/diffusion.h"
 #include "analysis/frames.h"
+#include "attention/attention_spec.h"
+#include "metrics/proxy.h"
 #include "cli/cli_test_support.h"
 #include "model/transformer.h"
 #include "probe/probe_input.h"
@@ -218,6 +220,50 @@ TEST(AnalyzeCli, SinkTokenModelsAnalyseTPlusOneNodes) {
     const auto maps = capture_maps(model, 16, 4);
     ASSERT_EQ(maps[0].attention[0].rows(), 17);
     expect_diffusion_matches_numpy(maps, json_path, f.dir);
+}
+
+// No design is refused: slot designs become graphs of T + 1 nodes (the slot is node 0), designs whose
+// rows do not sum to 1 are read through the probe's proxy with the raw row sums beside. For slot
+// designs node 0's column is the probe's alpha_* (mean over heads) on the same samples.
+TEST(AnalyzeCli, EveryDesignIsAnalysed) {
+    const Fixture& f = fixture();
+    for (const std::string& design : AttentionSpec::known_names()) {
+        SCOPED_TRACE(design);
+        const fs::path run = f.dir / ("design-" + design);
+        auto t = run_sinklab("train --data " + (f.dir / "corpus.txt").string() +
+                             " --d-model 16 --layers 2 --heads 2 --seq-len 16 --batch 2 --steps 2 --warmup 1"
+                             " --eval-every 2 --eval-windows 1 --attention " + design +
+                             " --threads 2 --quiet --out " + run.string());
+        ASSERT_EQ(t.exit_code, 0) << t.output;
+        const fs::path json_path = f.dir / ("design-" + design + ".json");
+        auto r = run_sinklab("analyze --model " + (run / "checkpoint").string() +
+                             " --input random --samples 2 --seq-len 12 --threads 2 --json " + json_path.string());
+        ASSERT_EQ(r.exit_code, 0) << r.output;
+        const auto j = nlohmann::json::parse(read_file(json_path));
+        const AttentionSpec spec = AttentionSpec::parse(design);
+        const bool extra_node = spec.has_slot() || spec.uses_sink_token();
+        EXPECT_EQ(j["graph"]["graph_nodes"], extra_node ? 13 : 12);
+        EXPECT_EQ(j["graph"]["node0"], spec.has_slot() ? "slot" : spec.uses_sink_token() ? "sink_token" : "token 1");
+        const bool proxied = sink_metric_proxy(spec) != ProxyKind::none || spec.kind == AttentionKind::softpick;
+        EXPECT_EQ(j["graph"]["proxy"] != "none", proxied);
+        if (proxied) {
+            EXPECT_NE(r.output.find("raw row sums"), std::string::npos) << r.output;
+        }
+        ASSERT_EQ(j["graph"]["raw_row_sums"].size(), 2u);
+        for (const char* name : {"diffusion", "spectral", "topology", "rmt", "value"})
+            EXPECT_EQ(j["analyses"][name]["layers"].size(), 2u) << name;
+        if (!spec.has_slot()) continue;
+        const fs::path probe_json = f.dir / ("probe-" + design + ".json");
+        auto p = run_sinklab("probe --model " + (run / "checkpoint").string() +
+                             " --input random --samples 2 --seq-len 12 --threads 2 --quiet --json " + probe_json.string());
+        ASSERT_EQ(p.exit_code, 0) << p.output;
+        const auto probe = nlohmann::json::parse(read_file(probe_json));
+        for (int l = 0; l < 2; ++l) {
+            double alpha_star = 0.0;
+            for (const auto& a : probe["alpha_star"][l]) alpha_star += a.get<double>() / probe["alpha_star"][l].size();
+            EXPECT_NEAR(j["graph"]["node0_column"][l].get<double>(), alpha_star, 1e-6) << "layer " << l;
+        }
+    }
 }
 
 void expect_clean_failure(const CommandResult& r, const std::string& needle) {
