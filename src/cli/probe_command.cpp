@@ -83,8 +83,9 @@ void run_probe_command(const ProbeArgs& a) {
                   a.map_scale);
     map_options.scale = a.map_scale == "log" ? ScaleKind::log : ScaleKind::linear;
     SINKLAB_CHECK(a.positions >= 1, "probe", "--positions {}: track at least position 1", a.positions);
+    check_sink_eps(a.eps);
 
-    ProbeModel pm = load_probe_model(a.model);
+    ProbeModel pm = load_probe_model(a.model, a.sample.tokenizer);
     Transformer& model = *pm.model;
     const ModelConfig& c = model.config();
     const ProbeSamples samples =

@@ -16,6 +16,9 @@ void add_sample_options(CLI::App* cmd, SampleFlags& flags) {
     cmd->add_option("--bos", flags.bos, "auto|on|off: put the model's BOS token first (auto: as its tokenizer does)")
         ->capture_default_str();
     cmd->add_option("--seed", flags.seed, "seed of --input random")->capture_default_str();
+    cmd->add_option("--tokenizer", flags.tokenizer,
+                    "tokenizer for natural input instead of the model's own (tokenizer.json, vocab.json + merges.txt "
+                    "folder, tokenizer.model, .tiktoken, llama2.c tokenizer .bin); its vocabulary must fit the model's");
 }
 
 NamedText natural_text(const InputSpec& input, const char* command) {

@@ -28,6 +28,7 @@ struct ReportArgs {
     bool no_head_maps = false;
     float eps = 0.3f;
     uint64_t seed = 1234;
+    std::string tokenizer;
     int threads = 0;
     bool quiet = false;
 };
@@ -52,6 +53,7 @@ void run_report_command(const ReportArgs& a) {
     SINKLAB_CHECK(a.samples >= 1, "report", "--samples {}: need at least 1", a.samples);
     SINKLAB_CHECK(a.analysis_samples >= 0, "report", "--analysis-samples {}: must be >= 0", a.analysis_samples);
     SINKLAB_CHECK(a.map_side >= 64, "report", "--map-side {}: at least 64 pixels", a.map_side);
+    check_sink_eps(a.eps);
     ReportOptions options;
     options.out = a.out;
     options.title = a.title;
@@ -64,6 +66,7 @@ void run_report_command(const ReportArgs& a) {
     options.measure.head_maps = !a.no_head_maps;
     options.measure.eps = a.eps;
     options.measure.seed = a.seed;
+    options.measure.tokenizer = a.tokenizer;
     std::vector<std::filesystem::path> inputs(a.inputs.begin(), a.inputs.end());
     const ReportOutcome outcome = build_report(inputs, options);
     for (const std::string& note : outcome.notes) std::fprintf(stderr, "note: %s\n", note.c_str());
@@ -98,6 +101,8 @@ void add_report_command(CLI::App& app) {
     cmd->add_flag("--no-head-maps", a->no_head_maps, "only head-averaged maps (smaller page)");
     cmd->add_option("--eps", a->eps, "threshold of Sink_1 (alpha_1 > eps)")->capture_default_str();
     cmd->add_option("--seed", a->seed, "seed of the random input")->capture_default_str();
+    cmd->add_option("--tokenizer", a->tokenizer,
+                    "tokenizer for natural input instead of each model's own; its vocabulary must fit the models'");
     cmd->add_option("--threads", a->threads, "threads (0 = all cores)")->check(CLI::NonNegativeNumber);
     cmd->add_flag("--quiet", a->quiet, "no progress bar");
     cmd->callback([a] { run_report_command(*a); });

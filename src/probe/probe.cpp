@@ -52,6 +52,13 @@ AttentionPath choose_attention_path(const ModelConfig& config, AttentionPathChoi
     return AttentionPath::materialised;
 }
 
+void check_sink_eps(double eps) {
+    SINKLAB_CHECK(eps > 0.0 && eps < 1.0, "probe",
+                  "--eps {}: the Sink threshold must lie in (0, 1) (alpha_k is a mean attention weight; 0.3 is Gu et "
+                  "al.'s)",
+                  eps);
+}
+
 void check_probe_seq_len(const ModelConfig& c, int T) {
     const bool bounded = c.positions == PositionKind::learned || c.positions == PositionKind::sinusoidal ||
                          c.positions == PositionKind::rope;
@@ -275,6 +282,7 @@ ProbeResult run_probe(Transformer& model, const ProbeSamples& samples, const Pro
     SINKLAB_CHECK(T >= 2 && N >= 1 && samples.tokens.size() == static_cast<size_t>(N) * T, "probe",
                   "the probe needs at least one sample of at least 2 tokens");
     check_probe_seq_len(c, T);
+    check_sink_eps(options.eps);
     if (options.intervention) check_intervention(*options.intervention, c, samples);
 
     ProbeResult r;

@@ -87,6 +87,9 @@ AttentionPath choose_attention_path(const ModelConfig& config, AttentionPathChoi
 // Throws when T exceeds the positions the model has (learned, sinusoidal or rotary tables of
 // max_seq_len); position-free designs take any T.
 void check_probe_seq_len(const ModelConfig& config, int T);
+// The Sink threshold must lie in (0, 1): alpha_k is a mean weight, so eps <= 0 counts every head
+// and eps >= 1 none. Throws naming --eps.
+void check_sink_eps(double eps);
 
 ProbeResult run_probe(Transformer& model, const ProbeSamples& samples, const ProbeOptions& options);
 

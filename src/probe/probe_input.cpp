@@ -26,7 +26,9 @@ InputSpec InputSpec::parse(const std::string& text) {
     } else if (kind == "repeat") {
         spec.kind = InputKind::repeat;
         if (has_arg) {
-            const auto [end, ec] = std::from_chars(arg.data(), arg.data() + arg.size(), spec.repeat_id);
+            int64_t id = 0;
+            const auto [end, ec] = std::from_chars(arg.data(), arg.data() + arg.size(), id);
+            spec.repeat_id = id;
             SINKLAB_CHECK(ec == std::errc() && end == arg.data() + arg.size() && !arg.empty(), "probe",
                           "--input repeat:ID: '{}' is not a token id (an integer)", arg);
         }
@@ -40,7 +42,7 @@ std::string InputSpec::name() const {
     switch (kind) {
         case InputKind::natural: return file.empty() ? "natural" : "natural:" + file;
         case InputKind::random: return "random";
-        case InputKind::repeat: return fmt::format("repeat:{}", repeat_id);
+        case InputKind::repeat: return repeat_id ? fmt::format("repeat:{}", *repeat_id) : "repeat";
     }
     return "";
 }
@@ -137,14 +139,22 @@ ProbeSamples repeat_samples(int64_t id, int vocab_size, int T, int N, std::optio
     return s;
 }
 
+int64_t default_repeat_id(const Tokenizer* tokenizer, int vocab_size) {
+    if (tokenizer) {
+        const std::vector<int32_t> ids = tokenizer->encode_ordinary("the");
+        if (!ids.empty() && ids.front() >= 0 && ids.front() < vocab_size) return ids.front();
+    }
+    return vocab_size / 2;
+}
+
 ProbeSamples make_probe_samples(const InputSpec& input, std::string_view text, const std::string& text_source,
                                 const Tokenizer* tokenizer, int vocab_size, int T, int N, std::optional<int32_t> bos,
                                 uint64_t seed) {
     switch (input.kind) {
         case InputKind::natural: {
             SINKLAB_CHECK(tokenizer, "probe",
-                          "--input natural needs the model's tokenizer, and its folder has none (random and repeat "
-                          "inputs need no tokenizer)");
+                          "--input natural needs a tokenizer and the model's folder has none: pass --tokenizer PATH (random "
+                          "and repeat inputs need none)");
             SINKLAB_CHECK(!text.empty(), "probe", "{}: the text is empty; give a file with text in it", text_source);
             const std::vector<int32_t> ids = tokenizer->encode(text);
             for (int32_t id : ids)
@@ -154,7 +164,9 @@ ProbeSamples make_probe_samples(const InputSpec& input, std::string_view text, c
             return natural_samples(ids, T, N, bos, text_source);
         }
         case InputKind::random: return random_samples(vocab_size, T, N, bos, seed);
-        case InputKind::repeat: return repeat_samples(input.repeat_id, vocab_size, T, N, bos);
+        case InputKind::repeat:
+            return repeat_samples(input.repeat_id ? *input.repeat_id : default_repeat_id(tokenizer, vocab_size),
+                                  vocab_size, T, N, bos);
     }
     fail("probe", "unknown input kind");
 }

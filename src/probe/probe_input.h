@@ -16,7 +16,7 @@ enum class InputKind { natural, random, repeat };
 struct InputSpec {
     InputKind kind = InputKind::natural;
     std::string file;        // natural: the text file; empty means the caller's default text
-    int64_t repeat_id = 0;   // repeat: the id written T times (checked against the vocabulary later)
+    std::optional<int64_t> repeat_id;  // repeat: the id written T times; none: default_repeat_id
 
     // "natural", "natural:FILE", "random", "repeat", "repeat:ID"; throws naming the flag.
     static InputSpec parse(const std::string& text);
@@ -51,6 +51,12 @@ ProbeSamples natural_samples(const std::vector<int32_t>& ids, int T, int N, std:
 ProbeSamples random_samples(int vocab_size, int T, int N, std::optional<int32_t> bos, uint64_t seed);
 // `id` at every position (after BOS when given); throws for an id outside [0, vocab_size).
 ProbeSamples repeat_samples(int64_t id, int vocab_size, int T, int N, std::optional<int32_t> bos);
+
+// The id `--input repeat` writes when none is given: an ordinary token of the model's vocabulary,
+// the first id of the word "the" through its tokenizer (byte models: 't', 116; GPT-2: "the", 1169),
+// or, for a model without a tokenizer, the middle of the vocabulary (vocab_size / 2). Id 0 is no
+// default: it is a control byte or a special token (<unk>, <pad>) in most vocabularies.
+int64_t default_repeat_id(const Tokenizer* tokenizer, int vocab_size);
 
 // The samples `input` stands for. `text` is the natural text (the file's or the default corpus's),
 // tokenised by `tokenizer` (null when the model has none: natural input is then an error) and

@@ -1,11 +1,24 @@
 #include "probe/probe_model.h"
 
+#include <fmt/format.h>
+
 namespace sinklab {
 
-ProbeModel load_probe_model(const std::filesystem::path& path) {
+void check_tokenizer_fits(const Tokenizer& tokenizer, const std::filesystem::path& tokenizer_path, int64_t model_vocab) {
+    const int64_t vocab = tokenizer.vocab_size();
+    if (vocab <= model_vocab && model_vocab - vocab < kMaxVocabPadding) return;
+    throw TokenizerMismatch("probe", fmt::format("--tokenizer {}: its vocabulary has {} tokens but the model's has {}; "
+                                                 "pass the tokenizer the model was trained with",
+                                                 tokenizer_path.string(), vocab, model_vocab));
+}
+
+ProbeModel load_probe_model(const std::filesystem::path& path, const std::filesystem::path& tokenizer) {
     ProbeModel p;
     p.model = load_model(path, &p.info);
-    if (!p.info.tokenizer.empty())
+    if (!tokenizer.empty()) {
+        p.tokenizer = load_tokenizer(tokenizer);
+        check_tokenizer_fits(*p.tokenizer, tokenizer, p.model->config().vocab_size);
+    } else if (!p.info.tokenizer.empty())
         p.tokenizer = load_tokenizer(p.info.tokenizer);
     else if (p.info.source == "sinklab")  // byte-level; trained with --bos: vocab 257, BOS 256
         p.tokenizer = make_byte_tokenizer(p.info.bos_id.has_value());

@@ -5,6 +5,7 @@
 #include <memory>
 #include <optional>
 
+#include "core/error.h"
 #include "model/hf_loader.h"
 #include "tokenizer/tokenizer.h"
 
@@ -19,7 +20,21 @@ struct ProbeModel {
 };
 
 // Any model load_model reads: sinklab folders and runs (byte tokenizer, BOS 256 for vocab 257),
-// Hugging Face folders (their tokenizer files when present), llama2.c checkpoints.
-ProbeModel load_probe_model(const std::filesystem::path& path);
+// Hugging Face folders (their tokenizer files when present), llama2.c checkpoints. `tokenizer`
+// (--tokenizer), when given, replaces the model's own: any file or folder load_tokenizer reads, whose
+// vocabulary must fit the model's (check_tokenizer_fits).
+ProbeModel load_probe_model(const std::filesystem::path& path, const std::filesystem::path& tokenizer = {});
+
+// A tokenizer fits a model whose embedding table has `model_vocab` rows when its ids all have a row
+// (vocab <= model_vocab) and it is not a different tokenizer: embedding tables are padded past the
+// tokenizer to a multiple of 64 to 256 ids (Qwen2: 151,665 -> 151,936), never by 1,024 or more.
+// Throws TokenizerMismatch naming --tokenizer otherwise: a flag error, which a report does not turn
+// into a note about one model.
+class TokenizerMismatch : public Error {
+public:
+    using Error::Error;
+};
+void check_tokenizer_fits(const Tokenizer& tokenizer, const std::filesystem::path& tokenizer_path, int64_t model_vocab);
+inline constexpr int64_t kMaxVocabPadding = 1024;
 
 }  // namespace sinklab

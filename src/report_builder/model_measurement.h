@@ -61,6 +61,7 @@ struct MeasureOptions {
     // Natural text for models of the byte vocabulary and models with a tokenizer; empty: no natural input.
     std::string natural_text;
     std::string natural_source;  // names the text in descriptions and notes
+    std::filesystem::path tokenizer;  // --tokenizer: replaces each model's own (must fit its vocabulary)
 };
 
 // Loads `model_path` (any model load_model reads) and measures it. Measurements that fail (an input

@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "core/progress.h"
+#include "probe/probe_model.h"
 #include "probe/probe_report.h"
 #include "report/svg.h"
 #include "train/data.h"
@@ -344,6 +345,8 @@ ReportOutcome build_report(const std::vector<fs::path>& inputs, ReportOptions op
                 entry.measured = measure_model(entry.source.model, measure, [&](const std::string& what) {
                     progress.update(++done, fmt::format("{}: {}", entry.source.name, what));
                 });
+            } catch (const TokenizerMismatch&) {
+                throw;  // a flag that fits no model is the user's error, not a note about one model
             } catch (const Error& e) {
                 entry.source.notes.push_back(fmt::format("{}: not loaded: {}", entry.source.model.string(), e.what()));
             }

@@ -103,5 +103,39 @@ TEST_F(ProbeCli, UnknownMetricName) {
     expect_one_clear_error(run_sinklab(probe("--input random --metrics sink,sinkhole")), "unknown metric 'sinkhole'");
 }
 
+TEST_F(ProbeCli, EpsOutsideTheUnitInterval) {
+    for (const char* eps : {"0", "1.5", "-1"})
+        expect_one_clear_error(run_sinklab(probe(std::string("--input random --eps ") + eps)),
+                               std::string("--eps ") + eps + ": the Sink threshold must lie in (0, 1)");
+}
+
+// GPT-2's tokenizer (50,257 ids) on a byte model (257): one line naming the flag, for probe,
+// analyze and report alike.
+TEST_F(ProbeCli, TokenizerThatDoesNotFitTheVocabulary) {
+    const std::string gpt2 = std::string(SINKLAB_SOURCE_DIR) + "/tests/fixtures/tokenizers/gpt2";
+    const std::string message = "--tokenizer " + gpt2 + ": its vocabulary has 50257 tokens but the model's has 257";
+    expect_one_clear_error(run_sinklab(probe("--tokenizer " + gpt2)), message);
+    expect_one_clear_error(run_sinklab("analyze --model " + model_.string() + " --samples 1 --seq-len 8 --tokenizer " + gpt2),
+                           message);
+    expect_one_clear_error(run_sinklab("report " + model_.string() + " --quiet --out " + (dir_ / "report").string() +
+                                       " --tokenizer " + gpt2),
+                           message);
+    expect_one_clear_error(run_sinklab("report " + model_.string() + " --eps 0 --out " + (dir_ / "report").string()),
+                           "--eps 0: the Sink threshold must lie in (0, 1)");
+}
+
+// --tokenizer replaces the model's own: natural input through it; a folder without one says to pass it.
+TEST_F(ProbeCli, TokenizerFlagTokenizesNaturalInput) {
+    const std::string hf = std::string(SINKLAB_SOURCE_DIR) + "/tests/fixtures/hf/gpt2";
+    expect_one_clear_error(run_sinklab("probe --model " + hf + " --seq-len 8 --samples 1 --quiet"),
+                           "--input natural needs a tokenizer and the model's folder has none: pass --tokenizer PATH");
+    const std::string tok = std::string(SINKLAB_SOURCE_DIR) + "/tests/fixtures/llama2c/tok512.bin";
+    const std::string model = std::string(SINKLAB_SOURCE_DIR) + "/tests/fixtures/llama2c/stories260K.bin";
+    auto r = run_sinklab("probe --model " + model + " --tokenizer " + tok + " --input natural:" + prompts_.string() +
+                         " --seq-len 16 --samples 2 --quiet --threads 2");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("natural: 2 windows of 16 tokens from " + prompts_.string()), std::string::npos) << r.output;
+}
+
 }  // namespace
 }  // namespace sinklab::testing

@@ -31,12 +31,24 @@ TEST(ProbeInputs, ParsesEachKindAndReadsItsNameBack) {
     for (const char* text : {"natural", "natural:prompts.txt", "random", "repeat:17"}) {
         EXPECT_EQ(InputSpec::parse(text).name(), text);
     }
-    EXPECT_EQ(InputSpec::parse("repeat").repeat_id, 0);
+    EXPECT_FALSE(InputSpec::parse("repeat").repeat_id.has_value());  // default_repeat_id
     EXPECT_EQ(InputSpec::parse("natural:a:b.txt").file, "a:b.txt");
     EXPECT_TRUE(contains(error_of([] { InputSpec::parse("words"); }), "natural, natural:FILE, random"));
     EXPECT_TRUE(contains(error_of([] { InputSpec::parse("repeat:x"); }), "'x' is not a token id"));
     EXPECT_TRUE(contains(error_of([] { InputSpec::parse("random:3"); }), "takes no argument"));
     EXPECT_TRUE(contains(error_of([] { parse_bos_mode("yes"); }), "auto, on or off"));
+}
+
+// The default repeated id is an ordinary token: "the"'s first id, or the middle of a vocabulary
+// without a tokenizer; never id 0 (a control byte, <unk> or <pad> in most vocabularies).
+TEST(ProbeInputs, DefaultRepeatIdIsAnOrdinaryToken) {
+    const auto bytes = make_byte_tokenizer(true);
+    EXPECT_EQ(default_repeat_id(bytes.get(), 257), 't');
+    EXPECT_EQ(default_repeat_id(nullptr, 512), 256);
+    InputSpec repeat = InputSpec::parse("repeat");
+    const ProbeSamples s = make_probe_samples(repeat, "", "", bytes.get(), 257, 4, 1, std::nullopt, 1);
+    EXPECT_EQ(s.tokens, std::vector<int32_t>(4, 't'));
+    EXPECT_TRUE(contains(s.description, "id 116")) << s.description;
 }
 
 TEST(ProbeInputs, NaturalWindowsWithAndWithoutBos) {
