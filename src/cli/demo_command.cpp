@@ -16,6 +16,7 @@ struct DemoArgs {
     std::string out = "runs/demo";
     std::string data;
     std::string pretrained = "auto";
+    std::string reference = "auto";
     int threads = 0;
     bool quiet = false;
 };
@@ -28,6 +29,9 @@ void run_demo_command(const DemoArgs& a) {
     options.pretrained = a.pretrained == "auto"   ? bundled_pretrained_model()
                          : a.pretrained == "none" ? std::filesystem::path()
                                                   : std::filesystem::path(a.pretrained);
+    options.reference = a.reference == "auto"   ? bundled_reference_model()
+                        : a.reference == "none" ? std::filesystem::path()
+                                                : std::filesystem::path(a.reference);
     options.threads = a.threads;
     options.progress = !a.quiet;
     const DemoOutcome outcome = run_demo(options);
@@ -42,7 +46,8 @@ void add_demo_command(CLI::App& app) {
     CLI::App* cmd = app.add_subcommand("demo",
         "The main job: trains the demo model (the settings most likely to grow a first-token sink,\n"
         "docs/experiments.md) and the same model with a sink-free attention design, each for --minutes, probes\n"
-        "and analyses both and the pretrained stories260K model, and writes OUT/report/index.html.\n"
+        "and analyses both beside the reference model (models/reference: the same model trained long enough to\n"
+        "have a sink) and the pretrained stories260K model, and writes OUT/report/index.html.\n"
         "Takes about 2 x --minutes plus a minute or two.");
     cmd->add_option("--minutes", a->minutes, "training budget of each model, in minutes")
         ->check(CLI::PositiveNumber)
@@ -53,6 +58,9 @@ void add_demo_command(CLI::App& app) {
     cmd->add_option("--data", a->data, "training text file or folder (default: the default corpus)");
     cmd->add_option("--pretrained", a->pretrained,
                     "a model to probe beside them: auto (stories260K of tests/fixtures when present), none, or a path")
+        ->capture_default_str();
+    cmd->add_option("--reference", a->reference,
+                    "a model with a sink to probe beside them: auto (models/reference when present), none, or a path")
         ->capture_default_str();
     cmd->add_option("--threads", a->threads, "threads (0 = all cores)")->check(CLI::NonNegativeNumber);
     cmd->add_flag("--quiet", a->quiet, "no progress bars");

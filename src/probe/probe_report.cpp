@@ -5,6 +5,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "core/error.h"
+
 namespace sinklab {
 
 namespace {
@@ -164,6 +166,47 @@ std::string probe_table(const ProbeResult& r) {
                            i.loss_intervened - i.loss_clean);
     }
     return out;
+}
+
+double uniform_alpha1(int T) {
+    double harmonic = 0.0;
+    for (int t = 1; t <= T; ++t) harmonic += 1.0 / t;
+    return T > 0 ? harmonic / T : 0.0;
+}
+
+std::vector<SinkHead> sink_heads(const ProbeResult& r, double eps) {
+    std::vector<SinkHead> heads;
+    if (r.alpha.empty()) return heads;
+    for (size_t l = 0; l < r.alpha[0].size(); ++l)
+        for (size_t h = 0; h < r.alpha[0][l].size(); ++h)
+            if (r.alpha[0][l][h] > eps) heads.push_back({static_cast<int>(l), static_cast<int>(h), r.alpha[0][l][h]});
+    return heads;
+}
+
+std::string sink_finding(const ProbeResult& r, double eps) {
+    SINKLAB_CHECK(r.has(Metric::sink) && !r.alpha.empty(), "probe", "a sink finding needs the sink metric");
+    const double uniform = uniform_alpha1(r.seq_len);
+    const std::vector<SinkHead> heads = sink_heads(r, eps);
+    const int total = r.layers * r.heads;
+    if (!heads.empty()) {
+        std::string where;
+        for (size_t i = 0; i < heads.size(); ++i) {
+            const SinkHead& s = heads[i];
+            where += fmt::format("{}layer {} head {} ({:.3g})", i == 0 ? "" : i + 1 == heads.size() ? " and " : ", ",
+                                 s.layer, s.head, s.alpha);
+        }
+        return fmt::format("a first-token sink in {} of {} heads: {}, against {:.3g} for uniform attention over {} "
+                           "tokens (Sink_1 = {:.3g}%)",
+                           heads.size(), total, where, uniform, r.seq_len, r.sink_percent[0]);
+    }
+    double largest = -1.0;
+    int at_layer = 0, at_head = 0;
+    for (size_t l = 0; l < r.alpha[0].size(); ++l)
+        for (size_t h = 0; h < r.alpha[0][l].size(); ++h)
+            if (r.alpha[0][l][h] > largest) largest = r.alpha[0][l][h], at_layer = static_cast<int>(l), at_head = static_cast<int>(h);
+    return fmt::format("no sink formed: no head's alpha_1 exceeds {:.3g} (Sink_1 = {:.3g}%); the largest, {:.3g} in "
+                       "layer {} head {}, is {:.2g} times the {:.3g} of uniform attention over {} tokens",
+                       eps, r.sink_percent[0], largest, at_layer, at_head, largest / uniform, uniform, r.seq_len);
 }
 
 }  // namespace sinklab

@@ -2,9 +2,10 @@
 
 #include <cstdint>
 
+#include <cstdlib>
+
 #include "core/error.h"
 #include "core/files.h"
-#include "report/svg.h"
 
 namespace sinklab {
 
@@ -35,23 +36,27 @@ table { border-collapse: collapse; font-size: 14px; font-variant-numeric: tabula
 th, td { padding: 6px 14px; border-bottom: 1px solid var(--line); text-align: left; white-space: nowrap; }
 th { background: var(--soft); font-weight: 600; border-bottom: 2px solid var(--line); }
 .num { text-align: right; }
+/* wide tables scroll under their first column, which stays in view */
+th:first-child, td:first-child { position: sticky; left: 0; z-index: 1; background: #fff; }
+th:first-child { background: var(--soft); }
 tbody tr:nth-child(even) { background: #fafbfc; }
-.heatmaps { display: grid; grid-template-columns: repeat(auto-fill, minmax(168px, 1fr)); gap: 14px; }
+.heatmaps { display: grid; grid-template-columns: repeat(auto-fill, minmax(400px, 1fr)); gap: 14px; }
 .heatmaps > details, .heatmaps > .tile { border: 1px solid var(--line); border-radius: 8px; padding: 8px;
   background: #fff; }
 .heatmaps details[open] { grid-column: 1 / -1; background: var(--soft); }
 .heatmaps summary { list-style: none; cursor: pointer; }
 .heatmaps summary::-webkit-details-marker { display: none; }
-.heatmaps summary img, .heatmaps .tile img { width: 100%; max-width: 240px; }
-.heatmaps img { display: block; height: auto; image-rendering: pixelated; border-radius: 2px; }
+.vega-figure image { image-rendering: pixelated; }
 .tile-label { display: block; margin-top: 6px; font-size: 13px; font-weight: 600; }
 summary .tile-label::after { content: " \25B8"; color: var(--muted); font-weight: 400; }
 details[open] > summary .tile-label::after { content: " \25BE"; }
-.heads { display: grid; grid-template-columns: repeat(auto-fill, minmax(140px, 1fr)); gap: 10px; margin-top: 10px; }
+.heads { display: grid; grid-template-columns: repeat(auto-fill, minmax(330px, 1fr)); gap: 10px; margin-top: 10px; }
 .heads figure { margin: 0; }
-.heads img { width: 100%; }
 .heads figcaption { margin-top: 4px; font-size: 12px; }
-.color-bar { margin-top: 12px; }
+.vega-figure { max-width: 100%; overflow-x: auto; }
+.vega-figure .vega-embed { display: block; }
+.figure-error { color: #a40e26; }
+#vg-tooltip-element { font: 13px system-ui, sans-serif; }
 ul.files { padding-left: 20px; }
 ul.files code { font-size: 14px; }
 #report-status { margin: 0 0 16px; padding: 10px 14px; border-radius: 6px; background: #fff1f0; color: #a40e26; }
@@ -72,6 +77,45 @@ addEventListener("load", function () {
   }
 });
 )js";
+
+// Draws every .vega-figure from the specs in #vega-specs, then records the outcome in #report-status.
+constexpr const char* kVegaScript = R"js(
+(function () {
+  var specs = JSON.parse(document.getElementById("vega-specs").textContent);
+  var figures = document.querySelectorAll(".vega-figure"), pending = figures.length, failed = 0;
+  var status = document.getElementById("report-status");
+  window.sinklabViews = [];
+  function done() {
+    if (--pending > 0) return;
+    status.dataset.figures = figures.length;
+    status.dataset.figuresFailed = failed;
+    if (failed > 0) { status.textContent = failed + " of " + figures.length + " figures failed to draw."; status.hidden = false; }
+  }
+  figures.forEach(function (element, i) {
+    vegaEmbed(element, specs[+element.dataset.spec], {actions: false, renderer: "svg", ast: true})
+      .then(function (result) { window.sinklabViews[i] = result.view; })
+      .catch(function (error) {
+        failed++;
+        element.textContent = "This figure could not be drawn: " + error.message;
+        element.className += " figure-error";
+        console.error(error);
+      })
+      .then(done);
+  });
+})();
+)js";
+
+// The browser builds of the chart libraries, in the order they need each other.
+constexpr const char* kChartLibraries[] = {"vega/build/vega.min.js", "vega-lite/build/vega-lite.min.js",
+                                           "vega-embed/build/vega-embed.min.js"};
+
+// Inline <script> content must not close the element early: "</script" becomes "<\\/script" (the same
+// string in JavaScript and JSON).
+std::string script_safe(std::string text) {
+    for (size_t at = text.find("</script"); at != std::string::npos; at = text.find("</script", at + 3))
+        text.replace(at, 2, "<\\/");
+    return text;
+}
 
 bool is_png(std::string_view bytes) { return bytes.substr(0, 8) == std::string_view("\x89PNG\r\n\x1a\n", 8); }
 
@@ -105,7 +149,27 @@ std::string base64_encode(std::string_view bytes) {
     return out;
 }
 
-std::string html_escape(std::string_view text) { return xml_escape(text); }
+std::string html_escape(std::string_view text) {
+    std::string out;
+    out.reserve(text.size());
+    for (char c : text) {
+        switch (c) {
+            case '&': out += "&amp;"; break;
+            case '<': out += "&lt;"; break;
+            case '>': out += "&gt;"; break;
+            case '"': out += "&quot;"; break;
+            case '\'': out += "&#39;"; break;
+            default:  // the control characters HTML and XML forbid are dropped
+                if (static_cast<unsigned char>(c) >= 0x20 || c == '\t' || c == '\n' || c == '\r') out += c;
+        }
+    }
+    return out;
+}
+
+std::filesystem::path chart_library_dir() {
+    if (const char* env = std::getenv("SINKLAB_NODE_MODULES"); env && *env) return env;
+    return SINKLAB_NODE_MODULES_DIR;
+}
 
 ReportPage::ReportPage(std::string title) : title_(std::move(title)), sections_(1) {
     SINKLAB_CHECK(!title_.empty(), "report", "a report page needs a title");
@@ -134,18 +198,21 @@ std::string ReportPage::img(std::string_view png, std::string_view alt) {
     return fmt::format(R"(<img alt="{}" src="data:image/png;base64,{}">)", html_escape(alt), base64_encode(png));
 }
 
-ReportPage& ReportPage::svg_figure(std::string_view svg, std::string_view caption) {
-    SINKLAB_CHECK(svg.starts_with("<svg"), "report", "figure '{}' is not an <svg> element", caption);
-    const std::string figcaption = figure_caption("Figure", figures_ + 1, caption);
-    figures_++;
-    sections_.back().body += fmt::format("<figure>\n{}{}</figure>\n", svg, figcaption);
-    return *this;
-}
-
 ReportPage& ReportPage::png_figure(std::string_view png, std::string_view alt, std::string_view caption) {
     const std::string figcaption = figure_caption("Figure", figures_ + 1, caption);
     figures_++;
     sections_.back().body += fmt::format("<figure>\n{}\n{}</figure>\n", img(png, alt), figcaption);
+    return *this;
+}
+
+ReportPage& ReportPage::vega_figure(const nlohmann::json& spec, std::string_view caption) {
+    SINKLAB_CHECK(spec.is_object() && (spec.contains("mark") || spec.contains("layer")), "report",
+                  "figure '{}' is not a Vega-Lite spec (an object with a mark or layers)", caption);
+    const std::string figcaption = figure_caption("Figure", figures_ + 1, caption);
+    figures_++;
+    sections_.back().body += fmt::format("<figure>\n<div class=\"vega-figure\" data-spec=\"{}\"></div>\n{}</figure>\n",
+                                         vega_specs_.size(), figcaption);
+    vega_specs_.push_back(spec);
     return *this;
 }
 
@@ -170,29 +237,35 @@ ReportPage& ReportPage::table(const Table& table, std::string_view caption) {
 }
 
 ReportPage& ReportPage::heatmap_grid(const std::vector<HeatmapLayer>& layers, std::string_view caption,
-                                     std::string_view color_bar_svg) {
+                                     const HeatmapFigure& axes) {
     SINKLAB_CHECK(!layers.empty(), "report", "heatmap grid '{}' has no layers", caption);
     const std::string figcaption = figure_caption("Figure", figures_ + 1, caption);
     figures_++;
+    // Each map as a Vega view (axes, colour bar) whose spec joins the page's list.
+    auto view = [&](const std::string& png, const std::string& title, int side) {
+        SINKLAB_CHECK(is_png(png), "report", "map '{}' of '{}' is not a PNG file (pass encode_png's bytes)", title, title_);
+        HeatmapFigure f = axes;
+        f.png = png;
+        f.title = title;
+        f.side = side;
+        vega_specs_.push_back(vega_heatmap(f));
+        return fmt::format("<div class=\"vega-figure\" data-spec=\"{}\"></div>", vega_specs_.size() - 1);
+    };
     std::string out = "<figure>\n<div class=\"heatmaps\">\n";
     for (const auto& layer : layers) {
-        const std::string average =
-            fmt::format("{}<span class=\"tile-label\">{}</span>",
-                        img(layer.average_png, layer.label + ", head average"), html_escape(layer.label));
+        const std::string average = view(layer.average_png, layer.label + ", head average", axes.side);
         if (layer.heads.empty()) {
             out += fmt::format("<div class=\"tile\">{}</div>\n", average);
             continue;
         }
-        out += fmt::format("<details><summary>{}</summary>\n", average);
+        out += fmt::format("<details><summary>{}<span class=\"tile-label\">{}: its {} heads</span></summary>\n",
+                           average, html_escape(layer.label), layer.heads.size());
         out += "<div class=\"heads\">\n";
         for (const auto& head : layer.heads)
-            out += fmt::format("<figure>{}<figcaption>{}</figcaption></figure>\n",
-                               img(head.png, layer.label + ", " + head.label), html_escape(head.label));
+            out += fmt::format("<div>{}</div>\n", view(head.png, layer.label + ", " + head.label, axes.side * 3 / 4));
         out += "</div></details>\n";
     }
-    out += "</div>\n";
-    if (!color_bar_svg.empty()) out += fmt::format("<div class=\"color-bar\">{}</div>\n", color_bar_svg);
-    out += figcaption + "</figure>\n";
+    out += "</div>\n" + figcaption + "</figure>\n";
     sections_.back().body += out;
     return *this;
 }
@@ -226,8 +299,23 @@ std::string ReportPage::html() const {
     for (size_t i = 1; i < sections_.size(); i++)
         out += fmt::format("<section id=\"section-{}\">\n<h2>{}</h2>\n{}</section>\n", i,
                            html_escape(sections_[i].heading), sections_[i].body);
-    out +=
-        fmt::format("<footer>Written by sinklab.</footer>\n</main>\n<script>{}</script>\n</body>\n</html>\n", kScript);
+    out += fmt::format("<footer>Written by sinklab.</footer>\n</main>\n<script>{}</script>\n", kScript);
+    if (!vega_specs_.empty()) {
+        out += "<script type=\"application/json\" id=\"vega-specs\">" + script_safe(nlohmann::json(vega_specs_).dump()) +
+               "</script>\n";
+        const std::filesystem::path dir = chart_library_dir();
+        for (const char* library : kChartLibraries) {
+            const std::filesystem::path file = dir / library;
+            std::error_code ec;
+            SINKLAB_CHECK(std::filesystem::is_regular_file(file, ec), "report",
+                          "{}: the chart library is missing; run scripts/setup.sh (it installs vega, vega-lite and "
+                          "vega-embed from npm), or point SINKLAB_NODE_MODULES at a node_modules folder holding them",
+                          file.string());
+            out += "<script>" + script_safe(read_text_file(file, "report")) + "</script>\n";
+        }
+        out += fmt::format("<script>{}</script>\n", kVegaScript);
+    }
+    out += "</body>\n</html>\n";
     return out;
 }
 

@@ -164,6 +164,12 @@ const std::map<std::string, std::string>& demo_train_settings() {
     return settings;
 }
 
+fs::path bundled_reference_model() {
+    const fs::path model = fs::path(SINKLAB_MODELS_DIR) / "reference";
+    std::error_code ec;
+    return fs::exists(model / "checkpoint" / "model.safetensors", ec) ? model : fs::path();
+}
+
 fs::path bundled_pretrained_model() {
     const fs::path model = fs::path(SINKLAB_FIXTURE_DIR) / "llama2c" / "stories260K.bin";
     std::error_code ec;
@@ -196,26 +202,31 @@ DemoOutcome run_demo(const DemoOptions& o) {
 
     ReportOptions report;
     report.out = o.out / "report";
-    report.title = "sinklab demo: attention sinks in a model trained here, one without them, and a pretrained one";
+    report.title = fmt::format("sinklab demo: a model trained here for {:g} minutes with softmax attention, the same "
+                               "with {} attention{}", o.minutes, kSinkFreeDesign,
+                               o.reference.empty() ? "" : ", and the reference model trained long enough for a sink");
+    report.reference = o.reference;
     report.progress = o.progress;
     // Natural probe text from the runs' own validation split: text neither model trained on.
     report.measure.natural_text.assign(corpus.val.begin(), corpus.val.end());
     report.measure.natural_source = fmt::format("the validation split (last {:g}) of the training text", base.val_fraction);
     std::vector<fs::path> inputs = {sink_run, free_run};
+    if (!o.reference.empty()) inputs.push_back(o.reference);
     if (!o.pretrained.empty()) inputs.push_back(o.pretrained);
     std::fprintf(stderr, "[demo] probing and analysing %zu models, writing %s\n", inputs.size(), report.out.c_str());
     const ReportOutcome outcome = build_report(inputs, report);
     for (const std::string& note : outcome.notes) std::fprintf(stderr, "note: %s\n", note.c_str());
 
     DemoOutcome result{outcome.page, {}};
-    std::vector<std::string> entries = outcome.entry_summaries();
-    entries.resize(3, o.pretrained.empty() ? "no pretrained model probed (tests/fixtures/llama2c/stories260K.bin "
-                                             "is missing, or --pretrained none)"
-                                           : "the pretrained model could not be probed (see the notes)");
     result.summary.push_back(fmt::format("Two models trained {:g} min each on the same data, same settings ({}), the "
                                          "second with attention={}:",
                                          o.minutes, settings_text(), kSinkFreeDesign));
-    for (const std::string& line : entries) result.summary.push_back("  " + line);
+    for (const std::string& line : outcome.entry_summaries()) result.summary.push_back("  " + line);
+    if (o.reference.empty()) result.summary.push_back("  no reference model (models/reference is missing)");
+    if (o.pretrained.empty())
+        result.summary.push_back("  no pretrained model probed (tests/fixtures/llama2c/stories260K.bin is missing, or "
+                                 "--pretrained none)");
+    for (const std::string& line : outcome.findings) result.summary.push_back(line);
     result.summary.push_back(fmt::format("Total {}; open {} in a browser (no network needed).",
                                          format_duration(now_seconds() - start), outcome.page.string()));
     return result;

@@ -23,13 +23,16 @@ struct DemoOptions {
     std::filesystem::path out = "runs/demo";
     std::string data;                // training text; empty: the default corpus
     std::filesystem::path pretrained;  // a pretrained model to probe beside them; empty: none
+    // The reference model (models/reference: the demo's model trained long enough to have a sink),
+    // probed and drawn beside the live runs; empty: none.
+    std::filesystem::path reference;
     int threads = 0;
     bool progress = true;
 };
 
 struct DemoOutcome {
     std::filesystem::path page;
-    std::vector<std::string> summary;  // five lines
+    std::vector<std::string> summary;  // a line per model, then what the live runs showed, then the page
 };
 
 // Runs every phase; an existing finished run in OUT/<name> is reused and an interrupted one resumed,
@@ -39,5 +42,9 @@ DemoOutcome run_demo(const DemoOptions& options);
 
 // The stories260K llama2.c model of the test fixtures, when this source tree has it; empty otherwise.
 std::filesystem::path bundled_pretrained_model();
+
+// models/reference of this source tree (a training run of the demo's model, shipped with sinklab; its
+// PROVENANCE.md says how it was made), when present; empty otherwise.
+std::filesystem::path bundled_reference_model();
 
 }  // namespace sinklab

@@ -55,9 +55,9 @@ private:
 
 ProbeOptions probe_options(const MeasureOptions& o) {
     ProbeOptions p;
-    p.metrics = {Metric::sink, Metric::massive, Metric::hidden_norms};
+    p.metrics = {Metric::sink, Metric::massive, Metric::hidden_norms, Metric::value_drain, Metric::geometry};
     p.eps = o.eps;
-    p.positions = std::min(4, o.seq_len);
+    p.positions = std::min(10, o.seq_len);
     p.progress = false;
     return p;
 }

@@ -12,7 +12,7 @@
 #include "core/progress.h"
 #include "probe/probe_model.h"
 #include "probe/probe_report.h"
-#include "report/svg.h"
+#include "report/vega.h"
 #include "train/data.h"
 #include "train/train_config.h"
 
@@ -40,13 +40,6 @@ const InputProbe* reference_probe(const ModelMeasurement& m) {
     for (const InputProbe& p : m.probes)
         if (p.input == "natural") return &p;
     return m.probes.empty() ? nullptr : &m.probes.front();
-}
-
-// alpha_1 of uniform causal attention over T tokens: H_T / T.
-double uniform_alpha1(int T) {
-    double harmonic = 0.0;
-    for (int t = 1; t <= T; ++t) harmonic += 1.0 / t;
-    return T > 0 ? harmonic / T : 0.0;
 }
 
 double sink1(const InputProbe* p) { return p && p->result.has(Metric::sink) ? p->result.sink_percent[0] : kNaN; }
@@ -129,6 +122,136 @@ std::vector<std::string> layer_labels(int layers) {
     return labels;
 }
 
+std::string uniform_label(int T) { return fmt::format("uniform attention, H_T/T = {:.3g}", uniform_alpha1(T)); }
+
+double mean_of(const std::vector<double>& v) {
+    double sum = 0.0;
+    for (double x : v) sum += x;
+    return v.empty() ? kNaN : sum / v.size();
+}
+
+// Captions say what the figure shows and what its numbers are, never a fixed verdict.
+std::string loss_caption(const std::vector<ReportEntry>& entries) {
+    std::string runs;
+    for (const ReportEntry& e : entries) {
+        if (!e.source.log || e.source.log->losses.empty()) continue;
+        const TrainingLog& log = *e.source.log;
+        runs += fmt::format("{}{} from {:.3g} to {:.3g}", runs.empty() ? "" : "; ", e.source.name, log.losses.front(),
+                            log.val_losses.empty() ? log.losses.back() : log.val_losses.back());
+    }
+    return "Training loss (solid) and validation loss (dashed) against optimizer steps, first training loss to last "
+           "validation loss: " + runs + ".";
+}
+
+std::string training_sink_caption(const std::vector<Series>& sink) {
+    std::string runs;
+    for (const Series& s : sink) {
+        double peak = 0.0, at = 0.0;
+        for (size_t i = 0; i < s.y.size(); ++i)
+            if (std::isfinite(s.y[i]) && s.y[i] > peak) peak = s.y[i], at = s.x[i];
+        const double last = s.y.empty() ? kNaN : s.y.back();
+        runs += fmt::format("{}{}: {}", runs.empty() ? "" : "; ", s.name,
+                            peak > 0 ? fmt::format("largest {:.3g}% at step {:.0f}, last {:.3g}%", peak, at, last)
+                                     : std::string("0% at every evaluation"));
+    }
+    return "Sink_1, the share of layer-heads whose mean attention to token 1 exceeds 0.3 on validation windows of 64 "
+           "tokens, at each evaluation: " + runs + ".";
+}
+
+std::string training_alpha_caption(const std::vector<Series>& alpha) {
+    std::string runs;
+    for (const Series& s : alpha)
+        if (!s.y.empty() && std::isfinite(s.y.back()))
+            runs += fmt::format("{}{} ends at {:.3g} ({:.2g} times uniform)", runs.empty() ? "" : "; ", s.name, s.y.back(),
+                                s.y.back() / uniform_alpha1(64));
+    return fmt::format("The largest per-layer mean attention to token 1 at each evaluation (the same windows), against "
+                       "the {:.3g} of uniform attention over 64 tokens (dashed): {}.",
+                       uniform_alpha1(64), runs);
+}
+
+std::string alpha_caption(const ModelMeasurement& m, int T) {
+    std::string inputs;
+    for (const InputProbe& p : m.probes) {
+        if (!p.result.has(Metric::sink)) continue;
+        const auto [alpha, layer] = strongest_alpha1(p.result);
+        inputs += fmt::format("{}{}: largest {:.3g} in layer {} ({:.2g} times uniform)", inputs.empty() ? "" : "; ",
+                              p.input, alpha, layer, alpha / uniform_alpha1(T));
+    }
+    return fmt::format("Mean attention that the queries put on token 1, per layer and input kind, against uniform "
+                       "causal attention, H_T/T = {:.3g} at T = {} (dashed): {}.",
+                       uniform_alpha1(T), T, inputs);
+}
+
+std::string sink_layer_caption(const ModelMeasurement& m) {
+    std::string inputs;
+    for (const InputProbe& p : m.probes) {
+        if (!p.result.has(Metric::sink)) continue;
+        std::string layers;
+        for (size_t l = 0; l < p.result.sink_percent_per_layer.size(); ++l)
+            if (p.result.sink_percent_per_layer[l][0] > 0)
+                layers += fmt::format("{}layer {} {:.3g}%", layers.empty() ? "" : ", ", l, p.result.sink_percent_per_layer[l][0]);
+        inputs += fmt::format("{}{}: {}", inputs.empty() ? "" : "; ", p.input, layers.empty() ? "0% in every layer" : layers);
+    }
+    return "Share of (sample, head) pairs of each layer whose alpha_1 exceeds the threshold: " + inputs + ".";
+}
+
+std::string sink_k_caption(const ModelMeasurement& m) {
+    std::string inputs;
+    for (const InputProbe& p : m.probes) {
+        if (!p.result.has(Metric::sink) || p.result.sink_percent.empty()) continue;
+        double later = 0.0;
+        for (size_t k = 1; k < p.result.sink_percent.size(); ++k) later = std::max(later, p.result.sink_percent[k]);
+        inputs += fmt::format("{}{}: Sink_1 {:.3g}%, at most {:.3g}% for k = 2..{}", inputs.empty() ? "" : "; ", p.input,
+                              p.result.sink_percent[0], later, p.result.sink_percent.size());
+    }
+    return "Sink_k for the first positions k, per input kind: a first-token sink is a peak at k = 1 alone; " + inputs + ".";
+}
+
+std::string massive_caption(const ProbeResult& r) {
+    double ratio = 0.0;
+    int at = 0;
+    long count = 0;
+    for (size_t l = 0; l < r.activations.size(); ++l) {
+        count += r.activations[l].massive_count;
+        if (r.activations[l].median > 0 && r.activations[l].top_to_median() > ratio)
+            ratio = r.activations[l].top_to_median(), at = static_cast<int>(l);
+    }
+    return fmt::format("The three largest |h| of the residual stream at each block's output and the median |h| (log "
+                       "scale): the largest ratio of top to median is {:.3g}, in layer {}; {} entries cross Sun et "
+                       "al.'s thresholds (|h| > {:g} and > {:g} x the median).",
+                       ratio, at, count, r.thresholds.absolute, r.thresholds.relative);
+}
+
+std::string drain_caption(const Series& values) {
+    double low = kNaN, high = kNaN;
+    for (double v : values.y)
+        if (std::isfinite(v)) low = std::isnan(low) ? v : std::min(low, v), high = std::isnan(high) ? v : std::max(high, v);
+    return fmt::format("Norm of token 1's value (and key) vector over the mean norm of the others, per layer, mean over "
+                       "heads (1: equal norms, dashed); a value drain is a ratio well below 1. Values: {:.3g} to {:.3g}.",
+                       low, high);
+}
+
+std::string geometry_caption(const Series& first, const Series& others) {
+    int layer = 0;
+    double gap = -2.0;
+    for (size_t l = 0; l < first.y.size(); ++l)
+        if (std::isfinite(first.y[l]) && first.y[l] - others.y[l] > gap) gap = first.y[l] - others.y[l], layer = static_cast<int>(l);
+    return fmt::format("Mean cosine between each query and the first key, and between each query and the later keys, "
+                       "per layer (mean over heads): the largest gap is {:.3g}, in layer {}.",
+                       gap, layer);
+}
+
+std::string diffusion_caption(const DiffusionCurves& d, int T) {
+    double excess = -2.0;
+    int layer = 0;
+    for (size_t l = 0; l < d.mass.size(); ++l)
+        if (d.mass[l].front() - d.baseline.front() > excess) excess = d.mass[l].front() - d.baseline.front(), layer = static_cast<int>(l);
+    return fmt::format("Mass that the k-th power of each layer's head-averaged attention puts on token 1 (mean of {} "
+                       "samples of {} tokens) against uniform causal attention (dashed): at k = {} the largest excess "
+                       "over uniform is {:+.3g}, in layer {}.",
+                       d.samples, T, d.powers.front(), excess, layer);
+}
+
 void add_training_section(ReportPage& page, const std::vector<ReportEntry>& entries) {
     std::vector<Series> loss, sink, alpha;
     for (const ReportEntry& e : entries) {
@@ -150,21 +273,18 @@ void add_training_section(ReportPage& page, const std::vector<ReportEntry>& entr
         return;
     }
     if (!loss.empty())
-        page.svg_figure(line_chart(loss, {.title = "Loss during training", .x_label = "step",
-                                          .y_label = "cross-entropy (nats/token)"}),
-                        "Training loss (solid) and validation loss (dashed) against optimizer steps: a run that "
-                        "learns falls well below its starting value.");
+        page.vega_figure(vega_line_chart(loss, {.title = "Loss during training", .x_label = "step",
+                                                .y_label = "cross-entropy (nats/token)"}),
+                         loss_caption(entries));
     if (!sink.empty())
-        page.svg_figure(line_chart(sink, {.title = "Sink_1 during training", .x_label = "step", .y_label = "Sink_1 (%)",
-                                          .y_min = 0.0}),
-                        "Sink_1 (share of layer-heads whose mean attention to token 1 exceeds 0.3, on validation "
-                        "windows of 64 tokens) at each evaluation: a sink appears as a rise from 0.");
+        page.vega_figure(vega_line_chart(sink, {.title = "Sink_1 during training", .x_label = "step",
+                                                .y_label = "Sink_1 (%)", .y_min = 0.0, .y_max = 100.0}),
+                         training_sink_caption(sink));
     if (!alpha.empty())
-        page.svg_figure(line_chart(alpha, {.title = "Largest per-layer alpha_1 during training", .x_label = "step",
-                                           .y_label = "alpha_1 (mean over heads)"}),
-                        fmt::format("The largest per-layer mean attention to token 1 at each evaluation (the same "
-                                    "windows): a sink grows away from the uniform value, {:.3f} at T = 64, long "
-                                    "before Sink_1 counts it.", uniform_alpha1(64)));
+        page.vega_figure(vega_line_chart(alpha, {.title = "Largest per-layer alpha_1 during training",
+                                                 .x_label = "step", .y_label = "alpha_1 (mean over heads)",
+                                                 .rules = {{uniform_alpha1(64), uniform_label(64)}}}),
+                         training_alpha_caption(alpha));
 }
 
 void add_model_section(ReportPage& page, const ReportEntry& e) {
@@ -183,16 +303,25 @@ void add_model_section(ReportPage& page, const ReportEntry& e) {
         sink.push_back({p.input, per_layer});
     }
     const int T = m.probes.empty() ? 0 : m.probes.front().result.seq_len;
+    const std::vector<std::string> layers = layer_labels(m.layers);
     if (!alpha.empty()) {
-        page.svg_figure(bar_chart(layer_labels(m.layers), alpha,
-                                  {.title = "alpha_1 per layer (mean over heads)", .x_label = "layer", .y_label = "alpha_1"}),
-                        fmt::format("Mean attention that the queries put on token 1, per layer and input kind; uniform "
-                                    "causal attention gives H_T/T = {:.3f} at T = {}, so bars far above it are sinks.",
-                                    uniform_alpha1(T), T));
-        page.svg_figure(bar_chart(layer_labels(m.layers), sink,
-                                  {.title = "Sink_1 per layer", .x_label = "layer", .y_label = "Sink_1 (%)"}),
-                        "Share of (sample, head) pairs whose alpha_1 exceeds 0.3, per layer: which layers hold the sink, "
-                        "and whether it survives random and repeated tokens.");
+        page.vega_figure(vega_bar_chart(layers, alpha, {.title = "alpha_1 per layer (mean over heads)",
+                                                        .x_label = "layer", .y_label = "alpha_1",
+                                                        .rules = {{uniform_alpha1(T), uniform_label(T)}}}),
+                         alpha_caption(m, T));
+        page.vega_figure(vega_bar_chart(layers, sink, {.title = "Sink_1 per layer", .x_label = "layer",
+                                                       .y_label = "Sink_1 (%)", .y_min = 0.0, .y_max = 100.0}),
+                         sink_layer_caption(m));
+        std::vector<Series> by_k;
+        for (const InputProbe& p : m.probes) {
+            if (!p.result.has(Metric::sink)) continue;
+            Series s{p.input, {}, p.result.sink_percent};
+            for (size_t k = 1; k <= s.y.size(); ++k) s.x.push_back(static_cast<double>(k));
+            by_k.push_back(std::move(s));
+        }
+        page.vega_figure(vega_line_chart(by_k, {.title = "Sink_k against the position k", .x_label = "position k",
+                                                .y_label = "Sink_k (%)", .y_min = 0.0, .y_max = 100.0}),
+                         sink_k_caption(m));
     }
     if (const InputProbe* reference = reference_probe(m); reference && reference->result.has(Metric::massive)) {
         const InputProbe& p = *reference;
@@ -207,11 +336,30 @@ void add_model_section(ReportPage& page, const ReportEntry& e) {
             median.x.push_back(l);
             median.y.push_back(a.median);
         }
-        page.svg_figure(line_chart({top[0], top[1], top[2], median},
-                                   {.title = fmt::format("Massive activations ({} input)", p.input), .x_label = "layer",
-                                    .y_label = "|h| at the block output", .log_y = true}),
-                        "The three largest |h| of the residual stream at each block's output against the median |h| "
-                        "(log scale): massive activations stand orders of magnitude above the median.");
+        page.vega_figure(vega_line_chart({top[0], top[1], top[2], median},
+                                         {.title = fmt::format("Massive activations ({} input)", p.input),
+                                          .x_label = "layer", .y_label = "|h| at the block output", .log_y = true}),
+                         massive_caption(p.result));
+    }
+    if (const InputProbe* reference = reference_probe(m);
+        reference && reference->result.has(Metric::value_drain) && reference->result.has(Metric::geometry)) {
+        const ProbeResult& r = reference->result;
+        Series values{"||v_1|| / mean ||v_j||", {}, {}}, keys{"||k_1|| / mean ||k_j||", {}, {}};
+        Series first{"cos(q_t, k_1)", {}, {}}, others{"cos(q_t, k_j), j > 1", {}, {}};
+        for (int l = 0; l < r.layers; ++l) {
+            values.x.push_back(l), keys.x.push_back(l), first.x.push_back(l), others.x.push_back(l);
+            values.y.push_back(mean_of(r.value_norm_ratio[l]));
+            keys.y.push_back(mean_of(r.key_norm_ratio[l]));
+            first.y.push_back(mean_of(r.cos_query_first_key[l]));
+            others.y.push_back(mean_of(r.cos_query_other_keys[l]));
+        }
+        page.vega_figure(vega_line_chart({values, keys}, {.title = fmt::format("Value drain ({} input)", reference->input),
+                                                          .x_label = "layer", .y_label = "norm of token 1 / mean of the others",
+                                                          .rules = {{1.0, "equal norms"}}}),
+                         drain_caption(values));
+        page.vega_figure(vega_line_chart({first, others}, {.title = fmt::format("Query-key geometry ({} input)", reference->input),
+                                                           .x_label = "layer", .y_label = "mean cosine"}),
+                         geometry_caption(first, others));
     }
     if (m.diffusion) {
         const DiffusionCurves& d = *m.diffusion;
@@ -219,12 +367,9 @@ void add_model_section(ReportPage& page, const ReportEntry& e) {
         std::vector<double> ks(d.powers.begin(), d.powers.end());
         for (size_t l = 0; l < d.mass.size(); ++l) series.push_back({fmt::format("layer {}", l), ks, d.mass[l]});
         series.push_back({"uniform causal", ks, d.baseline, true});
-        page.svg_figure(line_chart(series, {.title = "Power sink mass s_k", .x_label = "k (power of the attention matrix)",
-                                            .y_label = "s_k: mass on token 1", .y_min = 0.0, .y_max = 1.0}),
-                        fmt::format("Mass that the k-th power of each layer's head-averaged attention puts on token 1 "
-                                    "(mean of {} samples of {} tokens) against uniform causal attention (dashed): "
-                                    "a sink layer lies above the dashed line already at small k.",
-                                    d.samples, m.maps ? m.maps->seq_len : T));
+        page.vega_figure(vega_line_chart(series, {.title = "Power sink mass s_k", .x_label = "k (power of the attention matrix)",
+                                                  .y_label = "s_k: mass on token 1", .y_min = 0.0, .y_max = 1.0}),
+                         diffusion_caption(d, m.maps ? m.maps->seq_len : T));
     }
     if (m.maps && !m.maps->layers.empty()) {
         const AttentionMaps& maps = *m.maps;
@@ -235,10 +380,10 @@ void add_model_section(ReportPage& page, const ReportEntry& e) {
             maps.input, maps.seq_len,
             maps.pool > 1 ? fmt::format(", pooled: each pixel is the mean of {} x {} entries", maps.pool, maps.pool) : "",
             heads ? "; click a layer for its heads" : "");
-        page.heatmap_grid(maps.layers, caption,
-                          color_bar({.colormap = Colormap::viridis,
-                                     .scale = {ScaleKind::log, maps.vmin, maps.vmax, maps.vmin},
-                                     .label = "attention weight"}));
+        HeatmapFigure axes;
+        axes.rows = axes.cols = maps.seq_len;
+        axes.scale = {ScaleKind::log, maps.vmin, maps.vmax, maps.vmin};
+        page.heatmap_grid(maps.layers, caption, axes);
     }
 }
 
@@ -284,25 +429,53 @@ std::string input_names(const std::vector<InputKind>& kinds, std::vector<std::st
     return joined;
 }
 
+std::vector<std::string> no_sink_findings(const ReportOutcome& outcome, const fs::path& reference_path) {
+    const ReportEntry* reference = nullptr;
+    for (const ReportEntry& e : outcome.entries)
+        if (!reference_path.empty() && e.source.path == reference_path) reference = &e;
+    const InputProbe* reference_probe_result =
+        reference && reference->measured && !reference->measured->probes.empty() ? reference_probe(*reference->measured) : nullptr;
+    const bool reference_has_sink =
+        reference_probe_result && !sink_heads(reference_probe_result->result, outcome.eps).empty();
+    std::vector<std::string> findings;
+    for (const ReportEntry& e : outcome.entries) {
+        if (&e == reference || !e.source.log || !e.measured || e.measured->probes.empty()) continue;
+        const InputProbe* p = reference_probe(*e.measured);
+        if (!p->result.has(Metric::sink) || !sink_heads(p->result, outcome.eps).empty()) continue;
+        const std::optional<double> steps = final_number(e, "step");
+        std::string line = fmt::format("{} formed no sink in its {} training steps: no head's alpha_1 on {} input "
+                                       "exceeds {:.3g}.",
+                                       e.source.name, steps ? fmt::format("{:.0f}", *steps) : std::string("logged"),
+                                       p->input, outcome.eps);
+        if (reference_has_sink) {
+            const std::optional<double> reference_steps = final_number(*reference, "step");
+            line += fmt::format(" The reference model {}, trained {} steps, has {}.", reference->source.name,
+                                reference_steps ? fmt::format("{:.0f}", *reference_steps) : std::string("longer"),
+                                sink_finding(reference_probe_result->result, outcome.eps));
+        }
+        findings.push_back(std::move(line));
+    }
+    return findings;
+}
+
 }  // namespace
 
 std::vector<std::string> ReportOutcome::entry_summaries() const {
     std::vector<std::string> lines;
     for (const ReportEntry& e : entries) {
         std::string line = e.source.name + ":";
-        if (const auto v = final_number(e, "val_loss")) line += fmt::format(" val loss {:.3f},", *v);
+        if (const auto v = final_number(e, "val_loss")) line += fmt::format(" val loss {:.3g};", *v);
         if (!e.measured || e.measured->probes.empty()) {
             lines.push_back(line + " not probed (see the notes)");
             continue;
         }
+        const InputProbe* reference = reference_probe(*e.measured);
+        if (reference->result.has(Metric::sink))
+            line += fmt::format(" on {} input, {};", reference->input, sink_finding(reference->result, eps));
         std::string sinks;
         for (const InputProbe& p : e.measured->probes)
-            sinks += fmt::format("{}{} {:.1f}%", sinks.empty() ? "" : ", ", p.input, sink1(&p));
-        line += " Sink_1 " + sinks;
-        const InputProbe& first = e.measured->probes.front();
-        const auto [alpha, layer] = strongest_alpha1(first.result);
-        line += fmt::format("; largest alpha_1 {:.3f} (layer {}, {})", alpha, layer, first.input);
-        lines.push_back(line);
+            sinks += fmt::format("{}{} {:.3g}%", sinks.empty() ? "" : ", ", p.input, sink1(&p));
+        lines.push_back(line + " Sink_1 " + sinks);
     }
     return lines;
 }
@@ -322,6 +495,7 @@ ReportOutcome build_report(const std::vector<fs::path>& inputs, ReportOptions op
     fs::create_directories(options.out, ec);
     SINKLAB_CHECK(!ec, "report", "{}: cannot create the folder: {}", options.out.string(), ec.message());
     ReportOutcome outcome;
+    outcome.eps = options.measure.eps;
     ReportSources found = find_report_sources(inputs);
     outcome.notes = found.notes;
     const bool wants_natural = std::count(options.measure.inputs.begin(), options.measure.inputs.end(), InputKind::natural) > 0;
@@ -364,15 +538,17 @@ ReportOutcome build_report(const std::vector<fs::path>& inputs, ReportOptions op
     const std::string inputs_text = input_names(options.measure.inputs, &input_list);
     outcome.comparison = comparison_table(outcome.entries, input_list);
 
+    outcome.findings = no_sink_findings(outcome, options.reference);
     ReportPage page(options.title);
     if (!outcome.has_content()) {
         page.paragraph("Nothing to report: no training run, sweep or model was found in the inputs (see below).");
     } else {
         page.paragraph(fmt::format(
             "{} run(s) or model(s); each model probed on {} input ({} samples of {} tokens). Sink_1 is the share of "
-            "layer-heads whose mean attention to token 1 (alpha_1) exceeds {} (DESIGN.md section 4).",
+            "layer-heads whose mean attention to token 1 (alpha_1) exceeds {} (docs/probe.md).",
             outcome.entries.size(), inputs_text, measure.samples, measure.seq_len, measure.eps));
         for (const std::string& line : outcome.entry_summaries()) page.paragraph(line);
+        for (const std::string& line : outcome.findings) page.paragraph(line);
     }
     if (!outcome.notes.empty()) {
         page.section("What was found");

@@ -20,6 +20,9 @@ struct ReportOptions {
     MeasureOptions measure;
     int max_models_with_head_maps = 6;  // beyond this many models only head-averaged maps, to keep the page light
     bool progress = true;               // a progress bar on stderr
+    // A model known to have a sink (the demo's models/reference), one of the inputs: a run that formed
+    // no sink is pointed to it.
+    std::filesystem::path reference;
 };
 
 struct ReportEntry {
@@ -32,10 +35,15 @@ struct ReportOutcome {
     std::vector<ReportEntry> entries;
     std::vector<std::string> notes;  // every note: inputs with nothing to report, runs and models
     Table comparison{{"run"}};       // one row per entry, as in runs.csv
+    double eps = 0.3;                // the Sink threshold the entries were measured with
+    // Sentences computed from the measurements, shown under the summary: each training run that formed
+    // no sink says so, and names the reference model's sink when there is one.
+    std::vector<std::string> findings;
 
     bool has_content() const { return !entries.empty(); }
-    // One line per entry: its Sink_1 on natural, random and repeated input, its largest alpha_1 and
-    // final validation loss (what was measured).
+    // One line per entry, computed from what was measured: its final validation loss, where it has a
+    // first-token sink or that none formed (probe/probe_report.h sink_finding, on natural input when
+    // measured), and its Sink_1 on each input kind.
     std::vector<std::string> entry_summaries() const;
 };
 

@@ -76,16 +76,29 @@ TEST(DemoCli, TrainsBothModelsAndWritesTheReport) {
     EXPECT_TRUE(fs::exists(dir / "demo" / "report" / "index.html"));
     EXPECT_TRUE(last_log_line(dir / "demo" / "softmax").value("final", false));
     EXPECT_TRUE(last_log_line(dir / "demo" / "gated").value("final", false));
-    // The report path, then five lines.
+    // The report path, then a line per model (the reference model of models/ included: its sink shows
+    // whatever the live runs' budget), a line per live run that formed no sink, and the total.
     const size_t at = demo.output.find("report: " + (dir / "demo" / "report" / "index.html").string());
     ASSERT_NE(at, std::string::npos) << demo.output;
     std::istringstream summary(demo.output.substr(at));
     std::string line;
     std::vector<std::string> lines;
     while (std::getline(summary, line)) lines.push_back(line);
-    ASSERT_EQ(lines.size(), 6u) << demo.output;
+    ASSERT_EQ(lines.size(), 9u) << demo.output;
     EXPECT_NE(lines[2].find("softmax: val loss"), std::string::npos) << demo.output;
+    EXPECT_NE(lines[2].find("no sink formed"), std::string::npos) << demo.output;
     EXPECT_NE(lines[3].find("gated: val loss"), std::string::npos) << demo.output;
+    EXPECT_NE(lines[4].find("reference: val loss 1.72; on natural input, a first-token sink in 1 of 8 heads: "
+                            "layer 0 head 0"),
+              std::string::npos)
+        << demo.output;
+    EXPECT_NE(lines[6].find("softmax formed no sink in its"), std::string::npos) << demo.output;
+    EXPECT_NE(lines[6].find("The reference model reference, trained 4000 steps, has a first-token sink"),
+              std::string::npos)
+        << demo.output;
+    EXPECT_NE(lines[8].find("Total"), std::string::npos) << demo.output;
+    const std::string page = read_file(dir / "demo" / "report" / "index.html");
+    EXPECT_NE(page.find("softmax formed no sink in its"), std::string::npos);
 
     // Run again: both runs are finished, so they are reused rather than trained.
     auto again = run_sinklab("demo --minutes 0.04 --pretrained none --quiet --threads 2 --data " + data.string() +

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "core/files.h"
 
@@ -66,6 +67,37 @@ inline std::vector<std::string> console_messages(const std::string& log, const s
         start = end + 1;
     }
     return messages;
+}
+
+// tests/report/browser_check.mjs on `page`: Chromium driven by playwright-core (scripts/setup.sh
+// installs both) with the network cut. `ran` is false when node or the npm packages are missing
+// (the output says which); `result` is the script's JSON line (ok, failures, figures, marks,
+// tooltip, images, broken, console, requests).
+struct BrowserCheck {
+    bool ran = false;
+    std::string output;
+    nlohmann::json result;
+};
+
+inline BrowserCheck browser_check(const std::filesystem::path& page, const std::filesystem::path& screenshot) {
+    BrowserCheck check;
+    const std::filesystem::path dir = page.parent_path();
+    const std::filesystem::path out = dir / "browser-check.out";
+    const std::string command = fmt::format(
+        "timeout 180 node '{}/tests/report/browser_check.mjs' '{}' '{}' '{}' > '{}' 2>&1", SINKLAB_SOURCE_DIR,
+        page.string(), screenshot.string(), (dir / "browser-profile").string(), out.string());
+    const int status = std::system(command.c_str());
+    check.output = read_text_file(out, "test");
+    const size_t line = check.output.rfind("{\"ok\"");
+    if (line == std::string::npos) {
+        check.output = fmt::format("browser_check.mjs gave no result (exit status {}; is node installed, and "
+                                   "scripts/npm/node_modules? run scripts/setup.sh):\n{}",
+                                   status, check.output);
+        return check;
+    }
+    check.result = nlohmann::json::parse(check.output.substr(line, check.output.find('\n', line) - line), nullptr, false);
+    check.ran = check.result.is_object();
+    return check;
 }
 
 }  // namespace sinklab::test
