@@ -85,7 +85,7 @@ FrameResult classify_frames(const std::vector<AttentionSample>& samples, const F
 json FrameResult::to_json() const {
     json out = {{"analysis", "frames"},
                 {"variant", "corrected"},
-                {"rule", "operational rule of ANALYSIS.md section 2 (inferred, not in the authors' code)"},
+                {"rule", "sinklab's operational rule, docs/analysis.md section 6 (inferred, not in the authors' code)"},
                 {"samples", samples},
                 {"causal", causal},
                 {"frame", frame_name(frame)},

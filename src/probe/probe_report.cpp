@@ -27,12 +27,12 @@ nlohmann::json layer_activations_json(int layer, const LayerActivations& a) {
             {"dims", dims},          {"positions", positions}};
 }
 
-// Where each key's definition comes from (DESIGN.md section 4 and research/variants.md).
+// Where each key's definition comes from (docs/definitions.md, which cites the papers).
 nlohmann::json definitions(const ProbeResult& r) {
     nlohmann::json d = nlohmann::json::object();
     if (r.has(Metric::sink)) {
         const std::string alpha =
-            "alpha_k^{l,h} = 1/(T-k+1) sum_{t=k..T} A^{l,h}_{t,k}, mean over samples (Gu et al. 2025; DESIGN.md 4)";
+            "alpha_k^{l,h} = 1/(T-k+1) sum_{t=k..T} A^{l,h}_{t,k}, mean over samples (Gu et al. 2025; docs/definitions.md)";
         d["alpha_1"] = alpha;
         d["alpha_k"] = alpha;
         d["sink_k"] = "Sink_k^eps = 100 x share of (sample, layer, head) with alpha_k > eps (strict; Gu et al. 2025)";
@@ -51,7 +51,7 @@ nlohmann::json definitions(const ProbeResult& r) {
                                  "(Gu et al. 2025, App. C.3)";
     if (r.has(Metric::value_drain)) {
         d["key_norm_ratio"] = "||k_1|| / mean_{j>1} ||k_j|| per kv head, keys after RoPE, norms averaged over samples";
-        d["value_norm_ratio"] = "||v_1|| / mean_{j>1} ||v_j|| per kv head (value drain; DESIGN.md 4)";
+        d["value_norm_ratio"] = "||v_1|| / mean_{j>1} ||v_j|| per kv head (value drain; docs/definitions.md)";
     }
     if (r.has(Metric::geometry)) {
         d["cos_query_first_key"] = "mean over queries t of cos(q_t, k_1), after RoPE, mean over samples";
