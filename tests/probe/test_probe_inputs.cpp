@@ -121,7 +121,7 @@ TEST(ProbeInputs, UnknownMetricIsAnError) {
 TEST(ProbeInputs, NaturalInputNeedsATokenizer) {
     const std::string message = error_of(
         [] { make_probe_samples(InputSpec::parse("natural"), "some text", "text", nullptr, 256, 4, 1, {}, 0); });
-    EXPECT_TRUE(contains(message, "needs the model's tokenizer")) << message;
+    EXPECT_TRUE(contains(message, "needs a tokenizer and the model's folder has none: pass --tokenizer")) << message;
 }
 
 }  // namespace

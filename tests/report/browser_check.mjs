@@ -74,8 +74,8 @@ try {
     failures.push(`a figure has no marks: ${JSON.stringify(status.marks)}`);
   if (status.broken > 0) failures.push(`${status.broken} of ${status.images} images are broken`);
 
-  // Hover the first point mark of the first line chart: vega-tooltip shows its values.
-  const point = page.locator(".vega-figure .mark-symbol path").first();
+  // Hover the first point of a chart (a data mark, not a legend symbol): vega-tooltip shows its values.
+  const point = page.locator(".vega-figure g.mark-symbol.role-mark path").first();
   if ((await point.count()) === 0) {
     failures.push("no point mark to hover");
   } else {
