@@ -33,7 +33,7 @@
 #include "probe/probe.h"
 #include "probe/probe_input.h"
 #include "probe/probe_model.h"
-#include "report_builder/attention_capture.h"
+#include "lab/attention_capture.h"
 
 namespace sinklab::cli {
 

@@ -1,11 +1,12 @@
 // `sinklab demo`: train a model with a first-token sink and one without, probe and analyse both and
-// a pretrained model, write the report. The phases are in src/report_builder/demo.h.
+// a pretrained model, write the report. The phases are in src/lab/demo.h.
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <string>
 
 #include "cli/commands.h"
-#include "report_builder/demo.h"
+#include "lab/demo.h"
 
 namespace sinklab::cli {
 
@@ -20,6 +21,14 @@ struct DemoArgs {
     int threads = 0;
     bool quiet = false;
 };
+
+// `--pretrained auto`: the llama2.c stories260K model of this source tree, which the build names
+// (SINKLAB_DEMO_PRETRAINED, CMakeLists.txt), when present; empty otherwise.
+std::filesystem::path bundled_pretrained_model() {
+    const std::filesystem::path model = SINKLAB_DEMO_PRETRAINED;
+    std::error_code ec;
+    return std::filesystem::exists(model, ec) ? model : std::filesystem::path();
+}
 
 void run_demo_command(const DemoArgs& a) {
     DemoOptions options;
@@ -57,7 +66,8 @@ void add_demo_command(CLI::App& app) {
         ->capture_default_str();
     cmd->add_option("--data", a->data, "training text file or folder (default: the default corpus)");
     cmd->add_option("--pretrained", a->pretrained,
-                    "a model to probe beside them: auto (stories260K of tests/fixtures when present), none, or a path")
+                    "a model to probe beside them: auto (the stories260K model bundled with the source, when present), "
+                    "none, or a path")
         ->capture_default_str();
     cmd->add_option("--reference", a->reference,
                     "a model with a sink to probe beside them: auto (models/reference when present), none, or a path")

@@ -5,9 +5,9 @@
 
 #include <CLI/CLI.hpp>
 
+#include "io/corpus.h"
 #include "probe/probe_input.h"
 #include "probe/probe_model.h"
-#include "train/train_config.h"
 
 namespace sinklab::cli {
 

@@ -1,5 +1,5 @@
 // `sinklab report`: one self-contained HTML page (and its numbers as JSON and CSV) from training
-// runs, sweep folders and models. The work is in src/report_builder; this file maps flags onto it.
+// runs, sweep folders and models. The work is in src/lab; this file maps flags onto it.
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -10,7 +10,7 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/threads.h"
-#include "report_builder/run_report.h"
+#include "lab/run_report.h"
 
 namespace sinklab::cli {
 

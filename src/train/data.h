@@ -1,25 +1,17 @@
 #pragma once
-// Byte-level training data: a text file or a folder of *.txt files (concatenated in name order),
-// split into training bytes and the last `val_fraction` as validation.
+// Byte-level training data: windows of a corpus (io/corpus.h) as token ids and targets, the batch
+// sampler, the validation windows.
 #include <cstdint>
 #include <filesystem>
 #include <string>
 #include <vector>
 
 #include "core/rng.h"
+#include "io/corpus.h"
 
 namespace sinklab {
 
 constexpr int32_t kByteBos = 256;  // the optional fixed first token of byte-level models
-
-struct ByteCorpus {
-    std::vector<uint8_t> train, val;
-    std::vector<std::string> files;
-    size_t total_bytes() const { return train.size() + val.size(); }
-};
-
-// Throws with the path named: missing path, empty folder, empty files.
-ByteCorpus load_byte_corpus(const std::filesystem::path& path, double val_fraction);
 
 // Fills tokens and targets (B, T) from bytes. Without BOS a window is T+1 bytes (inputs are the
 // first T, targets the last T); with BOS the inputs are [BOS, b_0 .. b_{T-2}] and the targets b_0 .. b_{T-1}.

@@ -259,19 +259,6 @@ std::map<std::string, std::string> read_toml_settings(const fs::path& path) {
     return values;
 }
 
-fs::path default_corpus_path() {
-    if (const char* env = std::getenv("SINKLAB_DATA"); env && *env) return env;
-    return fs::path(SINKLAB_DEFAULT_DATA_DIR);
-}
-
-NamedText default_validation_text() {
-    const fs::path corpus_path = default_corpus_path();
-    const double fraction = TrainConfig{}.val_fraction;
-    const ByteCorpus corpus = load_byte_corpus(corpus_path, fraction);
-    return {std::string(corpus.val.begin(), corpus.val.end()),
-            fmt::format("the validation split (last {:g}) of {}", fraction, corpus_path.string())};
-}
-
 void TrainConfig::validate() const {
     model.validate();
     SINKLAB_CHECK(seq_len > 0, "config", "seq-len must be positive, got {}", seq_len);

@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "io/corpus.h"
 #include "model/config.h"
 
 namespace sinklab {
@@ -33,7 +34,7 @@ struct TrainConfig {
     float clip = 1.0f;
     uint64_t seed = 1337;
     std::string data;  // empty: the default corpus
-    float val_fraction = 0.05f;
+    float val_fraction = kDefaultValFraction;
     long eval_every = 100;
     int eval_windows = 64;  // validation windows of periodic evaluations; the final one uses all
     bool bos = false;
@@ -67,17 +68,6 @@ void apply_settings(TrainConfig& config, const std::map<std::string, std::string
 
 // Reads key = value pairs from a TOML file (top-level keys; a [model] or [train] table is flattened).
 std::map<std::string, std::string> read_toml_settings(const std::filesystem::path& path);
-
-// The default corpus, installed by scripts/setup.sh: $SINKLAB_DATA, else <source>/data/sotu.
-std::filesystem::path default_corpus_path();
-
-// The validation split (the default val-fraction) of the default corpus as text, and a line saying
-// so: what `probe`, `analyze` and `report` read as natural input when no file is given.
-struct NamedText {
-    std::string text;
-    std::string source;
-};
-NamedText default_validation_text();
 
 TrainConfig train_config_from_json(const nlohmann::json& j, const std::string& source);
 

@@ -1,5 +1,5 @@
 #pragma once
-// Headless Chromium for the report tests (tests/report, tests/report_builder): runs a page with a
+// Headless Chromium for the report tests (tests/report, tests/lab): runs a page with a
 // fresh profile and no way out to the network, and reads back what the page's status element and
 // console said.
 #include <cstdlib>

@@ -1,4 +1,4 @@
-#include "report_builder/model_measurement.h"
+#include "lab/model_measurement.h"
 
 #include <algorithm>
 #include <cmath>
@@ -10,7 +10,7 @@
 #include "core/error.h"
 #include "metrics/attention_stats.h"
 #include "probe/probe_model.h"
-#include "report_builder/attention_capture.h"
+#include "lab/attention_capture.h"
 #include "report/heatmap.h"
 #include "report/png.h"
 

@@ -1,4 +1,4 @@
-#include "report_builder/run_report.h"
+#include "lab/run_report.h"
 
 #include <algorithm>
 #include <cmath>
@@ -10,11 +10,10 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "core/progress.h"
+#include "io/corpus.h"
 #include "probe/probe_model.h"
 #include "probe/probe_report.h"
 #include "report/vega.h"
-#include "train/data.h"
-#include "train/train_config.h"
 
 namespace sinklab {
 

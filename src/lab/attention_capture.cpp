@@ -1,4 +1,4 @@
-#include "report_builder/attention_capture.h"
+#include "lab/attention_capture.h"
 
 #include "core/error.h"
 #include "metrics/proxy.h"

@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "report/csv.h"
-#include "report_builder/model_measurement.h"
-#include "report_builder/run_sources.h"
+#include "lab/model_measurement.h"
+#include "lab/run_sources.h"
 
 namespace sinklab {
 

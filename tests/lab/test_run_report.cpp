@@ -13,7 +13,7 @@
 
 #include "../report/headless_chromium.h"
 #include "core/files.h"
-#include "report_builder/run_report.h"
+#include "lab/run_report.h"
 #include "train/trainer.h"
 
 namespace sinklab {
@@ -23,7 +23,7 @@ namespace fs = std::filesystem;
 
 fs::path scratch_dir() {
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    const fs::path dir = fs::path(SINKLAB_BINARY_DIR) / "test-scratch" / "report_builder" /
+    const fs::path dir = fs::path(SINKLAB_BINARY_DIR) / "test-scratch" / "lab" /
                          (std::string(info->test_suite_name()) + "." + info->name());
     fs::remove_all(dir);
     fs::create_directories(dir);
@@ -78,7 +78,7 @@ class RunReport : public ::testing::Test {
 protected:
     static void SetUpTestSuite() {
         // One folder per process: ctest runs each test of this suite in its own process, side by side.
-        root_ = fs::path(SINKLAB_BINARY_DIR) / "test-scratch" / "report_builder" / fmt::format("runs-{}", ::getpid());
+        root_ = fs::path(SINKLAB_BINARY_DIR) / "test-scratch" / "lab" / fmt::format("runs-{}", ::getpid());
         fs::remove_all(root_);
         fs::create_directories(root_ / "sweep");
         write_file_atomic(root_ / "corpus.txt", corpus_text());

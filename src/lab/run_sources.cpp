@@ -1,4 +1,4 @@
-#include "report_builder/run_sources.h"
+#include "lab/run_sources.h"
 
 #include <algorithm>
 #include <cmath>

@@ -40,9 +40,6 @@ struct DemoOutcome {
 // another demo made is refused with an error, before anything is trained.
 DemoOutcome run_demo(const DemoOptions& options);
 
-// The stories260K llama2.c model of the test fixtures, when this source tree has it; empty otherwise.
-std::filesystem::path bundled_pretrained_model();
-
 // models/reference of this source tree (a training run of the demo's model, shipped with sinklab; its
 // PROVENANCE.md says how it was made), when present; empty otherwise.
 std::filesystem::path bundled_reference_model();

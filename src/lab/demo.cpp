@@ -1,4 +1,4 @@
-#include "report_builder/demo.h"
+#include "lab/demo.h"
 
 #include <algorithm>
 #include <chrono>
@@ -15,7 +15,7 @@
 #include "core/rng.h"
 #include "core/threads.h"
 #include "model/checkpoint.h"
-#include "report_builder/run_report.h"
+#include "lab/run_report.h"
 #include "train/data.h"
 #include "train/trainer.h"
 
@@ -170,12 +170,6 @@ fs::path bundled_reference_model() {
     return fs::exists(model / "checkpoint" / "model.safetensors", ec) ? model : fs::path();
 }
 
-fs::path bundled_pretrained_model() {
-    const fs::path model = fs::path(SINKLAB_FIXTURE_DIR) / "llama2c" / "stories260K.bin";
-    std::error_code ec;
-    return fs::exists(model, ec) ? model : fs::path();
-}
-
 DemoOutcome run_demo(const DemoOptions& o) {
     SINKLAB_CHECK(o.minutes > 0, "demo", "--minutes {}: the budget must be positive", o.minutes);
     set_threads(o.threads);
@@ -224,8 +218,8 @@ DemoOutcome run_demo(const DemoOptions& o) {
     for (const std::string& line : outcome.entry_summaries()) result.summary.push_back("  " + line);
     if (o.reference.empty()) result.summary.push_back("  no reference model (models/reference is missing)");
     if (o.pretrained.empty())
-        result.summary.push_back("  no pretrained model probed (tests/fixtures/llama2c/stories260K.bin is missing, or "
-                                 "--pretrained none)");
+        result.summary.push_back("  no pretrained model probed (--pretrained none, or the bundled stories260K is "
+                                 "missing)");
     for (const std::string& line : outcome.findings) result.summary.push_back(line);
     result.summary.push_back(fmt::format("Total {}; open {} in a browser (no network needed).",
                                          format_duration(now_seconds() - start), outcome.page.string()));
