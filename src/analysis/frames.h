@@ -51,6 +51,22 @@ struct FrameResult {
     nlohmann::json to_json() const;
 };
 
+// Classifies sample by sample, so that no sample's maps need be kept (analyze reads its samples one
+// forward at a time): add each of the `samples` samples (each counts 1/samples), then result().
+class FrameAccumulator {
+public:
+    explicit FrameAccumulator(int samples, const FrameOptions& options = {});
+    void add(const AttentionSample& sample);
+    FrameResult result() const;  // the layers' plurality and the model's label, over the samples added
+
+private:
+    FrameOptions options_;
+    int samples_;
+    double weight_;                   // 1 / samples
+    int num_layers_ = 0;              // of the first sample; 0 before it
+    std::vector<LayerFrame> layers_;  // the selected layers' votes and evidence, summed with weight_
+};
+
 FrameResult classify_frames(const std::vector<AttentionSample>& samples, const FrameOptions& options = {});
 
 }  // namespace sinklab::analysis

@@ -1,48 +1,19 @@
-// `sinklab analyze`: the attention-sink analyses of src/analysis (diffusion, spectral, topology,
-// random-matrix, value space, reference frames) on any model the engine loads, or tracked across
-// a training run's saved checkpoints. Samples are processed one at a time: one forward (B = 1), its
-// head-averaged attention and hidden states, the analyses, then the maps are dropped.
-#include <algorithm>
-#include <charconv>
-#include <cmath>
+// `sinklab analyze`: the attention-sink analyses of src/analysis on any model the engine loads, or
+// tracked across a training run's saved checkpoints. The work is lab/model_analysis.h's run_analysis;
+// this file maps the flags onto it.
 #include <cstdio>
-#include <map>
 #include <memory>
-#include <set>
 #include <string>
 #include <vector>
 
-#include <fmt/format.h>
-#include <nlohmann/json.hpp>
-
-#include "analysis/attention_graph.h"
-#include "analysis/diffusion.h"
-#include "analysis/frames.h"
-#include "analysis/random_matrix.h"
-#include "analysis/results.h"
-#include "analysis/sample.h"
-#include "analysis/spectral.h"
-#include "analysis/topology.h"
-#include "analysis/value_space.h"
 #include "cli/commands.h"
 #include "cli/probe_samples.h"
-#include "core/error.h"
 #include "core/files.h"
-#include "core/threads.h"
-#include "model/transformer.h"
-#include "probe/probe.h"
-#include "probe/probe_input.h"
-#include "probe/probe_model.h"
-#include "lab/attention_capture.h"
+#include "lab/model_analysis.h"
 
 namespace sinklab::cli {
 
 namespace {
-
-namespace an = sinklab::analysis;
-using nlohmann::json;
-
-const std::vector<std::string> kAnalyses = {"diffusion", "spectral", "topology", "rmt", "value", "frames"};
 
 struct AnalyzeArgs {
     std::string model;
@@ -54,391 +25,29 @@ struct AnalyzeArgs {
     int threads = 0;
 };
 
-std::string joined(const std::vector<std::string>& items) {
+std::string known_analyses() {
     std::string out;
-    for (const auto& s : items) out += (out.empty() ? "" : ", ") + s;
+    for (const auto& name : analysis_names()) out += (out.empty() ? "" : ", ") + name;
     return out;
-}
-
-std::set<std::string> parse_analyses(const std::string& text) {
-    std::set<std::string> chosen;
-    if (text == "all") return {kAnalyses.begin(), kAnalyses.end()};
-    size_t start = 0;
-    while (start <= text.size()) {
-        const size_t comma = std::min(text.find(',', start), text.size());
-        const std::string item = text.substr(start, comma - start);
-        SINKLAB_CHECK(std::find(kAnalyses.begin(), kAnalyses.end(), item) != kAnalyses.end(), "analyze",
-                      "--analyses: unknown analysis '{}'; valid: all, {}", item, joined(kAnalyses));
-        chosen.insert(item);
-        start = comma + 1;
-    }
-    return chosen;
-}
-
-// Means over samples of the numbers the terminal table shows, per layer (non-finite values skipped).
-struct LayerStats {
-    std::map<std::string, std::pair<double, int>> values;
-    void add(const std::string& key, double v) {
-        if (!std::isfinite(v)) return;
-        auto& [sum, n] = values[key];
-        sum += v;
-        ++n;
-    }
-    std::string cell(const std::string& key, int width, const char* format = "{:.3f}") const {
-        auto it = values.find(key);
-        if (it == values.end() || it->second.second == 0) return fmt::format("{:>{}}", "-", width);
-        return fmt::format("{:>{}}", fmt::format(fmt::runtime(format), it->second.first / it->second.second), width);
-    }
-    double mean(const std::string& key) const {
-        auto it = values.find(key);
-        return it == values.end() || it->second.second == 0 ? NAN : it->second.first / it->second.second;
-    }
-};
-
-double power_mass(const an::DiffusionView& v, int k, bool excess = false) {
-    for (const auto& p : v.power_mass)
-        if (p.k == k) return excess ? p.excess : p.mass;
-    return NAN;
-}
-
-struct TargetResult {
-    json j;
-    std::vector<LayerStats> stats;
-    std::optional<an::FrameResult> frames;
-    std::vector<an::RawRowSums> raw_row_sums;  // the design's row sums before the graph's proxy
-    std::vector<double> node0_column;          // per layer, mean over samples
-    int graph_nodes = 0;
-};
-
-// Everything `analyses` asks for, over the samples, for one model.
-TargetResult analyze_model(Transformer& model, const ProbeSamples& samples, const std::set<std::string>& chosen,
-                           const AnalyzeArgs& a) {
-    const ModelConfig& c = model.config();
-    const int L = c.n_layers, T = samples.T;
-    an::SpectralOptions spectral_options;
-    if (!a.thresholds.empty()) spectral_options.fiedler_thresholds = spectral_options.laplacian_thresholds = a.thresholds;
-    const bool want_value = chosen.count("value") > 0;
-    // Per-head maps too (one sample at a time): diffusion's per-head s_k, topology's head
-    // statistics and value space's KL read them, so every analysis sees the same sample.
-    const bool keep_heads = true;
-
-    std::map<std::string, std::vector<json>> per_sample;
-    std::vector<an::SpectralResult> spectral_results;
-    std::vector<an::TopologyResult> topology_results;
-    std::vector<an::ValueSpaceResult> value_results;
-    std::vector<LayerStats> stats(L);
-    // Frames: the library's per-sample votes and evidence, averaged as classify_frames does over
-    // all samples, so that no sample's maps are kept.
-    std::optional<an::FrameResult> frames;
-
-    std::vector<an::RawRowSums> raw_row_sums;
-    std::vector<double> node0_column(L, 0.0);
-    int graph_nodes = 0;
-    for (int n = 0; n < samples.N; ++n) {
-        AttentionGraphCapture capture(c, keep_heads, /*keep_hidden=*/true);
-        ForwardOptions forward;
-        forward.training = false;
-        forward.observer = &capture;
-        forward.logits = false;
-        model.forward(samples.tokens.data() + static_cast<size_t>(n) * T, nullptr, 1, T, forward);
-        const an::AttentionSample& s = capture.graph.sample();
-        accumulate_raw_row_sums(raw_row_sums, capture.graph.raw_row_sums());
-        const std::vector<double> node0 = an::node0_column_means(s);
-        for (int l = 0; l < L; ++l) node0_column[l] += node0[l] / samples.N;
-        graph_nodes = capture.graph.graph_nodes();
-
-        if (chosen.count("diffusion")) {
-            const an::DiffusionResult r = an::analyze_diffusion(s);
-            for (const auto& l : r.layers) {
-                LayerStats& st = stats[l.layer];
-                for (int k : {1, 4, 16}) {
-                    st.add(fmt::format("s{}_f", k), power_mass(l.all_rows, k));
-                    st.add(fmt::format("s{}_c", k), power_mass(l.from_row1, k));
-                }
-                st.add("d4_f", power_mass(l.all_rows, 4, true));
-                st.add("d4_c", power_mass(l.from_row1, 4, true));
-                for (const auto& lv : l.all_rows.levels)
-                    if (lv.level == 0.5 && lv.k) st.add("kstar_f", *lv.k);
-                for (const auto& lv : l.from_row1.levels)
-                    if (lv.level == 0.5 && lv.k) st.add("kstar_c", *lv.k);
-                if (l.mixing_rate) st.add("mix", *l.mixing_rate);
-            }
-            per_sample["diffusion"].push_back(r.to_json());
-        }
-        if (chosen.count("spectral")) {
-            an::SpectralResult r = an::analyze_spectral(s, spectral_options);
-            for (const auto& l : r.layers) {
-                if (!l.fiedler.empty()) stats[l.layer].add("fiedler_f", l.fiedler.front().fiedler_value);
-                if (l.weighted.eigenvalues.size() > 1) stats[l.layer].add("fiedler_c", l.weighted.eigenvalues[1]);
-            }
-            per_sample["spectral"].push_back(r.to_json());
-            spectral_results.push_back(std::move(r));
-        }
-        if (chosen.count("topology")) {
-            an::TopologyResult r = an::analyze_topology(s);
-            for (const auto& l : r.layers) {
-                stats[l.layer].add("b0_f", static_cast<double>(l.faithful.h0.size()));
-                stats[l.layer].add("b1_f", static_cast<double>(l.faithful.h1.size()));
-                int b0 = 0, b1 = 0;
-                for (const auto& b : l.corrected.h0) b0 += b.death - b.birth > r.persistence_eps;
-                for (const auto& b : l.corrected.h1) b1 += b.death - b.birth > r.persistence_eps;
-                stats[l.layer].add("b0_c", b0);
-                stats[l.layer].add("b1_c", b1);
-            }
-            per_sample["topology"].push_back(r.to_json());
-            topology_results.push_back(std::move(r));
-        }
-        if (chosen.count("rmt")) {
-            const an::RandomMatrixResult r = an::analyze_random_matrix(s);
-            for (const auto& l : r.layers) {
-                stats[l.layer].add("gap_f", l.faithful.spectral_gap);
-                if (l.corrected.mp) stats[l.layer].add("ks_c", l.corrected.mp->ks_distance);
-                stats[l.layer].add("sigma2_c", l.corrected.sigma2);
-            }
-            per_sample["rmt"].push_back(r.to_json());
-        }
-        if (want_value) {
-            an::ValueSpaceResult r = an::analyze_value_space(s);
-            for (const auto& l : r.layers)
-                if (l.hidden) {
-                    stats[l.layer].add("gsa_f", l.hidden->gsa_faithful);
-                    stats[l.layer].add("gsa_c", l.hidden->gsa_corrected);
-                }
-            per_sample["value"].push_back(r.to_json());
-            value_results.push_back(std::move(r));
-        }
-        if (chosen.count("frames")) {
-            an::AttentionSample only_attention;
-            only_attention.attention = s.attention;
-            const an::FrameResult one = an::classify_frames({only_attention});
-            const double w = 1.0 / samples.N;
-            if (!frames) {
-                frames = one;
-                frames->samples = samples.N;
-                for (auto& lf : frames->layers) {
-                    for (double& v : lf.votes) v *= w;
-                    lf.reference_count *= w, lf.token0_only_fraction *= w, lf.dual_anchor_fraction *= w;
-                    lf.column0_share *= w, lf.in_degree_gini *= w;
-                }
-            } else {
-                for (size_t i = 0; i < frames->layers.size(); ++i) {
-                    an::LayerFrame& acc = frames->layers[i];
-                    const an::LayerFrame& x = one.layers[i];
-                    acc.causal = acc.causal && x.causal;
-                    for (int f = 0; f < 3; ++f) acc.votes[f] += w * x.votes[f];
-                    acc.reference_count += w * x.reference_count;
-                    acc.token0_only_fraction += w * x.token0_only_fraction;
-                    acc.dual_anchor_fraction += w * x.dual_anchor_fraction;
-                    acc.column0_share += w * x.column0_share;
-                    acc.in_degree_gini += w * x.in_degree_gini;
-                }
-            }
-        }
-    }
-    if (frames) {
-        // classify_frames' rules on the averaged votes: plurality per layer (a tie is distributed),
-        // then the model's label from the layers.
-        const an::FrameOptions fo;
-        frames->causal = true;
-        for (double& f : frames->layer_fractions) f = 0.0;
-        for (auto& lf : frames->layers) {
-            const double best = *std::max_element(std::begin(lf.votes), std::end(lf.votes));
-            int winners = 0;
-            for (double v : lf.votes) winners += std::abs(v - best) < 1e-9;
-            lf.frame = an::Frame::distributed;
-            for (int f = 0; f < 3; ++f)
-                if (winners == 1 && std::abs(lf.votes[f] - best) < 1e-9) lf.frame = static_cast<an::Frame>(f);
-            frames->causal = frames->causal && lf.causal;
-            frames->layer_fractions[static_cast<int>(lf.frame)] += 1.0 / frames->layers.size();
-        }
-        frames->frame = an::Frame::distributed;
-        if (!frames->causal && frames->layer_fractions[static_cast<int>(an::Frame::bidirectional)] > 0.0)
-            frames->frame = an::Frame::bidirectional;
-        else if (frames->layer_fractions[static_cast<int>(an::Frame::centralized)] > fo.majority)
-            frames->frame = an::Frame::centralized;
-    }
-
-    TargetResult out;
-    out.j["analyses"] = json::object();
-    for (auto& [name, list] : per_sample) {
-        json agg = an::aggregate_layers(list);
-        if (name == "spectral") agg["fiedler_correlations"] = an::fiedler_correlations(spectral_results);
-        if (name == "topology") agg["summary"] = an::topology_summary(topology_results);
-        if (name == "value") agg["summary"] = an::value_space_summary(value_results);
-        out.j["analyses"][name] = std::move(agg);
-    }
-    if (frames) out.j["frames"] = frames->to_json();
-    out.stats = std::move(stats);
-    out.frames = frames;
-    out.raw_row_sums = std::move(raw_row_sums);
-    out.node0_column = std::move(node0_column);
-    out.graph_nodes = graph_nodes;
-    return out;
-}
-
-void print_summary(const TargetResult& r, const std::set<std::string>& chosen) {
-    // Each column is "faithful/corrected" where the library has both.
-    std::printf("per layer (means over samples; f = faithful, c = corrected)\n");
-    std::printf("%5s", "layer");
-    if (chosen.count("diffusion"))
-        std::printf(" %13s %13s %13s %15s %9s %7s", "s_1 f/c", "s_4 f/c", "s_16 f/c", "D_4 f/c", "k*.5 f/c", "mix c");
-    if (chosen.count("spectral")) std::printf(" %15s", "Fiedler f/c");
-    if (chosen.count("topology")) std::printf(" %11s %11s", "b0 f/c", "b1 f/c");
-    if (chosen.count("rmt")) std::printf(" %8s %8s", "gap f", "KS c");
-    if (chosen.count("value")) std::printf(" %13s", "GSA f/c");
-    std::printf("\n");
-    for (size_t l = 0; l < r.stats.size(); ++l) {
-        const LayerStats& s = r.stats[l];
-        std::printf("%5zu", l);
-        if (chosen.count("diffusion"))
-            std::printf(" %6s/%6s %6s/%6s %6s/%6s %7s/%7s %4s/%4s %7s", s.cell("s1_f", 6).c_str(), s.cell("s1_c", 6).c_str(),
-                        s.cell("s4_f", 6).c_str(), s.cell("s4_c", 6).c_str(), s.cell("s16_f", 6).c_str(),
-                        s.cell("s16_c", 6).c_str(), s.cell("d4_f", 7, "{:+.3f}").c_str(),
-                        s.cell("d4_c", 7, "{:+.3f}").c_str(), s.cell("kstar_f", 4, "{:.1f}").c_str(),
-                        s.cell("kstar_c", 4, "{:.1f}").c_str(), s.cell("mix", 7).c_str());
-        if (chosen.count("spectral"))
-            std::printf(" %7s/%7s", s.cell("fiedler_f", 7).c_str(), s.cell("fiedler_c", 7).c_str());
-        if (chosen.count("topology"))
-            std::printf(" %5s/%5s %5s/%5s", s.cell("b0_f", 5, "{:.1f}").c_str(), s.cell("b0_c", 5, "{:.1f}").c_str(),
-                        s.cell("b1_f", 5, "{:.1f}").c_str(), s.cell("b1_c", 5, "{:.1f}").c_str());
-        if (chosen.count("rmt")) std::printf(" %8s %8s", s.cell("gap_f", 8, "{:.3g}").c_str(), s.cell("ks_c", 8).c_str());
-        if (chosen.count("value"))
-            std::printf(" %6s/%6s", s.cell("gsa_f", 6).c_str(), s.cell("gsa_c", 6).c_str());
-        std::printf("\n");
-    }
-    if (chosen.count("diffusion"))
-        std::printf("s_k: mass of A^k on token 0; D_4 = s_4 - s_4(uniform causal, closed form); k*.5: smallest k with "
-                    "s_k >= 0.5 (mean over samples reaching it); mix: max_{i>=1} A_ii\n");
-    if (chosen.count("spectral"))
-        std::printf("Fiedler: faithful at the first threshold (binarised graph), corrected = lambda_2 of the weighted "
-                    "Laplacian of (A + A^T)/2\n");
-    if (r.frames) {
-        const an::FrameResult& f = *r.frames;
-        std::printf("frame (corrected; operational rule, see docs/analysis.md): %s  [causal %s; layers centralized "
-                    "%.2f, distributed %.2f, bidirectional %.2f]\n",
-                    an::frame_name(f.frame), f.causal ? "yes" : "no", f.layer_fractions[0], f.layer_fractions[1],
-                    f.layer_fractions[2]);
-        for (const auto& lf : f.layers)
-            std::printf("  layer %d: %-13s votes c/d/b %.2f/%.2f/%.2f, |R| %.2f, R={0} %.2f, {0,T-1} in R %.2f, "
-                        "column-0 share %.3f, in-degree Gini %.3f\n",
-                        lf.layer, an::frame_name(lf.frame), lf.votes[0], lf.votes[1], lf.votes[2], lf.reference_count,
-                        lf.token0_only_fraction, lf.dual_anchor_fraction, lf.column0_share, lf.in_degree_gini);
-    }
 }
 
 void run_analyze_command(const AnalyzeArgs& a) {
-    set_threads(a.threads);
-    const InputSpec input = InputSpec::parse(a.sample.input);
-    const BosMode bos_mode = parse_bos_mode(a.sample.bos);
-    const std::set<std::string> chosen = parse_analyses(a.analyses);
-    for (double t : a.thresholds)
-        SINKLAB_CHECK(t > 0.0 && t < 1.0, "analyze", "--threshold {}: each threshold must lie in (0, 1)", t);
-    SINKLAB_CHECK(!a.model.empty() || !a.checkpoints.empty(), "analyze", "give --model PATH or --checkpoints DIR...");
-    SINKLAB_CHECK(a.sample.samples >= 1, "analyze", "--samples {}: need at least 1", a.sample.samples);
-
-    std::vector<std::string> targets;
-    if (!a.model.empty()) targets.push_back(a.model);
-    for (const auto& d : a.checkpoints) targets.push_back(d);
-
-    // Architectures must agree before any work starts.
-    if (targets.size() > 1) {
-        std::optional<ModelConfig> first;
-        for (const auto& t : targets) {
-            const ProbeModel pm = load_probe_model(t);
-            const ModelConfig& c = pm.model->config();
-            if (!first) {
-                first = c;
-                continue;
-            }
-            SINKLAB_CHECK(c.n_layers == first->n_layers && c.n_heads == first->n_heads && c.d_model == first->d_model,
-                          "analyze",
-                          "--checkpoints: '{}' ({} layers, {} heads, d_model {}) and '{}' ({} layers, {} heads, "
-                          "d_model {}) have different architectures; pass checkpoints of one training run",
-                          targets.front(), first->n_layers, first->n_heads, first->d_model, t, c.n_layers, c.n_heads,
-                          c.d_model);
-        }
-    }
-
-    json out = {{"model", a.model.empty() ? json(nullptr) : json(a.model)},
-                {"input", input.name()},
-                {"params",
-                 {{"seq_len", a.sample.seq_len},
-                  {"samples", a.sample.samples},
-                  {"bos", bos_mode_name(bos_mode)},
-                  {"seed", a.sample.seed},
-                  {"analyses", std::vector<std::string>(chosen.begin(), chosen.end())},
-                  {"thresholds", a.thresholds},
-                  {"checkpoints", a.checkpoints},
-                  {"threads", a.threads}}}};
-    const NamedText text = natural_text(input, "analyze");  // read once for every target
-    json tracked = json::array();
-    std::vector<std::pair<std::string, std::vector<LayerStats>>> track_rows;
-    for (size_t ti = 0; ti < targets.size(); ++ti) {
-        const std::string& path = targets[ti];
-        ProbeModel pm = load_probe_model(path, a.sample.tokenizer);
-        Transformer& model = *pm.model;
-        const ModelConfig& c = model.config();
-        const ProbeSamples samples = probe_samples(pm, input, text, bos_mode, a.sample.seq_len, a.sample.samples, a.sample.seed);
-        std::printf("analyze %s (%s %s, %d layers, %d heads)\n%s\n", path.c_str(), pm.info.source.c_str(),
-                    pm.info.architecture.c_str(), c.n_layers, c.n_heads, samples.description.c_str());
-        // Slot designs and sink_token models have one node more than the input: node 0 is the slot
-        // or the prepended token. Designs whose rows do not sum to 1 are read through the probe's proxy.
-        const bool sink_token = c.attention.uses_sink_token(), slot = c.attention.has_slot();
-        const an::RowProxy proxy = graph_proxy(c.attention);
-        const int graph_nodes = a.sample.seq_len + (sink_token || slot ? 1 : 0);
-        if (sink_token)
-            std::printf("the model prepends its learned sink token: each attention graph has T + 1 = %d nodes, node 0 "
-                        "is the sink token (token 0 below)\n",
-                        graph_nodes);
-        if (slot)
-            std::printf("the design (%s) has a slot column every query sees: each attention graph has T + 1 = %d nodes, "
-                        "node 0 is the slot (token 0 below)\n",
-                        c.attention.name().c_str(), graph_nodes);
-        if (proxy != an::RowProxy::none)
-            std::printf("the design's rows do not sum to 1: the analyses read each row w as %s (the probe's proxy); "
-                        "the raw row sums are printed below and written to the JSON\n",
-                        proxy == an::RowProxy::ratio ? "w / sum w" : "|w| / sum |w|");
+    AnalysisRequest request;
+    request.model = a.model;
+    request.checkpoints = a.checkpoints;
+    request.input = InputSpec::parse(a.sample.input);
+    request.bos = parse_bos_mode(a.sample.bos);
+    request.seq_len = a.sample.seq_len;
+    request.samples = a.sample.samples;
+    request.seed = a.sample.seed;
+    request.tokenizer = a.sample.tokenizer;
+    request.analyses = parse_analyses(a.analyses);
+    request.thresholds = a.thresholds;
+    request.threads = a.threads;
+    const nlohmann::json out = run_analysis(request, [](const std::string& text) {
+        std::fputs(text.c_str(), stdout);
         std::fflush(stdout);
-        TargetResult r = analyze_model(model, samples, chosen, a);
-        print_summary(r, chosen);
-        if (proxy != an::RowProxy::none)
-            for (size_t l = 0; l < r.raw_row_sums.size(); ++l) {
-                const an::RawRowSums& rs = r.raw_row_sums[l];
-                std::printf("  layer %zu raw row sums: min %.4g, mean %.4g, max %.4g; rows with no weight %ld of %ld\n", l,
-                            rs.min, rs.mean(), rs.max, rs.empty_rows, rs.rows);
-            }
-        std::fflush(stdout);
-        json graph = an::graph_reading_json(r.graph_nodes, slot, sink_token, proxy, r.raw_row_sums);
-        graph["node0_column"] = r.node0_column;
-        if (ti == 0 && !a.model.empty()) {
-            out["analyses"] = r.j["analyses"];
-            if (r.j.contains("frames")) out["frames"] = r.j["frames"];
-            out["model_info"] = {{"source", pm.info.source}, {"architecture", pm.info.architecture}, {"config", c.to_json()}};
-            out["input_description"] = samples.description;
-            out["graph_nodes"] = graph_nodes;
-            out["sink_token"] = sink_token;
-            out["slot"] = slot;
-            out["graph"] = std::move(graph);
-        } else {
-            json entry = {{"path", path}, {"analyses", r.j["analyses"]}, {"graph", std::move(graph)}};
-            if (r.j.contains("frames")) entry["frames"] = r.j["frames"];
-            tracked.push_back(std::move(entry));
-            track_rows.emplace_back(path, std::move(r.stats));
-        }
-    }
-    if (!a.checkpoints.empty()) {
-        out["checkpoints"] = std::move(tracked);
-        if (chosen.count("rmt")) {
-            std::printf("random-matrix statistics across checkpoints (faithful spectral gap / corrected KS to MP)\n");
-            for (const auto& [path, stats] : track_rows) {
-                std::printf("  %s:", path.c_str());
-                for (size_t l = 0; l < stats.size(); ++l)
-                    std::printf("  L%zu %s/%s", l, stats[l].cell("gap_f", 1, "{:.3g}").c_str(),
-                                stats[l].cell("ks_c", 1).c_str());
-                std::printf("\n");
-            }
-        }
-    }
+    });
     if (!a.json.empty()) write_file_atomic(a.json, out.dump(1) + "\n");
 }
 
@@ -453,7 +62,7 @@ void add_analyze_command(CLI::App& app) {
     cmd->add_option("--model", a->model, "model folder (sinklab or Hugging Face), training run, or llama2.c .bin "
                                          "(required unless --checkpoints)");
     add_sample_options(cmd, a->sample);
-    cmd->add_option("--analyses", a->analyses, "all, or a comma-separated list of " + joined(kAnalyses))
+    cmd->add_option("--analyses", a->analyses, "all, or a comma-separated list of " + known_analyses())
         ->capture_default_str();
     cmd->add_option("--threshold", a->thresholds,
                     "binarisation thresholds of the spectral analysis, each in (0, 1) (default: the notebooks' lists)")

@@ -8,6 +8,7 @@
 
 #include "attention/blockwise_attention.h"
 #include "core/error.h"
+#include "core/files.h"
 #include "core/progress.h"
 #include "metrics/attention_stats.h"
 #include "metrics/norm_ratio.h"
@@ -363,6 +364,20 @@ ProbeResult run_probe(Transformer& model, const ProbeSamples& samples, const Pro
     }
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return r;
+}
+
+NamedText natural_text(const InputSpec& input, const char* command) {
+    if (input.kind != InputKind::natural) return {};
+    if (!input.file.empty()) return {read_text_file(input.file, command), input.file};
+    return default_validation_text();
+}
+
+ProbeSamples probe_samples(const ProbeModel& pm, const InputSpec& input, const NamedText& text, BosMode bos, int T,
+                           int N, uint64_t seed) {
+    const ModelConfig& c = pm.model->config();
+    check_probe_seq_len(c, T);
+    const std::optional<int32_t> bos_id = resolve_bos(bos, pm.bos_id, pm.adds_bos, c.vocab_size);
+    return make_probe_samples(input, text.text, text.source, pm.tokenizer.get(), c.vocab_size, T, N, bos_id, seed);
 }
 
 }  // namespace sinklab

@@ -6,10 +6,12 @@
 #include <string>
 #include <vector>
 
+#include "io/corpus.h"
 #include "metrics/massive_activations.h"
 #include "model/transformer.h"
 #include "probe/probe_input.h"
 #include "probe/probe_metrics.h"
+#include "probe/probe_model.h"
 
 namespace sinklab {
 
@@ -92,5 +94,14 @@ void check_probe_seq_len(const ModelConfig& config, int T);
 void check_sink_eps(double eps);
 
 ProbeResult run_probe(Transformer& model, const ProbeSamples& samples, const ProbeOptions& options);
+
+// The natural text of `input` and a name for it: the file, or the validation split of the default
+// corpus; empty for random and repeat input. `command` names the command in errors.
+NamedText natural_text(const InputSpec& input, const char* command);
+
+// N samples of T tokens for `pm` (what `probe` and `analyze` run the model on): T checked against
+// the model, `text` (natural_text's) tokenised by the model's tokenizer, BOS as `bos` says.
+ProbeSamples probe_samples(const ProbeModel& pm, const InputSpec& input, const NamedText& text, BosMode bos, int T,
+                           int N, uint64_t seed);
 
 }  // namespace sinklab
