@@ -14,7 +14,8 @@ set(SINKLAB_LAYER_metrics attention)  # reads the attention spec (how each desig
 set(SINKLAB_LAYER_model attention metrics io tokenizer)
 set(SINKLAB_LAYER_train model)
 set(SINKLAB_LAYER_probe model report)
-set(SINKLAB_LAYER_lab train probe analysis report)
+set(SINKLAB_LAYER_stream model)
+set(SINKLAB_LAYER_lab train probe stream analysis report)
 set(SINKLAB_LAYER_cli lab)
 
 # sinklab_layer_closure(<folder> <out-var>): every folder <folder> may use, directly or through others.

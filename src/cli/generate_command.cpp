@@ -3,10 +3,8 @@
 // instead, for scripts.
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <cstdio>
 #include <memory>
-#include <numeric>
 #include <string>
 #include <vector>
 
@@ -16,10 +14,9 @@
 #include "cli/commands.h"
 #include "cli/tokenizer_choice.h"
 #include "core/error.h"
-#include "core/rng.h"
 #include "core/threads.h"
 #include "model/hf_loader.h"
-#include "model/kv_cache.h"
+#include "stream/generation.h"
 
 namespace sinklab::cli {
 
@@ -65,31 +62,6 @@ std::vector<int32_t> parse_ids(const std::string& text, int vocab_size) {
     return ids;
 }
 
-// Samples from softmax(logits / temperature), restricted to the smallest set of most likely tokens
-// whose probability reaches top_p (nucleus sampling, Holtzman et al. 2019).
-int32_t sample(const float* logits, int V, double temperature, double top_p, Rng& rng) {
-    const double max_logit = *std::max_element(logits, logits + V);
-    std::vector<double> p(V);
-    double total = 0.0;
-    for (int i = 0; i < V; ++i) total += p[i] = std::exp((logits[i] - max_logit) / temperature);
-    std::vector<int32_t> order(V);
-    std::iota(order.begin(), order.end(), 0);
-    std::sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return p[a] > p[b] || (p[a] == p[b] && a < b); });
-    size_t kept = 0;
-    double mass = 0.0;
-    while (kept < order.size() && (kept == 0 || mass < top_p * total)) mass += p[order[kept++]];
-    double r = rng.uniform() * mass;
-    for (size_t i = 0; i < kept; ++i) {
-        r -= p[order[i]];
-        if (r < 0) return order[i];
-    }
-    return order[kept - 1];
-}
-
-int32_t greedy_pick(const float* logits, int V) {
-    return static_cast<int32_t>(std::max_element(logits, logits + V) - logits);  // the first maximum
-}
-
 // Shows each new id as the text it adds: the ids so far are decoded again and what is beyond the
 // text already on the screen is printed, which keeps each format's rules (SentencePiece's leading
 // space, UTF-8 characters split across tokens) right. Without a tokenizer the ids themselves.
@@ -131,10 +103,12 @@ private:
 int run_generate(const GenerateArgs& args) {
     SINKLAB_CHECK(args.has_prompt != !args.prompt_ids.empty(), "generate",
                   "give the prompt as --prompt TEXT or as --prompt-ids 1,17,200 (exactly one of them)");
-    SINKLAB_CHECK(args.max_new_tokens >= 0, "generate", "--max-new-tokens must be >= 0");
-    SINKLAB_CHECK(args.greedy || (args.temperature > 0 && std::isfinite(args.temperature)), "generate",
-                  "--temperature must be positive (use --greedy for argmax decoding)");
-    SINKLAB_CHECK(args.top_p > 0 && args.top_p <= 1, "generate", "--top-p must be in (0, 1]");
+    GenerationOptions options;
+    options.max_new_tokens = args.max_new_tokens;
+    options.sampling = {args.greedy, args.temperature, args.top_p};
+    options.seed = args.seed;
+    options.ignore_eos = args.ignore_eos;
+    check_generation_options(options);
     set_threads(args.threads);
 
     ModelInfo info;
@@ -165,60 +139,25 @@ int run_generate(const GenerateArgs& args) {
     } else {
         prompt = parse_ids(args.prompt_ids, V);
     }
-    const int P = static_cast<int>(prompt.size());
-    SINKLAB_CHECK(P <= c.max_seq_len, "generate", "the prompt has {} tokens; the model's context is {}", P,
-                  c.max_seq_len);
-    const int capacity = std::min(c.max_seq_len, P + args.max_new_tokens);
+    options.eos_ids = info.eos_ids;
+    if (tokenizer && tokenizer->eos_id) options.eos_ids.push_back(*tokenizer->eos_id);
 
-    std::vector<int32_t> eos = info.eos_ids;
-    if (tokenizer && tokenizer->eos_id) eos.push_back(*tokenizer->eos_id);
-    auto is_eos = [&](int32_t id) { return !args.ignore_eos && std::find(eos.begin(), eos.end(), id) != eos.end(); };
-
-    KVCache cache(c, capacity);
-    Rng rng(args.seed);
     TextStream stream(args.json ? nullptr : tokenizer.get());
-    std::vector<int32_t> ids = prompt;
-    if (!args.json) stream.show(ids);
-
-    const auto prefill_start = std::chrono::steady_clock::now();
-    std::vector<int> positions(P);
-    std::iota(positions.begin(), positions.end(), 0);
-    const float* logits = model->forward_step(prompt.data(), positions.data(), P, cache) + static_cast<size_t>(P - 1) * V;
-    const auto decode_start = std::chrono::steady_clock::now();
-    std::vector<int32_t> generated;
-    std::string stop = "max-new-tokens";
-    while (static_cast<int>(generated.size()) < args.max_new_tokens) {
-        const int32_t next = args.greedy ? greedy_pick(logits, V) : sample(logits, V, args.temperature, args.top_p, rng);
-        generated.push_back(next);
-        ids.push_back(next);
+    const Generation g = generate(*model, prompt, options, [&](const std::vector<int32_t>& ids) {
         if (!args.json) stream.show(ids);
-        if (is_eos(next)) {
-            stop = "end of sequence";
-            break;
-        }
-        if (static_cast<int>(ids.size()) >= c.max_seq_len) {
-            stop = fmt::format("the model's context ({} tokens)", c.max_seq_len);
-            break;
-        }
-        if (static_cast<int>(generated.size()) == args.max_new_tokens) break;
-        const int position = static_cast<int>(ids.size()) - 1;
-        logits = model->forward_step(&next, &position, 1, cache);
-    }
-    const auto end = std::chrono::steady_clock::now();
-    const double prefill_s = std::chrono::duration<double>(decode_start - prefill_start).count();
-    const double decode_s = std::chrono::duration<double>(end - decode_start).count();
-
+    });
     if (args.json) {
-        std::printf("%s\n", nlohmann::json{{"prompt_ids", prompt}, {"generated_ids", generated}}.dump().c_str());
+        std::printf("%s\n", nlohmann::json{{"prompt_ids", prompt}, {"generated_ids", g.generated}}.dump().c_str());
     } else {
         std::printf("\n");
     }
     // Each generated token but the first costs one cached step; the first comes from the prompt's pass.
-    const size_t steps = generated.empty() ? 0 : generated.size() - 1;
+    const int P = static_cast<int>(prompt.size());
+    const size_t steps = g.generated.empty() ? 0 : g.generated.size() - 1;
     std::fprintf(stderr, "prompt: %d tokens in %.3f s (%.0f tokens/s); generated %zu tokens in %.3f s (%.1f tokens/s); "
                  "stopped at %s\n",
-                 P, prefill_s, P / std::max(prefill_s, 1e-9), generated.size(), decode_s,
-                 steps / std::max(decode_s, 1e-9), stop.c_str());
+                 P, g.prefill_seconds, P / std::max(g.prefill_seconds, 1e-9), g.generated.size(), g.decode_seconds,
+                 steps / std::max(g.decode_seconds, 1e-9), g.stop.c_str());
     return 0;
 }
 

@@ -1,0 +1,109 @@
+// Generation: the sampler's greedy and nucleus rules on hand-made logits (the distribution it draws
+// from counted over many seeded draws), and generate() against a loop of full forwards.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "core/error.h"
+#include "core/rng.h"
+#include "stream/generation.h"
+
+namespace sinklab {
+namespace {
+
+TEST(Sampler, GreedyTakesTheFirstMaximum) {
+    const std::vector<float> logits = {0.5f, 2.0f, -1.0f, 2.0f};
+    Rng rng(1);
+    EXPECT_EQ(sample_next_token(logits.data(), 4, {.greedy = true}, rng), 1);
+}
+
+TEST(Sampler, DrawsFromTheTemperedSoftmaxInsideTheNucleus) {
+    // p = softmax(logits / 0.5) = (0.6652, 0.2447, 0.0900) for logits (1, 0.5, 0); top_p 0.9 keeps the
+    // two most likely (0.910 of the mass) and renormalises them: 0.731 and 0.269.
+    const std::vector<float> logits = {1.0f, 0.5f, 0.0f};
+    const SamplingOptions options{.greedy = false, .temperature = 0.5, .top_p = 0.9};
+    Rng rng(7);
+    std::vector<int> counts(3, 0);
+    const int draws = 20000;
+    for (int i = 0; i < draws; ++i) ++counts[sample_next_token(logits.data(), 3, options, rng)];
+    const double w0 = std::exp(2.0), w1 = std::exp(1.0);  // exp(logit / 0.5): e^2, e^1, e^0
+    EXPECT_EQ(counts[2], 0);  // outside the nucleus
+    // binomial standard deviation sqrt(p (1 - p) / n) = 0.0031: within 5 of them
+    EXPECT_NEAR(counts[0] / static_cast<double>(draws), w0 / (w0 + w1), 0.016);
+}
+
+TEST(Sampler, TopPOfOneKeepsEveryTokenAndATinyTopPOnlyTheMostLikely) {
+    const std::vector<float> logits = {0.0f, 0.1f, 0.2f};
+    Rng rng(3);
+    std::vector<int> seen(3, 0);
+    for (int i = 0; i < 3000; ++i) ++seen[sample_next_token(logits.data(), 3, {.temperature = 1.0, .top_p = 1.0}, rng)];
+    for (int count : seen) EXPECT_GT(count, 500);
+    for (int i = 0; i < 100; ++i) EXPECT_EQ(sample_next_token(logits.data(), 3, {.temperature = 1.0, .top_p = 1e-6}, rng), 2);
+}
+
+ModelConfig tiny_llama() {
+    ModelConfig c = ModelConfig::for_style("llama");
+    c.vocab_size = 40;
+    c.d_model = 16;
+    c.n_layers = 2;
+    c.n_heads = 2;
+    c.n_kv_heads = 1;
+    c.max_seq_len = 12;
+    c.init_std = 0.3f;
+    return c;
+}
+
+TEST(Generate, GreedyIsTheArgmaxOfFullForwardsAndStopsAtTheContext) {
+    Transformer model(tiny_llama());
+    model.init_weights(5);
+    const std::vector<int32_t> prompt = {3, 1, 4};
+    GenerationOptions options;
+    options.max_new_tokens = 20;  // more than the context holds
+    options.sampling.greedy = true;
+    std::vector<size_t> shown;
+    const Generation g = generate(model, prompt, options, [&](const std::vector<int32_t>& ids) { shown.push_back(ids.size()); });
+    ASSERT_EQ(g.generated.size(), 9u);  // 3 + 9 = the context of 12
+    EXPECT_EQ(g.stop, "the model's context (12 tokens)");
+    EXPECT_EQ(shown.front(), 3u);
+    EXPECT_EQ(shown.back(), 12u);
+    std::vector<int32_t> ids = prompt;
+    const int V = model.config().vocab_size;
+    for (int32_t next : g.generated) {
+        const int T = static_cast<int>(ids.size());
+        model.forward(ids.data(), nullptr, 1, T, ForwardOptions{false});
+        const float* last = model.logits() + static_cast<size_t>(T - 1) * V;
+        EXPECT_EQ(next, static_cast<int32_t>(std::max_element(last, last + V) - last)) << "after " << T << " tokens";
+        ids.push_back(next);
+    }
+}
+
+TEST(Generate, StopsAtEndOfSequenceUnlessTold) {
+    Transformer model(tiny_llama());
+    model.init_weights(5);
+    GenerationOptions options;
+    options.max_new_tokens = 5;
+    options.sampling.greedy = true;
+    const Generation free_run = generate(model, {3, 1, 4}, options);
+    options.eos_ids = {free_run.generated[1]};
+    const Generation stopped = generate(model, {3, 1, 4}, options);
+    EXPECT_EQ(stopped.stop, "end of sequence");
+    EXPECT_EQ(stopped.generated, std::vector<int32_t>(free_run.generated.begin(), free_run.generated.begin() + 2));
+    options.ignore_eos = true;
+    EXPECT_EQ(generate(model, {3, 1, 4}, options).generated, free_run.generated);
+}
+
+TEST(Generate, BadOptionsNameTheFlag) {
+    GenerationOptions options;
+    options.sampling.top_p = 1.5;
+    EXPECT_THROW(check_generation_options(options), Error);
+    options.sampling.top_p = 0.9;
+    options.sampling.temperature = 0.0;
+    EXPECT_THROW(check_generation_options(options), Error);
+    options.sampling.greedy = true;
+    EXPECT_NO_THROW(check_generation_options(options));
+}
+
+}  // namespace
+}  // namespace sinklab
