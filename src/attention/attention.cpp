@@ -9,6 +9,8 @@
 
 #include <omp.h>
 
+#include "attention/row_arithmetic.h"
+#include "attention/score_bias.h"
 #include "core/error.h"
 #include "core/rng.h"
 #include "ops/transpose.h"
@@ -63,287 +65,7 @@ void init_attention_param(float* data, const AttentionParamInfo& info, Rng& rng,
 
 namespace {
 
-constexpr float kNormEps = 1e-8f;  // Gu et al.'s sum + 1e-8 and softpick's epsilon
-
-// ---- Row functions ---------------------------------------------------------------------------
-// Every row is w_j = n(s_j) / Z with Z = N(S), S = sum_k d(s_k) over the visible keys and the
-// slot; unnormalised designs have Z = 1. Backward, with g = dL/dw (docs/attention-designs.md):
-//   dL/ds_j = (n'(s_j) g_j - d'(s_j) N'(S) sum_k w_k g_k) / Z.
-// softmax (n = d = e^(s-m), N(S) = S) reduces to w_j (g_j - sum_k w_k g_k) and has its own loops.
-
-struct RowFunction {
-    AttentionKind kind;
-    bool normalised;
-    float bias;  // sigmoid's b
-};
-
-RowFunction row_function(const AttentionSpec& spec, const AttentionParams& p, int h) {
-    const float b = spec.sigmoid_bias_learnable ? p.sigmoid_bias[spec.shared_heads ? 0 : h] : spec.sigmoid_bias;
-    return {spec.kind, spec.normalised, b};
-}
-
-// n, n', d, d' at score s. `shift` is the row maximum m (softpick's stable form), e_neg = e^-m.
-struct RowEntry {
-    float n, dn, d, dd;
-};
-
-template <AttentionKind K>
-RowEntry row_entry(float s, float bias, float shift, float e_neg) {
-    if constexpr (K == AttentionKind::sigmoid) {  // f = sigmoid(s + b), f' = f (1 - f)
-        const float f = sigmoid_fast(s + bias);
-        const float df = f * (1.0f - f);
-        return {f, df, f, df};
-    } else if constexpr (K == AttentionKind::elu1) {  // f = elu(s) + 1
-        const float f = s > 0.0f ? s + 1.0f : exp_fast(s);
-        const float df = s > 0.0f ? 1.0f : f;
-        return {f, df, f, df};
-    } else if constexpr (K == AttentionKind::softpick) {
-        // a = e^(s-m) - e^-m = e^-m (e^s - 1): n = relu(a), n' = [a > 0] e^(s-m); d = |a|, d' = sign(a) e^(s-m)
-        const float e = exp_fast(s - shift);
-        const float a = e - e_neg;
-        return {a > 0.0f ? a : 0.0f, a > 0.0f ? e : 0.0f, std::abs(a), a > 0.0f ? e : a < 0.0f ? -e : 0.0f};
-    } else {
-        return {s, 1.0f, s, 1.0f};  // identity; linear_elu (the row holds phi(q).phi(k) * scale)
-    }
-}
-
-// Z = N(S) and N'(S).
-struct Normaliser {
-    float Z, dZ;
-};
-
-Normaliser normaliser(const RowFunction& rf, float S) {
-    if (!rf.normalised) return {1.0f, 0.0f};
-    if (rf.kind == AttentionKind::identity)  // Z = max(|S|, 1)
-        return std::abs(S) > 1.0f ? Normaliser{std::abs(S), S > 0.0f ? 1.0f : -1.0f} : Normaliser{1.0f, 0.0f};
-    return {S + kNormEps, 1.0f};
-}
-
-// The row maximum over the visible keys and the slot, and where it is (kSlotIndex for the slot):
-// softpick's shift m. softpick takes the shift after masking, as the reference does (masked entries
-// are -inf).
-struct RowMax {
-    float value;
-    int index;
-};
-constexpr int kSlotIndex = -1;
-
-RowMax row_max(const float* s, int lo, int hi, const float* slot) {
-    RowMax m{slot ? *slot : -INFINITY, kSlotIndex};
-    for (int j = lo; j <= hi; ++j)
-        if (s[j] > m.value) m = {s[j], j};
-    return m;
-}
-
-// The columns of a row that its function sets to zero around the visible keys [lo, hi]: the whole
-// row, or only the columns its strip's products read (the rest already holds zeros).
-struct Fill {
-    int begin, end;
-    // zeros over [begin, lo) and (hi, end)
-    void zero_around(float* row, int lo, int hi) const {
-        for (int j = begin; j < lo; ++j) row[j] = 0.0f;
-        for (int j = hi + 1; j < end; ++j) row[j] = 0.0f;
-    }
-};
-
-// Normalised softmax over the visible keys of one row, in place on `row`, with a slot column of
-// score `slot` when kSlot; the entries of `fill` outside [lo, hi] become 0. Max-subtracted, accumulated
-// in float. Returns the slot weight (0 without a slot).
-template <bool kSlot>
-float softmax_row(float* row, Fill fill, int lo, int hi, float slot) {
-    float maxv = kSlot ? slot : -INFINITY;
-    #pragma omp simd reduction(max : maxv)
-    for (int j = lo; j <= hi; ++j) maxv = row[j] > maxv ? row[j] : maxv;
-    float sum = 0.0f;
-    #pragma omp simd reduction(+ : sum)
-    for (int j = lo; j <= hi; ++j) {
-        const float e = exp_fast(row[j] - maxv);
-        row[j] = e;
-        sum += e;
-    }
-    float slot_e = 0.0f;
-    if constexpr (kSlot) {
-        slot_e = exp_fast(slot - maxv);
-        sum += slot_e;
-    }
-    const float inv = 1.0f / sum;
-    for (int j = lo; j <= hi; ++j) row[j] *= inv;
-    fill.zero_around(row, lo, hi);
-    return slot_e * inv;
-}
-
-// What a row's forward pass leaves besides its weights: the slot weight (0 without a slot) and
-// S, the sum the normaliser reads (0 for softmax, whose backward needs only the weights).
-struct RowResult {
-    float slot_weight = 0.0f;
-    float sum = 0.0f;
-};
-
-// Any other design's row, in place on `row` (scores in, weights out); one instance per kind, so
-// that the loops vectorise.
-template <AttentionKind K>
-RowResult generic_row(const RowFunction& rf, float* row, Fill fill, int lo, int hi, const float* slot) {
-    const float shift = K == AttentionKind::softpick ? row_max(row, lo, hi, slot).value : 0.0f;
-    const float e_neg = std::exp(-shift), bias = rf.bias;
-    float S = 0.0f;
-    #pragma omp simd reduction(+ : S)
-    for (int j = lo; j <= hi; ++j) {
-        const RowEntry e = row_entry<K>(row[j], bias, shift, e_neg);
-        row[j] = e.n;
-        S += e.d;
-    }
-    float slot_n = 0.0f;
-    if (slot) {
-        const RowEntry e = row_entry<K>(*slot, bias, shift, e_neg);
-        slot_n = e.n;
-        S += e.d;
-    }
-    const float inv = 1.0f / normaliser(rf, S).Z;
-    #pragma omp simd
-    for (int j = lo; j <= hi; ++j) row[j] *= inv;
-    fill.zero_around(row, lo, hi);
-    return {slot_n * inv, S};
-}
-
-RowResult row_forward(const RowFunction& rf, float* row, Fill fill, int lo, int hi, const float* slot) {
-    using K = AttentionKind;
-    switch (rf.kind) {
-        case K::softmax:
-            return {slot ? softmax_row<true>(row, fill, lo, hi, *slot) : softmax_row<false>(row, fill, lo, hi, 0.0f),
-                    0.0f};
-        case K::sigmoid: return generic_row<K::sigmoid>(rf, row, fill, lo, hi, slot);
-        case K::elu1: return generic_row<K::elu1>(rf, row, fill, lo, hi, slot);
-        case K::softpick: return generic_row<K::softpick>(rf, row, fill, lo, hi, slot);
-        case K::identity:
-        case K::linear_elu: break;
-    }
-    return generic_row<K::identity>(rf, row, fill, lo, hi, slot);
-}
-
-// Backward of a softmax row: g (dL/dw) becomes dL/ds = w (g - sum_k w_k g_k) on the visible keys
-// and 0 on the rest of `fill`; the slot has weight ws and dL/dw* = gs. Returns dL/ds*.
-template <bool kSlot>
-float softmax_row_backward(const float* w, float* g, Fill fill, int lo, int hi, float ws, float gs) {
-    float dot = 0.0f;
-    #pragma omp simd reduction(+ : dot)
-    for (int j = lo; j <= hi; ++j) dot += w[j] * g[j];
-    if constexpr (kSlot) dot += ws * gs;
-    #pragma omp simd
-    for (int j = lo; j <= hi; ++j) g[j] = w[j] * (g[j] - dot);
-    fill.zero_around(g, lo, hi);
-    return ws * (gs - dot);
-}
-
-// f' of the designs whose derivative is a function of the value f itself, so that backward needs
-// only the saved weights (f = w Z) and the row's sum S, not the scores:
-// sigmoid f (1 - f); elu + 1: 1 above 1 (s > 0), f below; identity and the linear kernel: 1.
-float derivative_from_value(AttentionKind kind, float f) {
-    if (kind == AttentionKind::sigmoid) return f * (1.0f - f);
-    if (kind == AttentionKind::elu1) return f > 1.0f ? 1.0f : f;
-    return 1.0f;
-}
-
-// Backward of a row of those designs (n = d, so dL/ds_j = f'_j (g_j - N'(S) sum_k w_k g_k) / Z):
-// w the saved weights, S the saved sum (unused when unnormalised); the slot has weight ws and
-// dL/dw* = gs. Returns dL/ds*.
-float value_row_backward(const RowFunction& rf, const float* w, float* g, Fill fill, int lo, int hi, bool slot, float S,
-                         float ws, float gs) {
-    float dot = ws * gs;
-    #pragma omp simd reduction(+ : dot)
-    for (int j = lo; j <= hi; ++j) dot += w[j] * g[j];
-    const Normaliser nz = normaliser(rf, S);
-    const float c = nz.dZ * dot, Z = nz.Z, inv = 1.0f / Z;
-    #pragma omp simd
-    for (int j = lo; j <= hi; ++j) g[j] = derivative_from_value(rf.kind, w[j] * Z) * (g[j] - c) * inv;
-    fill.zero_around(g, lo, hi);
-    return slot ? derivative_from_value(rf.kind, ws * Z) * (gs - c) * inv : 0.0f;
-}
-
-// Backward of a softpick row from its saved scores s and sum S, in the general form above (its
-// weight is 0 wherever e^s < 1, and the gradient there still needs e^s).
-float softpick_row_backward(const RowFunction& rf, const float* s, const float* w, float* g, Fill fill, int lo, int hi,
-                            const float* slot, float ws, float gs, float S) {
-    constexpr AttentionKind K = AttentionKind::softpick;
-    float dot = ws * gs;
-    #pragma omp simd reduction(+ : dot)
-    for (int j = lo; j <= hi; ++j) dot += w[j] * g[j];
-    fill.zero_around(g, lo, hi);
-    const RowMax m = row_max(s, lo, hi, slot);
-    const float e_neg = std::exp(-m.value);
-    const Normaliser nz = normaliser(rf, S);
-    const float c = nz.dZ * dot, inv = 1.0f / nz.Z;
-    #pragma omp simd
-    for (int j = lo; j <= hi; ++j) {
-        const RowEntry e = row_entry<K>(s[j], 0.0f, m.value, e_neg);
-        g[j] = (e.dn * g[j] - e.dd * c) * inv;
-    }
-    float ds_slot = 0.0f;
-    if (slot) {
-        const RowEntry e = row_entry<K>(*slot, 0.0f, m.value, e_neg);
-        ds_slot = (e.dn * gs - e.dd * c) * inv;
-    }
-    // softpick's epsilon sits in the shifted denominator: Z = sum |e^(s-m) - e^-m| + eps, so
-    // w = relu(e^s - 1) / (sum |e^s - 1| + eps e^m) depends on m, hence on the argmax score:
-    // dL/dm = -eps / Z sum_k w_k g_k.
-    const float dm = -kNormEps * dot * inv;
-    if (m.index == kSlotIndex)
-        ds_slot += dm;
-    else
-        g[m.index] += dm;
-    return ds_slot;
-}
-
-// Backward of one row: g (dL/dw) becomes dL/ds on the visible keys and 0 on the rest of `fill`.
-// w are the saved weights, S the saved row sum, s the saved scores (softpick only); the slot (when
-// `slot` points at its score) has weight ws and dL/dw* = gs. Returns dL/ds*.
-float row_backward(const RowFunction& rf, const float* w, float* g, Fill fill, int lo, int hi, const float* slot,
-                   float ws, float gs, float S, const float* s) {
-    switch (rf.kind) {
-        case AttentionKind::softmax:
-            return slot ? softmax_row_backward<true>(w, g, fill, lo, hi, ws, gs)
-                        : softmax_row_backward<false>(w, g, fill, lo, hi, 0.0f, 0.0f);
-        case AttentionKind::softpick: return softpick_row_backward(rf, s, w, g, fill, lo, hi, slot, ws, gs, S);
-        default: return value_row_backward(rf, w, g, fill, lo, hi, slot != nullptr, S, ws, gs);
-    }
-}
-
-// ---- Slots and kernel features ---------------------------------------------------------------
-
-// The slot's score for query q_i of head h: scale q.k* (slots kv, k), 0 (zero), the logit (score).
-float slot_score(const AttentionSpec& spec, const AttentionParams& p, const float* q_i, int h, int HS, float scale) {
-    switch (spec.slot) {
-        case SlotKind::kv:
-        case SlotKind::k: {
-            const float* ks = p.slot_k + static_cast<long>(spec.shared_heads ? 0 : h) * HS;
-            float dot = 0.0f;
-            for (int e = 0; e < HS; ++e) dot += q_i[e] * ks[e];
-            return scale * dot;
-        }
-        case SlotKind::score: return p.slot_score[h];
-        case SlotKind::zero:
-        case SlotKind::none: break;
-    }
-    return 0.0f;
-}
-
-// phi(x) = elu(x) + 1 of T rows of HS floats (row stride `stride`) into a packed (T, HS) buffer.
-void elu1_features(float* phi, const float* x, int T, int HS, long stride) {
-    for (int t = 0; t < T; ++t)
-        for (int e = 0; e < HS; ++e) {
-            const float v = x[t * stride + e];
-            phi[static_cast<long>(t) * HS + e] = v > 0.0f ? v + 1.0f : exp_fast(v);
-        }
-}
-
-// dx += dphi * phi'(x), phi' = 1 for x > 0 and e^x = phi(x) otherwise.
-void elu1_features_backward(float* dx, const float* dphi, const float* phi, const float* x, int T, int HS,
-                            long stride) {
-    for (int t = 0; t < T; ++t)
-        for (int e = 0; e < HS; ++e) {
-            const long p = static_cast<long>(t) * HS + e;
-            dx[t * stride + e] += x[t * stride + e] > 0.0f ? dphi[p] : dphi[p] * phi[p];
-        }
-}
+using namespace attention_rows;
 
 // Query rows [i0, i1) of a head, which together see key columns [c0, c1): every product of the
 // kernel runs on strips, so that a causal head computes about half of the T x T scores.
@@ -370,17 +92,23 @@ std::vector<Strip> strips(int T, const AttentionMask& mask) {
 // kernel at both presets' shapes. The a^T b products (dk, dv) stay as they are: through
 // transposed accumulators the backward was 7-15% slower.
 //
-// The scores of a strip into s (rows of stride T, columns [c0, c1) filled): scale a b^T, where a
-// is q (row stride qs) or linear_elu's features phi(q) (row stride HS) and b_t is k or phi(k)
-// transposed, (HS, T); plus the additive score bias over each row's visible keys.
-void strip_scores(float* s, const Strip& st, const float* a, long stride, const float* b_t, const float* bias, int T,
-                  int HS, float scale, const AttentionMask& mask) {
+// The scores of a strip of head h into s (rows of stride T, columns [c0, c1) filled): scale a b^T,
+// where a is q (row stride qs) or linear_elu's features phi(q) (row stride HS) and b_t is k or
+// phi(k) transposed, (HS, T); soft-capped, plus the positional bias, over each row's visible keys.
+void strip_scores(float* s, const Strip& st, const float* a, long stride, const float* b_t, const DistanceBias& bias,
+                  int h, float softcap, int T, int HS, float scale, const AttentionMask& mask) {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, st.rows(), st.cols(), HS, scale, a + st.i0 * stride, stride,
                 b_t + st.c0, T, 0.0f, s + static_cast<long>(st.i0) * T + st.c0, T);
-    if (!bias) return;
+    if (softcap == 0.0f && bias.empty()) return;
     for (int i = st.i0; i < st.i1; ++i) {
-        const long r = static_cast<long>(i) * T;
-        for (int j = mask.lo(i); j <= mask.hi(i, T); ++j) s[r + j] += bias[r + j];
+        float* row = s + static_cast<long>(i) * T;
+        const int lo = mask.lo(i), hi = mask.hi(i, T);
+        if (softcap > 0.0f)
+            for (int j = lo; j <= hi; ++j) row[j] = soft_cap(row[j], softcap);
+        if (!bias.empty()) {
+            const float* b = bias.row(h, i);
+            for (int j = lo; j <= hi; ++j) row[j] += b[j];
+        }
     }
 }
 
@@ -401,32 +129,15 @@ void check_call(const AttentionSaved& saved, const AttentionInputs& in, const At
     for (const AttentionParamInfo& info : attention_param_infos(spec, d.NH, d.HS))
         SINKLAB_CHECK(p.*info.value, "attention", "this attention design needs its parameter {} in AttentionParams",
                       info.name);
-    SINKLAB_CHECK(spec.kind != AttentionKind::linear_elu || !in.score_bias, "attention",
+    SINKLAB_CHECK(spec.kind != AttentionKind::linear_elu || in.bias.kind == ScoreBiasKind::none, "attention",
                   "linear_elu is a kernel design: an additive score bias (ALiBi, relative) does not apply");
-}
-
-// Partial sums of parameter gradients per (batch, head): each (batch, kv head) task writes only its
-// own rows, and the sum over batch and heads runs in a fixed order afterwards, so the gradient does
-// not depend on the thread schedule.
-struct ParamPartials {
-    std::vector<float> slot_k, slot_v;            // (B, NH, HS)
-    std::vector<float> slot_score, sigmoid_bias;  // (B, NH)
-    std::vector<float> score_bias;                // (B, NH, T, T)
-};
-
-// dst (H, W) += sum over batch of part (B, NH, W), H = 1 when shared.
-void reduce_partials(float* dst, const std::vector<float>& part, int B, int NH, int W, bool shared) {
-    for (int h = 0; h < NH; ++h)
-        for (int b = 0; b < B; ++b)
-            for (int e = 0; e < W; ++e)
-                dst[static_cast<long>(shared ? 0 : h) * W + e] += part[(static_cast<long>(b) * NH + h) * W + e];
 }
 
 }  // namespace
 
 AttentionSavedNeeds attention_saved_needs(const AttentionSpec& spec) {
     return {spec.has_slot(), spec.kind != AttentionKind::softmax && spec.normalised,
-            spec.kind == AttentionKind::softpick};
+            spec.kind == AttentionKind::softpick || spec.softcap > 0.0f};
 }
 
 void attention_forward(float* out, const AttentionSaved& saved, const AttentionInputs& in, const AttentionParams& p,
@@ -437,6 +148,7 @@ void attention_forward(float* out, const AttentionSaved& saved, const AttentionI
     const float scale = attention_scale(spec, HS);
     const bool features = spec.kind == AttentionKind::linear_elu;
     const std::vector<Strip> head_strips = strips(T, mask);
+    const DistanceBias bias(in.bias, d.NH, T);
     #pragma omp parallel
     {
         std::vector<float> phi(features ? 2L * T * HS : 0);  // linear_elu: phi(q), phi(k) (T, HS) each
@@ -453,7 +165,6 @@ void attention_forward(float* out, const AttentionSaved& saved, const AttentionI
                 float* ws = saved.slot_weights ? saved.slot_weights + bh * T : nullptr;  // (T)
                 float* sums = saved.row_sums ? saved.row_sums + bh * T : nullptr;        // (T)
                 float* kept_scores = saved.scores ? saved.scores + bh * T * T : nullptr;  // (T, T)
-                const float* bias = in.score_bias ? in.score_bias + static_cast<long>(h) * T * T : nullptr;
                 float* o = out + static_cast<long>(b) * T * os + static_cast<long>(h) * HS;
                 // scores = scale q k^T, or scale phi(q) phi(k)^T for linear_elu, (+ bias)
                 const float* sa = q;
@@ -469,7 +180,7 @@ void attention_forward(float* out, const AttentionSaved& saved, const AttentionI
                 transpose_rows(key_t.data(), sb, T, HS, sstride);
                 const RowFunction rf = row_function(spec, p, h);
                 for (const Strip& st : head_strips) {
-                    strip_scores(w, st, sa, sstride, key_t.data(), bias, T, HS, scale, mask);
+                    strip_scores(w, st, sa, sstride, key_t.data(), bias, h, spec.softcap, T, HS, scale, mask);
                     const Fill fill = saved.zeros_kept ? Fill{st.c0, st.c1} : Fill{0, T};
                     for (int i = st.i0; i < st.i1; ++i) {
                         float* row = w + static_cast<long>(i) * T;
@@ -514,12 +225,9 @@ void attention_backward(float* dqkv, const AttentionParamGrads& dp, const float*
     const bool features = spec.kind == AttentionKind::linear_elu;
     const bool slot_keyed = spec.slot == SlotKind::kv || spec.slot == SlotKind::k;
     const std::vector<Strip> head_strips = strips(T, mask);
-    ParamPartials part;
-    if (slot_keyed && dp.slot_k) part.slot_k.assign(static_cast<size_t>(B) * NH * HS, 0.0f);
-    if (spec.slot == SlotKind::kv && dp.slot_v) part.slot_v.assign(static_cast<size_t>(B) * NH * HS, 0.0f);
-    if (spec.slot == SlotKind::score && dp.slot_score) part.slot_score.assign(static_cast<size_t>(B) * NH, 0.0f);
-    if (spec.sigmoid_bias_learnable && dp.sigmoid_bias) part.sigmoid_bias.assign(static_cast<size_t>(B) * NH, 0.0f);
-    if (in.score_bias && dp.score_bias) part.score_bias.resize(static_cast<size_t>(B) * NH * T * T);
+    const DistanceBias bias(in.bias, NH, T);
+    ParamPartials part(spec, dp, in.bias, B, NH, HS, bias.width());
+    const bool relative_grad = !part.distance_bias.empty();
     // Parallel over (batch, kv head): the query heads of one group all write that group's dk, dv.
     #pragma omp parallel
     {
@@ -581,8 +289,7 @@ void attention_backward(float* dqkv, const AttentionParamGrads& dp, const float*
                         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, st.rows(), st.cols(), HS, 1.0f,
                                     o_grad + st.i0 * os, os, v_t.data() + st.c0, T, 0.0f, g_strip, T);
                         // in the forward pass this was: w = rows of f(scores)
-                        // the strip's products read only its columns; the score-bias gradient copies whole rows
-                        const Fill fill = part.score_bias.empty() ? Fill{st.c0, st.c1} : Fill{0, T};
+                        const Fill fill{st.c0, st.c1};  // the strip's products read only its columns
                         for (int i = st.i0; i < st.i1; ++i) {
                             float* g = dw.data() + static_cast<long>(i) * T;
                             const int lo = mask.lo(i), hi = mask.hi(i, T);
@@ -615,6 +322,18 @@ void attention_backward(float* dqkv, const AttentionParamGrads& dp, const float*
                                 for (int j = lo; j <= hi; ++j) sum += g[j];
                                 part.sigmoid_bias[bh] += sum;
                             }
+                            // scores = softcap(scale q.k) + bias(j - i): dL/dbias = dL/dscores
+                            if (relative_grad) {
+                                double* dd = DistanceBias::row(part.distance_bias.data() + b * NH * bias.width(), h,
+                                                              i, T);
+                                for (int j = lo; j <= hi; ++j) dd[j] += g[j];
+                            }
+                            // and dL/d(scale q.k) = dL/dscores (1 - (capped / c)^2)
+                            if (spec.softcap > 0.0f) {
+                                const float* b_row = bias.empty() ? nullptr : bias.row(h, i);
+                                for (int j = lo; j <= hi; ++j)
+                                    g[j] *= soft_cap_derivative(s_row[j] - (b_row ? b_row[j] : 0.0f), spec.softcap);
+                            }
                         }
                         if (features) {
                             // scores = scale phi(q) phi(k)^T: dphi(q) = scale ds phi(k) ; dphi(k) += scale ds^T phi(q)
@@ -630,27 +349,13 @@ void attention_backward(float* dqkv, const AttentionParamGrads& dp, const float*
                                         g_strip, T, q + st.i0 * qs, qs, 1.0f, dk + st.c0 * qs, qs);
                         }
                     }
-                    // scores = ... + bias: dL/dbias = dL/dscores (rows are zero outside the visible keys)
-                    if (!part.score_bias.empty())
-                        std::memcpy(part.score_bias.data() + bh * T * T, dw.data(), sizeof(float) * T * T);
                     if (features) elu1_features_backward(dq, dphi_q, phi_q, q, T, HS, qs);
                 }
                 if (features) elu1_features_backward(dk, dphi_k, phi_k, k, T, HS, qs);
             }
         }
     }
-    if (!part.slot_k.empty()) reduce_partials(dp.slot_k, part.slot_k, B, NH, HS, spec.shared_heads);
-    if (!part.slot_v.empty()) reduce_partials(dp.slot_v, part.slot_v, B, NH, HS, spec.shared_heads);
-    if (!part.slot_score.empty()) reduce_partials(dp.slot_score, part.slot_score, B, NH, 1, false);
-    if (!part.sigmoid_bias.empty()) reduce_partials(dp.sigmoid_bias, part.sigmoid_bias, B, NH, 1, spec.shared_heads);
-    if (!part.score_bias.empty()) reduce_partials(dp.score_bias, part.score_bias, B, NH, T * T, false);
-    // in the forward pass this was: out_h += value bias (every row): its gradient sums dout
-    if (spec.value_bias && dp.value_bias)
-        for (int h = 0; h < NH; ++h)
-            for (int bt = 0; bt < B * T; ++bt)
-                for (int e = 0; e < HS; ++e)
-                    dp.value_bias[static_cast<long>(spec.shared_heads ? 0 : h) * HS + e] +=
-                        dout[static_cast<long>(bt) * os + static_cast<long>(h) * HS + e];
+    part.reduce_into(dp, spec, bias, dout, T, os);
 }
 
 void attention_forward(float* out, float* weights, const AttentionInputs& in, const AttentionDims& dims,

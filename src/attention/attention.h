@@ -22,11 +22,19 @@ struct AttentionDims {
     long out_stride() const { return static_cast<long>(NH) * HS; }
 };
 
-// Optional additive score bias (ALiBi, relative buckets): bias(h, i, j) from a table
-// (NH, T, T) when given; null for none. It applies to token columns only, never to the slot.
+// A positional score bias added to the token columns (never to the slot), computed by the kernels
+// from the query and key positions (ops/position_bias.h): ALiBi -m_h |p_i - p_j| with the paper's
+// slopes, or T5's relative buckets table[bucket(p_j - p_i), h]. No kernel builds an (NH, T, T) table.
+enum class ScoreBiasKind { none, alibi, relative };
+
+struct ScoreBias {
+    ScoreBiasKind kind = ScoreBiasKind::none;
+    const float* relative_table = nullptr;  // (kRelativeBuckets, NH), kind relative
+};
+
 struct AttentionInputs {
-    const float* qkv = nullptr;         // (B, T, (NH + 2 NKV) * HS)
-    const float* score_bias = nullptr;  // (NH, T, T) or null
+    const float* qkv = nullptr;  // (B, T, (NH + 2 NKV) * HS)
+    ScoreBias bias;              // token i of a sequence sits at position i
 };
 
 // The learnable tensors of a design, one set per layer. H below is NH, or 1 when
@@ -41,15 +49,15 @@ struct AttentionParams {
 };
 
 // Gradients of AttentionParams, same shapes; backward accumulates (+=). A null entry is skipped
-// (the tensor is frozen). score_bias (NH, T, T) receives d/d AttentionInputs::score_bias summed
-// over the batch, for a learned bias (T5 relative positions); zero where masked.
+// (the tensor is frozen). relative_table (kRelativeBuckets, NH) receives d/d ScoreBias::relative_table
+// (T5's learned bucket table), summed over the batch.
 struct AttentionParamGrads {
     float* slot_k = nullptr;
     float* slot_v = nullptr;
     float* slot_score = nullptr;
     float* sigmoid_bias = nullptr;
     float* value_bias = nullptr;
-    float* score_bias = nullptr;
+    float* relative_table = nullptr;
 };
 
 // Initialisation conventions (research/variants.md b4).
@@ -81,7 +89,7 @@ struct AttentionSaved {
     float* weights = nullptr;       // (B, NH, T, T) weights of the token columns, zero where masked
     float* slot_weights = nullptr;  // (B, NH, T) the weight of the slot column
     float* row_sums = nullptr;      // (B, NH, T) S of each row, which the normaliser Z = N(S) reads
-    float* scores = nullptr;        // (B, NH, T, T) the scores over the visible keys
+    float* scores = nullptr;        // (B, NH, T, T) the scores over the visible keys (softpick, soft-capping)
     // The forward computes rows in blocks of 32, each over the keys any of its rows sees. true: the
     // weights buffer holds zeros beyond those keys already (it was zeroed, and only calls with the
     // same dims and mask have written it since), so the forward writes only the keys the blocks
@@ -94,7 +102,9 @@ struct AttentionSavedNeeds {
     // Designs normalised by other than softmax: with S, the gradient follows from the weights alone
     // (f' is a function of f = w Z for sigmoid, elu + 1, identity and the linear kernel).
     bool row_sums = false;
-    bool scores = false;  // softpick: zero weights where e^s < 1 still have a gradient that needs e^s
+    // softpick: zero weights where e^s < 1 still have a gradient that needs e^s; soft-capping: the
+    // cap's derivative 1 - (s / c)^2 needs the capped score
+    bool scores = false;
 };
 AttentionSavedNeeds attention_saved_needs(const AttentionSpec& spec);
 

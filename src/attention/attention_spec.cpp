@@ -79,6 +79,7 @@ AttentionSpec AttentionSpec::parse(const std::string& name) {
 std::string AttentionSpec::name() const {
     AttentionSpec bare = *this;
     bare.scale = 0.0f;
+    bare.softcap = 0.0f;
     for (const auto& d : named_designs())
         if (bare == d.spec) return d.name;
     bare.sigmoid_bias = 0.0f;
@@ -100,6 +101,10 @@ void AttentionSpec::validate() const {
     SINKLAB_CHECK(std::isfinite(sigmoid_bias), "attention", "the sigmoid score bias must be finite");
     SINKLAB_CHECK(scale >= 0.0f && std::isfinite(scale), "attention",
                   "the attention scale must be >= 0 (0: 1/sqrt(head size))");
+    SINKLAB_CHECK(softcap >= 0.0f && std::isfinite(softcap), "attention",
+                  "the attention logit soft-cap must be >= 0 (0: off)");
+    SINKLAB_CHECK(softcap == 0.0f || kind != K::linear_elu, "attention",
+                  "linear_elu is a kernel design: it has no score to soft-cap");
 }
 
 }  // namespace sinklab

@@ -40,13 +40,16 @@ struct AttentionSpec {
     GateKind gate = GateKind::none;
     bool sink_token = false;  // a learnable token prepended to every sequence (model level)
     float scale = 0.0f;       // score scale; 0 means 1/sqrt(head size)
+    // Logit soft-capping (Gemma 2): each token score scale q.k becomes softcap * tanh(q.k scale /
+    // softcap) before the positional bias joins; the slot's score is not capped. 0 = off.
+    float softcap = 0.0f;
 
     // Names: softmax, sink_token, kv_bias, kv_bias_shared, k_bias, k_bias_shared, v_bias,
     // v_bias_shared, softmax1, score_bias, sigmoid, sigmoid_learnable, sigmoid_learnable_shared,
     // sigmoid_norm, elu1, elu1_norm, linear_elu, identity, identity_norm, softpick, gated,
     // gated_headwise; and sigmoid:<b> for a fixed score bias b (sigmoid:-7.62).
     static AttentionSpec parse(const std::string& name);
-    // The name parse() reads back (scale excluded); throws for a combination no name stands for.
+    // The name parse() reads back (scale and softcap excluded); throws for a combination no name stands for.
     std::string name() const;
     static std::vector<std::string> known_names();
 

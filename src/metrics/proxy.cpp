@@ -2,10 +2,6 @@
 
 namespace sinklab {
 
-namespace {
-constexpr double kProxyEps = 1e-8;  // Gu et al.: w / (sum w + 1e-8), |w| / (sum |w| + 1e-8)
-}  // namespace
-
 ProxyKind sink_metric_proxy(const AttentionSpec& spec) {
     // Gu et al. (lit_gpt/inference/model_attn_{sim,kernel}_infer.py): unnormalised sigmoid/elu
     // similarities -> ratio; identity kernels, normalised or not (weights of either sign) -> abs_ratio.

@@ -5,10 +5,9 @@
 #include <cmath>
 
 #include "attention/attention_spec.h"
+#include "attention/proxy_kind.h"
 
 namespace sinklab {
-
-enum class ProxyKind { none, ratio, abs_ratio };
 
 // The proxy the sink metrics use for a design: unnormalised similarities (sigmoid, elu1) -> ratio;
 // identity kernels, normalised or not (weights of either sign) -> abs_ratio; the rest -> none.

@@ -1,7 +1,10 @@
-// Every attention design of DESIGN.md section 3 through the op harness of tests/ops/gradient_check.h:
-// the float kernel against a double-precision reference written here from research/variants.md b4
-// (not from AttentionSpec), and its backward against finite differences for qkv and every slot,
-// bias and gate parameter; MHA, GQA with a window, MQA with a prefix, and an additive score bias.
+// Every attention design of DESIGN.md section 3 through the op harness of tests/ops/gradient_check.h,
+// for both kernels that differentiate (materialised and blockwise, the latter on tiny tiles so that
+// a short sequence makes many strips and tiles): the float kernel against a double-precision
+// reference written here from research/variants.md b4 (not from AttentionSpec), and its backward
+// against finite differences (of the double reference, and of the float kernel) for qkv and every
+// slot, bias, gate and relative-table parameter, the gpt-oss sink logit included; MHA, GQA with a
+// window, MQA with a prefix, ALiBi with an explicit scale, relative buckets with soft-capping.
 // Also: the weights and slot weights, design names, parameter tables and init conventions, the
 // output gate alone, and the pre-design entry points.
 #include <gtest/gtest.h>
@@ -82,6 +85,14 @@ bool ref_visible(int i, int j, int window, int prefix) {
 }
 
 double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+
+// ALiBi -m_h |i - j| (Press et al.); T5's relative bucket table[bucket(j - i), h].
+double ref_position_bias(const DesignCase& c, const std::vector<VecD>& in, int h, int i, int j) {
+    if (c.bias == ScoreBiasKind::alibi) return -alibi_slopes(c.dims.NH)[h] * std::abs(i - j);
+    if (c.bias == ScoreBiasKind::relative)
+        return in.at(c.input_index("relative_table"))[relative_position_bucket(j - i) * c.dims.NH + h];
+    return 0.0;
+}
 double elu1(double x) { return x > 0.0 ? x + 1.0 : std::exp(x); }
 
 struct RefResult {
@@ -112,7 +123,9 @@ RefResult ref_attention(const DesignCase& c, const std::vector<VecD>& in) {
                     for (int e = 0; e < HS; ++e)
                         dot += d.row == Row::linear_elu ? elu1(q(b, i, h, e)) * elu1(k(b, j, g, e))
                                                         : q(b, i, h, e) * k(b, j, g, e);
-                    s[j] = dot * scale + (c.score_bias.empty() ? 0.0 : c.score_bias[(h * T + i) * T + j]);
+                    double scaled = dot * scale;
+                    if (c.spec.softcap > 0.0f) scaled = c.spec.softcap * std::tanh(scaled / c.spec.softcap);
+                    s[j] = scaled + ref_position_bias(c, in, h, i, j);
                 }
                 double slot_logit = 0.0, ws = 0.0;
                 if (d.slot == Slot::kv || d.slot == Slot::k)
@@ -185,13 +198,18 @@ RefResult ref_attention(const DesignCase& c, const std::vector<VecD>& in) {
 // ---------------------------------------------------------------------------------------------
 // The gradient table: every design on every layout.
 
-OpCase design_op(const DesignCase& c) {
+// The blockwise kernel on 2 x 3 tiles: every sequence of the layouts crosses strips and tiles.
+const test::KernelChoice kBlockwiseSmallTiles{true, {2, 3}};
+
+OpCase design_op(const DesignCase& c, const test::KernelChoice& kernel) {
     OpCase op;
-    op.name = c.name;
+    op.name = c.name + (kernel.blockwise ? "_blockwise" : "");
     op.input_names = c.input_names;
     op.inputs = c.inputs;
-    op.forward = [c](const std::vector<Vec>& in) { return widen(test::run_forward(c, in).out); };
-    op.backward = [c](const std::vector<Vec>& in, const Vec& dout) { return test::run_backward(c, in, dout); };
+    op.forward = [c, kernel](const std::vector<Vec>& in) { return widen(test::run_forward(c, in, kernel).out); };
+    op.backward = [c, kernel](const std::vector<Vec>& in, const Vec& dout) {
+        return test::run_backward(c, in, dout, kernel);
+    };
     op.reference = [c](const std::vector<VecD>& in) { return ref_attention(c, in).out; };
     // Kinks (softpick's relu at s = 0, identity_norm's max(|S|, 1) at |S| = 1) that the float
     // kernel's default step of 1e-2 can straddle; the double reference's 1e-6 step cannot.
@@ -206,13 +224,20 @@ const std::vector<DesignCase>& cases() {
 
 class AttentionDesign : public ::testing::TestWithParam<size_t> {};
 
-TEST_P(AttentionDesign, GradientsMatchReferenceAndFiniteDifferences) { test::check_op(design_op(cases()[GetParam()])); }
+TEST_P(AttentionDesign, GradientsMatchReferenceAndFiniteDifferences) {
+    test::check_op(design_op(cases()[GetParam()], test::kMaterialised));
+}
+
+TEST_P(AttentionDesign, BlockwiseGradientsMatchReferenceAndFiniteDifferences) {
+    test::check_op(design_op(cases()[GetParam()], kBlockwiseSmallTiles));
+}
 
 // The weights the probes read: token columns (B, NH, T, T), exactly 0 where masked, and the slot
 // column (B, NH, T), against the reference.
 TEST_P(AttentionDesign, WeightsAndSlotWeightsAreTheReference) {
     const DesignCase& c = cases()[GetParam()];
     const test::KernelRun run = test::run_forward(c, c.inputs);
+    const test::KernelRun blockwise = test::run_forward(c, c.inputs, kBlockwiseSmallTiles);
     std::vector<VecD> wide;
     for (const auto& in : c.inputs) wide.push_back(widen(in));
     const RefResult ref = ref_attention(c, wide);
@@ -228,6 +253,9 @@ TEST_P(AttentionDesign, WeightsAndSlotWeightsAreTheReference) {
     const test::Mismatch s = test::relative_error(widen(run.slot_weights), ref.slot_weights);
     EXPECT_LE(s.error, 1e-5) << c.name << " slot_weights[" << s.index << "] " << run.slot_weights[s.index]
                              << ", reference " << ref.slot_weights[s.index];
+    const test::Mismatch bs = test::relative_error(widen(blockwise.slot_weights), ref.slot_weights);
+    EXPECT_LE(bs.error, 1e-5) << c.name << " blockwise slot_weights[" << bs.index << "] "
+                              << blockwise.slot_weights[bs.index] << ", reference " << ref.slot_weights[bs.index];
     if (c.spec.kind == AttentionKind::softmax)  // a softmax row with its slot sums to 1
         for (long r = 0; r < c.slot_size(); ++r) {
             double sum = run.slot_weights[r];
@@ -236,26 +264,31 @@ TEST_P(AttentionDesign, WeightsAndSlotWeightsAreTheReference) {
         }
 }
 
-// The kernel splits work over (batch, head) in forward and (batch, kv head) in backward, and sums
-// parameter gradients over batch and heads in a fixed order: the bits do not depend on the number
-// of threads.
+// The kernels split work over (batch, head) (or strips of it) in forward and (batch, kv head) in
+// backward, and sum parameter gradients and column statistics over batch, heads and strips in a
+// fixed order: the bits do not depend on the number of threads.
 TEST_P(AttentionDesign, ResultsDoNotDependOnThreads) {
     const DesignCase& c = cases()[GetParam()];
     Rng rng(test::fnv1a(c.name + "/threads"));
     const Vec dout = random_vec(rng, c.out_size());
-    const int threads = omp_get_max_threads();
-    omp_set_num_threads(1);
-    const test::KernelRun one = test::run_forward(c, c.inputs);
-    const std::vector<Vec> one_grads = test::run_backward(c, c.inputs, dout);
-    omp_set_num_threads(3);
-    const test::KernelRun three = test::run_forward(c, c.inputs);
-    const std::vector<Vec> three_grads = test::run_backward(c, c.inputs, dout);
-    omp_set_num_threads(threads);
-    EXPECT_EQ(one.out, three.out) << c.name;
-    EXPECT_EQ(one.weights, three.weights) << c.name;
-    EXPECT_EQ(one.slot_weights, three.slot_weights) << c.name;
-    for (size_t i = 0; i < one_grads.size(); ++i)
-        EXPECT_EQ(one_grads[i], three_grads[i]) << c.name << " d" << c.input_names[i];
+    for (const test::KernelChoice& kernel : {test::kMaterialised, kBlockwiseSmallTiles}) {
+        const int threads = omp_get_max_threads();
+        omp_set_num_threads(1);
+        const test::KernelRun one = test::run_forward(c, c.inputs, kernel);
+        const std::vector<Vec> one_grads = test::run_backward(c, c.inputs, dout, kernel);
+        omp_set_num_threads(3);
+        const test::KernelRun three = test::run_forward(c, c.inputs, kernel);
+        const std::vector<Vec> three_grads = test::run_backward(c, c.inputs, dout, kernel);
+        omp_set_num_threads(threads);
+        const std::string name = c.name + (kernel.blockwise ? " blockwise" : "");
+        EXPECT_EQ(one.out, three.out) << name;
+        EXPECT_EQ(one.weights, three.weights) << name;
+        EXPECT_EQ(one.slot_weights, three.slot_weights) << name;
+        EXPECT_EQ(one.column_sums, three.column_sums) << name;
+        EXPECT_EQ(one.row_entropy, three.row_entropy) << name;
+        for (size_t i = 0; i < one_grads.size(); ++i)
+            EXPECT_EQ(one_grads[i], three_grads[i]) << name << " d" << c.input_names[i];
+    }
 }
 
 INSTANTIATE_TEST_SUITE_P(AllDesigns, AttentionDesign, ::testing::Range<size_t>(0, cases().size()),
@@ -386,7 +419,7 @@ TEST(AttentionParams, ShapesAndInitConventions) {
 TEST(AttentionEntryPoints, PreDesignCallsAreTheSoftmaxKernel) {
     // The model's calls (no params, no slot) give the same bits as the full form.
     const DesignCase c = test::make_design_case("softmax", test::layouts()[1]);
-    const AttentionInputs in{c.inputs[0].data(), nullptr};
+    const AttentionInputs in{c.inputs[0].data(), {}};
     Vec out_a(c.out_size()), out_b(c.out_size()), w_a(c.weights_size()), w_b(c.weights_size());
     attention_forward(out_a.data(), w_a.data(), in, c.dims, c.spec, c.mask);
     attention_forward(out_b.data(), AttentionSaved{w_b.data()}, in, AttentionParams{}, c.dims, c.spec, c.mask);
@@ -408,7 +441,7 @@ TEST(AttentionEntryPoints, OverwriteIsAccumulateIntoZeros) {
         for (const test::Layout& layout : test::layouts()) {
             const DesignCase c = test::make_design_case(design, layout);
             SCOPED_TRACE(c.name);
-            const AttentionInputs in{c.inputs[0].data(), nullptr};
+            const AttentionInputs in{c.inputs[0].data(), {}};
             Vec out(c.out_size()), w(c.weights_size());
             attention_forward(out.data(), w.data(), in, c.dims, c.spec, c.mask);
             Rng rng(9);
@@ -432,7 +465,7 @@ TEST(AttentionEntryPoints, ZerosKeptGivesTheWholeRowsWeights) {
         for (const test::Layout& layout : test::long_layouts()) {
             const DesignCase c = test::make_design_case(design, layout);
             SCOPED_TRACE(c.name);
-            const AttentionInputs in{c.inputs[0].data(), nullptr};
+            const AttentionInputs in{c.inputs[0].data(), {}};
             Vec whole_out(c.out_size()), whole(c.weights_size(), std::numeric_limits<float>::quiet_NaN());
             attention_forward(whole_out.data(), AttentionSaved{whole.data()}, in, AttentionParams{}, c.dims, c.spec,
                               c.mask);
@@ -451,16 +484,23 @@ TEST(AttentionEntryPoints, ZerosKeptGivesTheWholeRowsWeights) {
 TEST(AttentionEntryPoints, DesignsWithSlotsOrParametersNeedThem) {
     for (const char* design : {"kv_bias", "softmax1", "score_bias", "sigmoid_learnable", "v_bias"}) {
         const DesignCase c = test::make_design_case(design, test::layouts()[0]);
-        const AttentionInputs in{c.inputs[0].data(), nullptr};
+        const AttentionInputs in{c.inputs[0].data(), {}};
         Vec out(c.out_size()), w(c.weights_size());
         EXPECT_THROW(attention_forward(out.data(), w.data(), in, c.dims, c.spec, c.mask), Error) << design;
+        if (c.spec.slot != SlotKind::zero)  // softmax1 has no parameter, and its slot weight is an optional tap
+            EXPECT_THROW(blockwise_attention_forward(out.data(), {}, {}, in, {}, c.dims, c.spec, c.mask), Error)
+                << design;
     }
     const DesignCase c = test::make_design_case("linear_elu", test::layouts()[0]);
-    const Vec bias(static_cast<size_t>(c.dims.NH) * c.dims.T * c.dims.T, 0.1f);
     Vec out(c.out_size()), w(c.weights_size());
-    EXPECT_THROW(attention_forward(out.data(), w.data(), AttentionInputs{c.inputs[0].data(), bias.data()}, c.dims,
-                                   c.spec, c.mask),
-                 Error);
+    const AttentionInputs alibi{c.inputs[0].data(), {ScoreBiasKind::alibi}};
+    EXPECT_THROW(attention_forward(out.data(), w.data(), alibi, c.dims, c.spec, c.mask), Error);
+    EXPECT_THROW(blockwise_attention_forward(out.data(), {}, {}, alibi, {}, c.dims, c.spec, c.mask), Error);
+    // a relative bias without its table
+    const DesignCase s = test::make_design_case("softmax", test::layouts()[0]);
+    const AttentionInputs no_table{s.inputs[0].data(), {ScoreBiasKind::relative}};
+    EXPECT_THROW(attention_forward(out.data(), w.data(), no_table, s.dims, s.spec, s.mask), Error);
+    EXPECT_THROW(blockwise_attention_forward(out.data(), {}, {}, no_table, {}, s.dims, s.spec, s.mask), Error);
 }
 
 }  // namespace

@@ -1,6 +1,6 @@
 // The attention kernel against a double-precision reference and finite differences, through the
 // op harness of tests/ops/gradient_check.h: causal softmax, MHA, GQA and MQA (query head h reads
-// kv head h / (NH / NKV)), sliding window, prefix LM, additive score bias and an explicit scale.
+// kv head h / (NH / NKV)), sliding window, prefix LM, an ALiBi score bias and an explicit scale.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -11,6 +11,7 @@
 #include "../ops/gradient_check.h"
 #include "attention/attention.h"
 #include "core/rng.h"
+#include "ops/position_bias.h"
 
 namespace sinklab {
 namespace {
@@ -28,7 +29,7 @@ struct AttentionCase {
     int B, T, NH, NKV, HS;
     int window = 0, prefix = 0;
     float scale = 0.0f;  // 0: 1/sqrt(HS)
-    bool bias = false;
+    bool bias = false;  // ALiBi
 };
 
 bool ref_visible(int i, int j, int window, int prefix) {
@@ -37,7 +38,8 @@ bool ref_visible(int i, int j, int window, int prefix) {
     return causal && in_window;
 }
 
-VecD ref_attention(const VecD& qkv, const Vec& score_bias, const AttentionCase& a, VecD* weights = nullptr) {
+VecD ref_attention(const VecD& qkv, const AttentionCase& a, VecD* weights = nullptr) {
+    const std::vector<float> slopes = alibi_slopes(a.NH);
     const int row = (a.NH + 2 * a.NKV) * a.HS;
     const double scale = a.scale > 0 ? a.scale : 1.0 / std::sqrt(static_cast<double>(a.HS));
     VecD out(static_cast<size_t>(a.B) * a.T * a.NH * a.HS, 0.0);
@@ -53,7 +55,7 @@ VecD ref_attention(const VecD& qkv, const Vec& score_bias, const AttentionCase& 
                     double d = 0.0;
                     for (int e = 0; e < a.HS; ++e)
                         d += qkv[(b * a.T + i) * row + h * a.HS + e] * qkv[(b * a.T + j) * row + (a.NH + kvh) * a.HS + e];
-                    s[j] = d * scale + (a.bias ? score_bias[(h * a.T + i) * a.T + j] : 0.0);
+                    s[j] = d * scale + (a.bias ? -slopes[h] * static_cast<double>(std::abs(i - j)) : 0.0);
                     maxv = std::max(maxv, s[j]);
                 }
                 double z = 0.0;
@@ -94,7 +96,7 @@ std::vector<OpCase> attention_cases() {
         AttentionSpec spec;
         spec.scale = a.scale;
         const AttentionMask mask{a.window, a.prefix};
-        const Vec bias = a.bias ? random_vec(rng, a.NH * a.T * a.T) : Vec{};
+        const ScoreBias bias{a.bias ? ScoreBiasKind::alibi : ScoreBiasKind::none};
         const long qkv_n = static_cast<long>(a.B) * a.T * dims.qkv_stride();
         const long out_n = static_cast<long>(a.B) * a.T * dims.out_stride();
         const long w_n = static_cast<long>(a.B) * a.NH * a.T * a.T;
@@ -103,8 +105,7 @@ std::vector<OpCase> attention_cases() {
         op.input_names = {"qkv"};
         op.inputs = {random_vec(rng, qkv_n)};
         auto run = [=](const Vec& qkv, Vec& out, Vec& w) {
-            attention_forward(out.data(), w.data(), AttentionInputs{qkv.data(), a.bias ? bias.data() : nullptr}, dims,
-                              spec, mask);
+            attention_forward(out.data(), w.data(), AttentionInputs{qkv.data(), bias}, dims, spec, mask);
         };
         op.forward = [=](const std::vector<Vec>& in) {
             Vec out(out_n), w(w_n);
@@ -115,11 +116,11 @@ std::vector<OpCase> attention_cases() {
             Vec out(out_n), w(w_n);
             run(in[0], out, w);
             return std::vector<Vec>{accumulated(qkv_n, [&](float* d) {
-                attention_backward(d, dout.data(), AttentionInputs{in[0].data(), a.bias ? bias.data() : nullptr},
+                attention_backward(d, dout.data(), AttentionInputs{in[0].data(), bias},
                                    w.data(), dims, spec, mask);
             })};
         };
-        op.reference = [=](const std::vector<VecD>& in) { return ref_attention(in[0], bias, a); };
+        op.reference = [=](const std::vector<VecD>& in) { return ref_attention(in[0], a); };
         cases.push_back(op);
     }
     return cases;
@@ -142,13 +143,12 @@ TEST(Attention, WeightsAreTheReferenceProbabilitiesAndZeroWhereMasked) {
         Rng rng(7);
         const AttentionDims dims{a.B, a.T, a.NH, a.NKV, a.HS};
         const Vec qkv = random_vec(rng, static_cast<size_t>(a.B) * a.T * dims.qkv_stride());
-        const Vec bias = a.bias ? random_vec(rng, a.NH * a.T * a.T) : Vec{};
+        const ScoreBias bias{a.bias ? ScoreBiasKind::alibi : ScoreBiasKind::none};
         Vec out(static_cast<size_t>(a.B) * a.T * dims.out_stride());
         Vec w(static_cast<size_t>(a.B) * a.NH * a.T * a.T, 5.0f);
-        attention_forward(out.data(), w.data(), AttentionInputs{qkv.data(), a.bias ? bias.data() : nullptr}, dims,
-                          AttentionSpec{}, AttentionMask{a.window, a.prefix});
+        attention_forward(out.data(), w.data(), AttentionInputs{qkv.data(), bias}, dims, AttentionSpec{}, AttentionMask{a.window, a.prefix});
         VecD expected;
-        ref_attention(widen(qkv), bias, a, &expected);
+        ref_attention(widen(qkv), a, &expected);
         for (size_t i = 0; i < w.size(); ++i) {
             if (expected[i] == 0.0)
                 ASSERT_EQ(w[i], 0.0f) << "masked weight " << i << " is not exactly zero";

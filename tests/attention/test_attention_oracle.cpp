@@ -1,8 +1,9 @@
 // Every attention design against PyTorch (tests/oracle/attention_designs_reference.py, written from
-// the published formulas with autograd, in float64): the output, the weights (slot column
-// included) and the gradient of every input (qkv, slot, bias and gate parameters), each within
-// 1e-4 of the reference relative to the tensor's largest entry. One Python process for all cases;
-// a missing torch is a failure, not a skip.
+// the published formulas with autograd, in float64), for both kernels that differentiate: the
+// output, the weights (materialised; the slot column for both) and the gradient of every input
+// (qkv, slot, bias, relative-table and gate parameters), each within 1e-4 of the reference relative
+// to the tensor's largest entry. One Python process for all cases; a missing torch is a failure,
+// not a skip.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -62,15 +63,23 @@ TEST(AttentionOracle, EveryDesignMatchesPyTorch) {
         return at;
     };
     nlohmann::json listed = nlohmann::json::array();
-    std::map<std::string, Vec> ours;  // "<case>/<tensor>"
+    std::map<std::string, Vec> ours;       // "<case>/<tensor>", the materialised kernel
+    std::map<std::string, Vec> blockwise;  // the blockwise kernel (no weights matrix)
+    const test::KernelChoice blockwise_kernel{true, {32, 48}};  // the long layouts cross strips and tiles
     for (const DesignCase& c : cases) {
         Rng rng(test::fnv1a(c.name + "/dout"));
         const Vec dout = test::random_vec(rng, c.out_size());
         const test::KernelRun run = test::run_forward(c, c.inputs);
         const std::vector<Vec> grads = test::run_backward(c, c.inputs, dout);
+        const test::KernelRun block_run = test::run_forward(c, c.inputs, blockwise_kernel);
+        const std::vector<Vec> block_grads = test::run_backward(c, c.inputs, dout, blockwise_kernel);
         ours[c.name + "/out"] = run.out;
         ours[c.name + "/weights"] = run.weights;
-        if (c.spec.has_slot()) ours[c.name + "/slot_weights"] = run.slot_weights;
+        blockwise[c.name + "/out"] = block_run.out;
+        if (c.spec.has_slot()) {
+            ours[c.name + "/slot_weights"] = run.slot_weights;
+            blockwise[c.name + "/slot_weights"] = block_run.slot_weights;
+        }
         nlohmann::json inputs = nlohmann::json::array();
         for (size_t i = 0; i < c.inputs.size(); ++i) {
             const auto infos = attention_param_infos(c.spec, c.dims.NH, c.dims.HS);
@@ -79,11 +88,13 @@ TEST(AttentionOracle, EveryDesignMatchesPyTorch) {
                 if (info.name == c.input_names[i]) shape = info.shape;
             if (c.input_names[i] == "gate")
                 shape = {c.dims.B, c.dims.T, output_gate_width(c.spec.gate, c.dims.NH, c.dims.HS)};
+            if (c.input_names[i] == "relative_table") shape = {kRelativeBuckets, c.dims.NH};
             nlohmann::json entry = put(c.inputs[i]);
             entry["name"] = c.input_names[i];
             entry["shape"] = shape;
             inputs.push_back(entry);
             ours[c.name + "/d" + c.input_names[i]] = grads[i];
+            blockwise[c.name + "/d" + c.input_names[i]] = block_grads[i];
         }
         listed.push_back({{"name", c.name},
                           {"design", c.design},
@@ -95,7 +106,10 @@ TEST(AttentionOracle, EveryDesignMatchesPyTorch) {
                           {"window", c.mask.window},
                           {"prefix", c.mask.prefix},
                           {"scale", attention_scale(c.spec, c.dims.HS)},
-                          {"score_bias", c.score_bias.empty() ? nlohmann::json(nullptr) : put(c.score_bias)},
+                          {"softcap", c.spec.softcap},
+                          {"position_bias", c.bias == ScoreBiasKind::alibi      ? "alibi"
+                                            : c.bias == ScoreBiasKind::relative ? "relative"
+                                                                                : "none"},
                           {"dout", put(dout)},
                           {"inputs", inputs}});
     }
@@ -119,7 +133,7 @@ TEST(AttentionOracle, EveryDesignMatchesPyTorch) {
     bin.read(reinterpret_cast<char*>(reference.data()), static_cast<std::streamsize>(count * sizeof(double)));
     ASSERT_EQ(static_cast<size_t>(bin.gcount()), count * sizeof(double)) << dir / "reference.bin" << " is short";
 
-    size_t offset = 0, compared = 0;
+    size_t offset = 0, compared = 0, compared_blockwise = 0;
     double worst = 0.0;
     std::string worst_line;
     for (const auto& s : info.at("sections")) {
@@ -135,11 +149,24 @@ TEST(AttentionOracle, EveryDesignMatchesPyTorch) {
             worst = error;
             worst_line = line;
         }
+        const auto block = blockwise.find(name);
+        if (block != blockwise.end()) {
+            ASSERT_EQ(block->second.size(), n) << name << " (blockwise)";
+            const std::string block_line = compare(name + " (blockwise)", block->second, reference.data() + offset, n, error);
+            EXPECT_LE(error, kTolerance) << block_line;
+            if (error >= worst) {
+                worst = error;
+                worst_line = block_line;
+            }
+            ++compared_blockwise;
+        }
         offset += n;
         ++compared;
     }
     EXPECT_EQ(compared, ours.size()) << "sinklab computed tensors the reference did not return";
-    std::printf("%zu tensors of %zu cases compared; worst %s\n", compared, cases.size(), worst_line.c_str());
+    EXPECT_EQ(compared_blockwise, blockwise.size()) << "the blockwise kernel computed tensors the reference did not return";
+    std::printf("%zu + %zu (blockwise) tensors of %zu cases compared; worst %s\n", compared, compared_blockwise,
+                cases.size(), worst_line.c_str());
     if (!::testing::Test::HasFailure()) fs::remove_all(dir);
 }
 

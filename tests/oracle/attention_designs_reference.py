@@ -9,16 +9,20 @@ tokens (Gu et al., lit_gpt/model_kv_bias.py), softmax1 as Miller's e^x / (1 + su
 sink as a logit column appended to the masked scores and dropped after the softmax, sigmoid / elu
 similarities and identity kernels masked multiplicatively and normalised as in Gu et al.'s
 lit_gpt/model_attn_{sim,kernel}.py, softpick verbatim from zaydzuhri/softpick-attention, the output
-gate as in qiuzh20/gated_attention. Gradients come from autograd; everything is float64, so the
-comparison measures sinklab's float32 error alone.
+gate as in qiuzh20/gated_attention; positional biases as ALiBi's get_slopes (ofirpress/
+attention_with_linear_biases) with the distance form -m |i - j|, and T5's relative buckets as Hugging
+Face's T5Attention._relative_position_bucket computes them (bidirectional=False) over a learned
+(buckets, NH) table; logit soft-capping as Gemma 2 (c tanh(s / c) on the scaled scores, before the
+bias and the mask). Gradients come from autograd; everything is float64, so the comparison
+measures sinklab's float32 error alone.
 
 CASE_DIR holds (written by the C++ test):
   cases.json  {"cases": [{"name", "design", "B", "T", "NH", "NKV", "HS", "window", "prefix",
-               "scale", "score_bias": null or {"offset", "numel"}, "dout": {"offset", "numel"},
-               "inputs": [{"name", "shape", "offset", "numel"}]}]}
+               "scale", "softcap", "position_bias": "none" | "alibi" | "relative",
+               "dout": {"offset", "numel"}, "inputs": [{"name", "shape", "offset", "numel"}]}]}
               inputs: "qkv" (B, T, (NH + 2 NKV) * HS), then the design's parameters ("slot_k",
-              "slot_v", "slot_score", "sigmoid_bias", "value_bias"), then "gate" for gated designs;
-              "score_bias" is (NH, T, T), "dout" (B, T, NH * HS).
+              "slot_v", "slot_score", "sigmoid_bias", "value_bias"), then "relative_table"
+              (buckets, NH) for relative positions, then "gate" for gated designs; "dout" (B, T, NH * HS).
   inputs.bin  float32 little-endian, the tensors at their offsets.
 This script writes into the same folder:
   reference.json  {"dtype": "float64", "sections": [[name, count], ...]}
@@ -27,6 +31,7 @@ This script writes into the same folder:
                   and "<case>/d<input>" for every input: d sum(out * dout) / d input.
 """
 import json
+import math
 import os
 import sys
 
@@ -52,6 +57,44 @@ def visible(T, window, prefix):
     if window > 0:
         mask &= j > i - window
     return mask
+
+
+def alibi_slopes(n):
+    # ofirpress/attention_with_linear_biases get_slopes: a geometric sequence starting at
+    # 2^(-8/n) for a power of two n; otherwise the closest lower power's slopes and every other
+    # slope of twice that many
+    def power_of_2(n):
+        start = 2 ** (-2 ** -(math.log2(n) - 3))
+        return [start * start ** i for i in range(n)]
+    if math.log2(n).is_integer():
+        return power_of_2(n)
+    closest = 2 ** math.floor(math.log2(n))
+    return power_of_2(closest) + alibi_slopes(2 * closest)[0::2][:n - closest]
+
+
+def relative_buckets(T, num_buckets=32, max_distance=128):
+    # huggingface/transformers T5Attention._relative_position_bucket, bidirectional=False
+    context = torch.arange(T)[:, None]
+    memory = torch.arange(T)[None, :]
+    relative_position = memory - context
+    relative_position = -torch.min(relative_position, torch.zeros_like(relative_position))
+    max_exact = num_buckets // 2
+    is_small = relative_position < max_exact
+    if_large = max_exact + (torch.log(relative_position.float() / max_exact) / math.log(max_distance / max_exact)
+                            * (num_buckets - max_exact)).to(torch.long)
+    if_large = torch.min(if_large, torch.full_like(if_large, num_buckets - 1))
+    return torch.where(is_small, relative_position, if_large)      # (T, T)
+
+
+def position_bias(c, x):
+    # (NH, T, T) added to the scores of the token columns, or None
+    T, NH = c["T"], c["NH"]
+    if c["position_bias"] == "alibi":
+        distance = (torch.arange(T)[:, None] - torch.arange(T)[None, :]).abs().to(DTYPE)
+        return -torch.tensor(alibi_slopes(NH), dtype=DTYPE)[:, None, None] * distance
+    if c["position_bias"] == "relative":
+        return x["relative_table"][relative_buckets(T)].permute(2, 0, 1)
+    return None
 
 
 def per_head(p, NH):
@@ -80,8 +123,10 @@ def attention(c, x):
     k = qkv[:, :, NH:NH + NKV].transpose(1, 2).repeat_interleave(NH // NKV, dim=1)
     v = qkv[:, :, NH + NKV:].transpose(1, 2).repeat_interleave(NH // NKV, dim=1)
     vis = visible(T, c["window"], c["prefix"])                       # (T, T)
-    bias = x.get("score_bias")
+    bias = position_bias(c, x)
     scores = q @ k.transpose(-1, -2) * scale
+    if c["softcap"] > 0:  # Gemma 2: logit soft-capping of the scaled scores
+        scores = c["softcap"] * torch.tanh(scores / c["softcap"])
     if bias is not None:
         scores = scores + bias                                       # (NH, T, T) broadcast over B
     masked = scores.masked_fill(~vis, float("-inf"))
@@ -168,8 +213,6 @@ def main():
     sections, values = [], []
     for c in cases:
         x = {i["name"]: tensor(i, i["shape"]).requires_grad_(True) for i in c["inputs"]}
-        if c["score_bias"] is not None:
-            x["score_bias"] = tensor(c["score_bias"], (c["NH"], c["T"], c["T"]))
         out, w, slot_w = attention(c, x)
         (out * tensor(c["dout"]).view_as(out)).sum().backward()
         results = [("out", out), ("weights", w)]
