@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The attention kernel alone (causal softmax, forward and backward, the presets' shapes), sinklab
-# against PyTorch's attention of the same Block (bench/torch_attention.py), same run.
+# The attention kernels alone (causal softmax, forward and backward, the presets' shapes; the
+# materialised and the blockwise kernel), sinklab against PyTorch's attention of the same Block
+# (bench/torch_attention.py), same run; and the kernels at long T (bench/attention_kernel.cpp).
 # usage: bench/attention_kernel.sh [BUILD_DIR] [REPEATS] [ROUNDS]
 #   ROUNDS (default 3): sinklab, PyTorch with 1 thread and with 2 threads run in turn; each keeps
 #   its best round. OPENBLAS_KERNEL=avx512 selects OpenBLAS's AVX-512 kernels for both engines
@@ -22,15 +23,21 @@ printf '%s\n' "${runs[@]}"
 /usr/bin/python3 - "${runs[@]}" <<'PY'
 import json, sys
 rows = [json.loads(line) for a in sys.argv[1:] for line in a.splitlines() if line.strip()]
-for preset in ("tiny", "small"):
-    ours = [r for r in rows if r["preset"] == preset and r["engine"] == "sinklab"]
+total = lambda r: r["forward_ms"] + r.get("backward_ms", 0.0)
+for preset in dict.fromkeys(r["preset"] for r in rows):
     torch = [r for r in rows if r["preset"] == preset and r["engine"] == "pytorch"]
-    s = min(ours, key=lambda r: r["forward_ms"] + r["backward_ms"])
-    t = min(torch, key=lambda r: r["forward_ms"] + r["backward_ms"])
-    total_s, total_t = s["forward_ms"] + s["backward_ms"], t["forward_ms"] + t["backward_ms"]
-    print(f"{preset} (B {s['B']}, {s['heads']} heads of {s['head_size']}, T {s['T']}): "
-          f"sinklab forward {s['forward_ms']:.2f} ms + backward {s['backward_ms']:.2f} ms "
-          f"({s['forward_gflops']:.0f} / {s['backward_gflops']:.0f} GFLOP/s over the causal half), "
-          f"pytorch ({t['threads']} threads) {t['forward_ms']:.2f} + {t['backward_ms']:.2f} ms, "
-          f"ratio {total_t / total_s:.2f}x")
+    t = min(torch, key=total) if torch else None
+    for kernel in ("materialised", "blockwise"):
+        ours = [r for r in rows if r["preset"] == preset and r.get("kernel") == kernel]
+        if not ours:
+            continue
+        s = min(ours, key=total)
+        line = (f"{preset} (B {s['B']}, {s['heads']} heads of {s['head_size']}, T {s['T']}), {kernel}: "
+                f"forward {s['forward_ms']:.2f} ms ({s['forward_gflops']:.0f} GFLOP/s over the causal half)")
+        if "backward_ms" in s:
+            line += f" + backward {s['backward_ms']:.2f} ms ({s['backward_gflops']:.0f} GFLOP/s)"
+        if t:
+            line += (f"; pytorch ({t['threads']} threads) {t['forward_ms']:.2f} + {t['backward_ms']:.2f} ms, "
+                     f"ratio {total(t) / total(s):.2f}x")
+        print(line)
 PY

@@ -63,7 +63,7 @@ int run(const std::string& shape, const std::string& text_file, int T, int threa
     const nlohmann::json out = {{"engine", "sinklab"},
                                 {"threads", threads},
                                 {"seq_len", T},
-                                {"attention_path", attention_path_name(r.path)},
+                                {"attention_path", attention_kernel_name(r.kernel)},
                                 {"seconds", r.seconds},
                                 {"peak_rss_mb", usage.ru_maxrss / 1024.0},
                                 {"metrics", probe_result_json(r)}};

@@ -14,7 +14,7 @@ AttentionKernel parse_attention_kernel(const std::string& name, const std::strin
 std::string attention_kernel_name(AttentionKernel kernel);
 
 // The sequence length (the positions a block sees) from which automatic takes the blockwise kernel.
-inline constexpr int kBlockwiseFromT = 512;
+inline constexpr int kBlockwiseFromT = 64;
 
 // The kernel a forward over T positions runs: `choice`, or for automatic the blockwise kernel from
 // kBlockwiseFromT on and the materialised one below.

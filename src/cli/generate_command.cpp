@@ -142,6 +142,9 @@ int run_generate(const GenerateArgs& args) {
     options.eos_ids = info.eos_ids;
     if (tokenizer && tokenizer->eos_id) options.eos_ids.push_back(*tokenizer->eos_id);
 
+    if (const std::string note = beyond_context_note(model->config(), static_cast<int>(prompt.size()), options.max_new_tokens);
+        !note.empty())
+        std::fprintf(stderr, "%s\n", note.c_str());
     TextStream stream(args.json ? nullptr : tokenizer.get());
     const Generation g = generate(*model, prompt, options, [&](const std::vector<int32_t>& ids) {
         if (!args.json) stream.show(ids);

@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "cli/attention_flags.h"
 #include "cli/commands.h"
 #include "cli/probe_samples.h"
 #include "core/error.h"
@@ -26,7 +27,7 @@ struct ProbeArgs {
     float eps = 0.3f;
     int positions = 10;
     std::string metrics = "all";
-    std::string attention_path = "auto";
+    std::string attention_kernel = "auto";
     std::string maps;
     std::string map_scale = "linear";
     std::string colormap = "viridis";
@@ -74,7 +75,7 @@ void run_probe_command(const ProbeArgs& a) {
     options.metrics = parse_metrics(a.metrics);
     options.positions = a.positions;
     options.eps = a.eps;
-    options.path = parse_attention_path(a.attention_path);
+    options.kernel = parse_attention_kernel(a.attention_kernel);
     options.intervention = intervention_from(a);
     options.progress = !a.quiet;
     AttentionMapOptions map_options;
@@ -93,10 +94,11 @@ void run_probe_command(const ProbeArgs& a) {
     std::printf("probe %s (%s %s, %d layers, %d heads, %d kv heads, attention %s)\n%s\n", a.model.c_str(),
                 pm.info.source.c_str(), pm.info.architecture.c_str(), c.n_layers, c.n_heads, c.n_kv_heads,
                 c.attention.name().c_str(), samples.description.c_str());
+    if (const std::string note = beyond_max_seq_len_note(c, samples.T); !note.empty()) std::printf("%s\n", note.c_str());
     std::fflush(stdout);
 
     const ProbeResult result = run_probe(model, samples, options);
-    std::printf("attention path %s, %.2f s\n%s", attention_path_name(result.path).c_str(), result.seconds,
+    std::printf("attention kernel %s, %.2f s\n%s", attention_kernel_name(result.kernel).c_str(), result.seconds,
                 probe_table(result).c_str());
 
     std::vector<std::string> maps;
@@ -114,7 +116,7 @@ void run_probe_command(const ProbeArgs& a) {
                            {"bos", bos_mode_name(bos_mode)},
                            {"positions", a.positions},
                            {"metrics", a.metrics},
-                           {"attention_path", a.attention_path},
+                           {"attention_kernel", a.attention_kernel},
                            {"seed", a.sample.seed},
                            {"threads", a.threads}};
         j["model"] = {{"source", pm.info.source},
@@ -133,7 +135,7 @@ void add_probe_command(CLI::App& app) {
     CLI::App* cmd = app.add_subcommand("probe",
         "Sink diagnostics of a model: sink scores alpha_k and Sink_k, massive activations, hidden, key and value\n"
         "norms of token 1 against the rest, query/key geometry and attention entropy, per layer and head.\n"
-        "Attention is computed blockwise (memory linear in --seq-len) whenever the design allows it.\n"
+        "Every attention design runs on both attention kernels; the blockwise one needs memory linear in --seq-len.\n"
         "Definitions and the JSON schema: docs/probe.md.");
     cmd->add_option("--model", a->model, "model folder (sinklab or Hugging Face), training run, or llama2.c .bin")
         ->required();
@@ -143,9 +145,7 @@ void add_probe_command(CLI::App& app) {
     cmd->add_option("--metrics", a->metrics,
                     "all, or a comma-separated list of sink, entropy, massive, hidden_norms, value_drain, geometry")
         ->capture_default_str();
-    cmd->add_option("--attention-path", a->attention_path,
-                    "auto|materialised|blockwise (auto: blockwise when the attention design allows it)")
-        ->capture_default_str();
+    add_attention_kernel_option(cmd, a->attention_kernel);
     cmd->add_option("--maps", a->maps, "write attention heatmaps of sample 0 (PNG, per layer/head and head mean) here");
     cmd->add_option("--map-scale", a->map_scale, "linear|log colour scale of the maps")->capture_default_str();
     cmd->add_option("--colormap", a->colormap, "viridis|magma")->capture_default_str();

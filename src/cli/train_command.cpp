@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "cli/attention_flags.h"
 #include "cli/commands.h"
 #include "cli/train_flags.h"
 #include "core/error.h"
@@ -24,6 +25,7 @@ struct TrainArgs {
     std::string out;
     std::string resume;
     int threads = 0;
+    std::string attention_kernel = "auto";
     std::string json;
     bool quiet = false;
     long kill_after_step = 0;
@@ -39,6 +41,7 @@ std::string default_out_dir(const std::string& preset) {
 int run_train(const TrainArgs& args) {
     TrainOptions options;
     options.threads = args.threads;
+    options.attention_kernel = parse_attention_kernel(args.attention_kernel);
     options.progress = !args.quiet;
     options.kill_after_step = args.kill_after_step;
     std::unique_ptr<Trainer> trainer;
@@ -92,6 +95,7 @@ void add_train_command(CLI::App& app) {
     cmd->add_option("--out", args->out, "run folder (default: runs/<preset>-<time>)");
     cmd->add_option("--resume", args->resume, "continue the run in this folder exactly where its checkpoint left off");
     cmd->add_option("--threads", args->threads, "threads (0 = all cores)")->check(CLI::NonNegativeNumber);
+    add_attention_kernel_option(cmd, args->attention_kernel);
     cmd->add_option("--json", args->json, "also write a JSON summary of the run to this file");
     cmd->add_flag("--quiet", args->quiet, "no progress line");
     cmd->add_option("--kill-after-step", args->kill_after_step,

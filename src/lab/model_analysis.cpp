@@ -344,6 +344,10 @@ nlohmann::json run_analysis(const AnalysisRequest& a, const std::function<void(c
         std::string text_out;
         appendf(text_out, "analyze %s (%s %s, %d layers, %d heads)\n%s\n", path.c_str(), pm.info.source.c_str(),
                 pm.info.architecture.c_str(), c.n_layers, c.n_heads, samples.description.c_str());
+        if (const std::string note = beyond_max_seq_len_note(c, a.seq_len); !note.empty())
+            appendf(text_out, "%s\n", note.c_str());
+        out["params"]["max_seq_len"] = c.max_seq_len;
+        out["params"]["beyond_max_seq_len"] = a.seq_len > c.max_seq_len;
         // Slot designs and sink_token models have one node more than the input: node 0 is the slot
         // or the prepended token. Designs whose rows do not sum to 1 are read through the probe's proxy.
         const bool sink_token = c.attention.uses_sink_token(), slot = c.attention.has_slot();

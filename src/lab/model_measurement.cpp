@@ -136,7 +136,7 @@ ModelMeasurement measure_model(const std::filesystem::path& model_path, const Me
     DiffusionCurves curves;
     ForwardOptions forward;
     forward.training = false;
-    forward.attention_path = AttentionPath::materialised;
+    forward.attention_kernel = AttentionKernel::materialised;
     forward.logits = false;
     const int n = std::min(options.analysis_samples, drawn.N);
     try {

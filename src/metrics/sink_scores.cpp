@@ -64,14 +64,17 @@ void SinkScoreAccumulator::add(int layer, const float* weights, const float* slo
     samples_[layer] += B;
 }
 
-void SinkScoreAccumulator::add_column_sums(int layer, const float* column_sums, const float* slot_sums, int B, int T) {
-    SINKLAB_ASSERT(layer >= 0 && layer < L_ && K_ <= T);
+void SinkScoreAccumulator::add_column_sums(int layer, const float* column_sums, const float* slot_sums, int B, int T,
+                                           int columns) {
+    if (columns == 0) columns = T;
+    SINKLAB_ASSERT(layer >= 0 && layer < L_ && K_ <= T && K_ <= columns);
     begin_add(slot_sums != nullptr);
     for (int b = 0; b < B; ++b)
         for (int h = 0; h < H_; ++h) {
             const long bh = static_cast<long>(b) * H_ + h;
             if (slot_sums) record(layer, h, kSlot, slot_sums[bh] / static_cast<double>(T));
-            for (int k = 1; k <= K_; ++k) record(layer, h, k, column_sums[bh * T + k - 1] / static_cast<double>(T - k + 1));
+            for (int k = 1; k <= K_; ++k)
+                record(layer, h, k, column_sums[bh * columns + k - 1] / static_cast<double>(T - k + 1));
         }
     samples_[layer] += B;
 }

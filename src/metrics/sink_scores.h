@@ -25,11 +25,12 @@ public:
     // weights read through `proxy`. A slot is given on every add or on none.
     void add(int layer, const float* weights, const float* slot_weights, int B, int T, ProxyKind proxy);
 
-    // The same from column sums (B, H, T): each key's weight summed over the queries (what
-    // attention_weight_stats or the blockwise kernel's Tap::attn_column_sums give, proxies already
-    // applied), read as alpha_k = sum_k / (T - k + 1); slot_sums (B, H) is the slot's weight summed
-    // over the T queries, or null. Needs T >= positions.
-    void add_column_sums(int layer, const float* column_sums, const float* slot_sums, int B, int T);
+    // The same from column sums (B, H, columns): each key's weight summed over the queries (what
+    // attention_weight_stats gives for every key, columns = T, or the blockwise kernel's
+    // Tap::attn_column_sums for the first keys, proxies already applied), read as alpha_k = sum_k /
+    // (T - k + 1); slot_sums (B, H) is the slot's weight summed over the T queries, or null. Needs
+    // T >= positions and columns >= positions; columns 0 means T.
+    void add_column_sums(int layer, const float* column_sums, const float* slot_sums, int B, int T, int columns = 0);
 
     int positions() const { return K_; }
     bool has_slot() const { return has_slot_; }

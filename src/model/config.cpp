@@ -112,22 +112,17 @@ void ModelConfig::validate() const {
     SINKLAB_CHECK(layer_windows.empty() || static_cast<int>(layer_windows.size()) == n_layers, "config",
                   "layer_windows has {} entries for {} layers", layer_windows.size(), n_layers);
     for (int w : layer_windows) SINKLAB_CHECK(w >= 0, "config", "layer_windows entries must be >= 0, got {}", w);
-    SINKLAB_CHECK(attn_logit_softcap >= 0 && final_logit_softcap >= 0, "config", "softcaps must be >= 0 (0 = off)");
+    SINKLAB_CHECK(attention.softcap >= 0 && final_logit_softcap >= 0, "config", "softcaps must be >= 0 (0 = off)");
     SINKLAB_CHECK(embed_scale > 0, "config", "embed_scale must be positive");
     SINKLAB_CHECK(norm_weight_offset == 0.0f || (norm == NormKind::rmsnorm && norm_affine), "config",
                   "norm_weight_offset applies to RMSNorm weights only");
     SINKLAB_CHECK(!has_score_bias() || attention.kind != AttentionKind::linear_elu, "config",
                   "pe '{}' adds a bias to attention scores, and attention 'linear_elu' (a kernel design) has none",
                   to_string(positions));
-    SINKLAB_CHECK(attn_logit_softcap == 0 || (attention.kind == AttentionKind::softmax && !attention.has_slot() &&
-                                              !attention.value_bias),
-                  "config", "attn_logit_softcap is implemented for plain softmax attention only, not '{}'",
-                  attention.name());
+    SINKLAB_CHECK(attention.softcap == 0 || attention.kind != AttentionKind::linear_elu, "config",
+                  "attn_logit_softcap caps attention scores, and attention 'linear_elu' (a kernel design) has none");
     SINKLAB_CHECK(!parallel_residual || norm_placement == NormPlacement::pre, "config",
                   "parallel_residual needs norm_placement 'pre', got '{}'", to_string(norm_placement));
-    SINKLAB_CHECK(!has_score_bias() || attn_logit_softcap == 0, "config",
-                  "pe '{}' with attn_logit_softcap is not supported (the soft-capping kernel has no score bias)",
-                  to_string(positions));
 }
 
 std::string ModelConfig::inference_only_features() const {
@@ -136,7 +131,6 @@ std::string ModelConfig::inference_only_features() const {
     if (norm_placement == NormPlacement::sandwich || norm_placement == NormPlacement::output)
         features.push_back("norm_placement " + to_string(norm_placement));
     if (qk_norm != QkNorm::none) features.push_back("qk_norm " + to_string(qk_norm));
-    if (attn_logit_softcap > 0) features.push_back("attn_logit_softcap");
     if (final_logit_softcap > 0) features.push_back("final_logit_softcap");
     std::string list;
     for (const auto& f : features) list += (list.empty() ? "" : ", ") + f;
@@ -180,7 +174,7 @@ nlohmann::json ModelConfig::to_json() const {
     if (!layer_windows.empty()) j["layer_windows"] = layer_windows;
     if (parallel_residual) j["parallel_residual"] = parallel_residual;
     if (qk_norm != defaults.qk_norm) j["qk_norm"] = to_string(qk_norm);
-    if (attn_logit_softcap != defaults.attn_logit_softcap) j["attn_logit_softcap"] = attn_logit_softcap;
+    if (attention.softcap != defaults.attention.softcap) j["attn_logit_softcap"] = attention.softcap;
     if (final_logit_softcap != defaults.final_logit_softcap) j["final_logit_softcap"] = final_logit_softcap;
     if (embed_scale != defaults.embed_scale) j["embed_scale"] = embed_scale;
     return j;
@@ -225,7 +219,7 @@ ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& s
             else if (key == "layer_windows") c.layer_windows = value.get<std::vector<int>>();
             else if (key == "parallel_residual") c.parallel_residual = value.get<bool>();
             else if (key == "qk_norm") c.qk_norm = parse_qk_norm(value.get<std::string>());
-            else if (key == "attn_logit_softcap") c.attn_logit_softcap = value.get<float>();
+            else if (key == "attn_logit_softcap") c.attention.softcap = value.get<float>();
             else if (key == "final_logit_softcap") c.final_logit_softcap = value.get<float>();
             else if (key == "embed_scale") c.embed_scale = value.get<float>();
             else fail("config", "{}: unknown model key '{}'", source, key);

@@ -65,7 +65,7 @@ struct ModelConfig {
     // Pretrained families' extras, off by default.
     bool parallel_residual = false;  // x + attn(norm1(x)) + mlp(norm2(x)) (GPT-NeoX)
     QkNorm qk_norm = QkNorm::none;
-    float attn_logit_softcap = 0.0f;   // scores become c tanh(s / c) before the softmax; 0 = off (Gemma 2)
+    // Attention logit soft-capping (Gemma 2) is attention.softcap (JSON key attn_logit_softcap).
     float final_logit_softcap = 0.0f;  // the same on the logits
     float embed_scale = 1.0f;          // token embeddings are multiplied by it (Gemma: sqrt(C))
 

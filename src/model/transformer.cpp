@@ -7,7 +7,9 @@
 #include "core/error.h"
 #include "core/rng.h"
 #include "attention/blockwise_attention.h"
+#include "attention/cached_attention.h"
 #include "attention/output_gate.h"
+#include "metrics/proxy.h"
 #include "model/kv_cache.h"
 #include "ops/activations.h"
 #include "ops/cross_entropy.h"
@@ -60,6 +62,7 @@ Transformer::Transformer(const ModelConfig& config) : config_(config) {
     if (config_.positions == PositionKind::sinusoidal) {
         sinusoidal_ = Tensor({config_.position_rows(), config_.d_model});
         sinusoidal_positions(sinusoidal_.data(), config_.position_rows(), config_.d_model);
+        sinusoidal_rows_ = config_.position_rows();
     }
 }
 
@@ -218,6 +221,14 @@ AttentionParamGrads Transformer::attention_param_grads(int l) {
     return g;
 }
 
+ScoreBias Transformer::score_bias() {
+    switch (config_.positions) {
+        case PositionKind::alibi: return {ScoreBiasKind::alibi};
+        case PositionKind::relative: return {ScoreBiasKind::relative, param("embed.relative_bias")};
+        default: return {};
+    }
+}
+
 AttentionMask Transformer::attention_mask(int l, int sink) const {
     return AttentionMask{config_.window_of(l), config_.prefix > 0 ? config_.prefix + sink : 0};
 }
@@ -232,12 +243,13 @@ void Transformer::zero_grad() {
     grads_.zero();
 }
 
-void Transformer::ensure_activations(int B, int T, bool training, AttentionPath path) {
+void Transformer::ensure_activations(int B, int T, bool training, AttentionKernel kernel) {
     // T: the positions the blocks see (the sink token included)
     Activations& a = acts_;
     const int copies = training ? config_.n_layers : 1;
     // With one layer both modes keep one copy, but only training buffers hold dlogits.
-    if (a.B == B && a.T == T && a.layer_copies == copies && a.path == path && (!training || !a.dlogits.empty())) return;
+    if (a.B == B && a.T == T && a.layer_copies == copies && a.kernel == kernel && (!training || !a.dlogits.empty()))
+        return;
     const int64_t N = static_cast<int64_t>(B) * T, C = config_.d_model, F = config_.ff();
     const int64_t up_width = config_.gated_mlp() ? 2 * F : F;
     const int64_t NH = config_.n_heads, HSO = NH * config_.hs();
@@ -245,23 +257,26 @@ void Transformer::ensure_activations(int B, int T, bool training, AttentionPath 
     a.B = B;
     a.T = T;
     a.layer_copies = copies;
-    a.path = path;
+    a.kernel = kernel;
     a.resid = Tensor({training ? copies + 1 : 2, N, C});
     a.norm1 = Tensor({copies, N, C});
     a.norm1_mean = Tensor({copies, N});
     a.norm1_rstd = Tensor({copies, N});
     a.qkv = Tensor({copies, N, config_.qkv_width()});
-    if (path == AttentionPath::materialised)
+    if (kernel == AttentionKernel::materialised) {
         a.attw = Tensor({copies, B, NH, T, T});
-    else
-        a.attn_stats = Tensor({2, B, NH, T});
-    if (path == AttentionPath::materialised) {
         const AttentionSavedNeeds needs = attention_saved_needs(config_.attention);
         if (needs.slot_weights) a.slot_weights = Tensor({copies, B, NH, T});
         if (needs.row_sums) a.row_sums = Tensor({copies, B, NH, T});
         if (needs.scores) a.scores = Tensor({copies, B, NH, T, T});
+    } else if (training) {
+        const AttentionRowStatsNeeds needs = attention_row_stats_needs(config_.attention);
+        if (needs.shift) a.row_shift = Tensor({copies, B, NH, T});
+        if (needs.sum) a.row_sum = Tensor({copies, B, NH, T});
+        if (needs.argmax) a.row_argmax.assign(static_cast<size_t>(copies) * B * NH * T, 0);
+    } else {
+        a.attn_stats = Tensor({3, B, NH, T});
     }
-    if (config_.has_score_bias()) a.score_bias = Tensor({NH, T, T});
     if (config_.attention.gate != GateKind::none) {
         a.gate_logits = Tensor({copies, N, output_gate_width(config_.attention.gate, config_.n_heads, config_.hs())});
         a.gated = Tensor({copies, N, HSO});
@@ -296,8 +311,9 @@ const RopeTable& Transformer::rope_table(int last_position) {
     const bool long_factors = c.rope_long_from > 0 && last_position >= c.rope_long_from;
     RopeTable& table = long_factors ? rope_long_ : rope_;
     if (last_position >= table.positions) {
-        // Grown on demand (doubling): a long-context model would otherwise hold its whole table.
-        const int rows = std::min(c.position_rows(), std::max(2 * (last_position + 1), 256));
+        // Grown on demand (doubling): a long-context model would otherwise hold its whole table. The
+        // angles are a formula, so positions beyond max_seq_len extrapolate (check_positions).
+        const int rows = std::max(2 * (last_position + 1), 256);
         const std::vector<double>& given = long_factors ? c.rope_long_inv_freq : c.rope_inv_freq;
         table = RopeTable::build(given.empty() ? RopeTable::default_inv_freq(c.rope_dim(), c.rope_theta) : given, rows,
                                  c.rope_attention_factor);
@@ -310,6 +326,12 @@ AttentionSaved Transformer::Activations::saved_attention(int copy) {
     // Training keeps a copy per layer, zeroed when allocated, and only that layer's mask writes it.
     // Inference shares one copy among layers whose masks may differ (sliding and global windows).
     return {at(attw), at(slot_weights), at(row_sums), at(scores), training};
+}
+
+AttentionRowStats Transformer::Activations::row_stats(int copy) {
+    auto at = [&](Tensor& t) { return t.empty() ? nullptr : t.data() + copy * (t.numel() / layer_copies); };
+    const long rows = row_argmax.size() / layer_copies;
+    return {at(row_shift), at(row_sum), row_argmax.empty() ? nullptr : row_argmax.data() + copy * rows};
 }
 
 namespace {
@@ -363,6 +385,20 @@ const float* Transformer::position_table() {
     return nullptr;
 }
 
+void Transformer::check_positions(int last_position) {
+    const ModelConfig& c = config_;
+    SINKLAB_CHECK(c.positions != PositionKind::learned || last_position < c.position_rows(), "model",
+                  "position {} is beyond the model's learned positions (max_seq_len {}): a learned table has no row "
+                  "to extrapolate from",
+                  last_position - (c.attention.uses_sink_token() ? 1 : 0), c.max_seq_len);
+    if (c.positions == PositionKind::sinusoidal && last_position >= sinusoidal_rows_) {
+        // the sinusoids are a formula: the table grows (doubling) to the positions asked for
+        sinusoidal_rows_ = std::max(2 * (last_position + 1), c.position_rows());
+        sinusoidal_ = Tensor({sinusoidal_rows_, c.d_model});
+        sinusoidal_positions(sinusoidal_.data(), sinusoidal_rows_, c.d_model);
+    }
+}
+
 void Transformer::embed(float* out, const int32_t* tokens, const int* positions, int B, int T, bool sink_token) {
     const ModelConfig& c = config_;
     const int N = B * T;
@@ -395,6 +431,7 @@ Transformer::BlockBuffers Transformer::block_buffers(int l) {
     buf.mlp_pre = at(a.mlp_pre);
     buf.mlp_act = at(a.mlp_act);
     buf.saved = a.saved_attention(copy);
+    if (a.training) buf.row_stats = a.row_stats(copy);
     return buf;
 }
 
@@ -507,22 +544,14 @@ double Transformer::forward(const int32_t* tokens, const int32_t* targets, int B
                             const ForwardOptions& options) {
     const ModelConfig& c = config_;
     SINKLAB_CHECK(B > 0 && T > 0, "model", "empty batch (B={}, T={})", B, T);
-    if (c.positions == PositionKind::learned || c.positions == PositionKind::sinusoidal ||
-        c.positions == PositionKind::rope)
-        SINKLAB_CHECK(T <= c.max_seq_len, "model", "sequence length {} exceeds the model's max_seq_len {}", T,
-                      c.max_seq_len);
-    SINKLAB_CHECK(!options.training || options.attention_path == AttentionPath::materialised, "model",
-                  "the blockwise attention path keeps no weights for backward: use it for inference (training = false)");
-    SINKLAB_CHECK(options.attention_path == AttentionPath::materialised || !c.has_score_bias(), "model",
-                  "the blockwise attention path has no positional score bias: pe '{}' needs the materialised path",
-                  to_string(c.positions));
     SINKLAB_CHECK(options.logits || !targets, "model", "a forward without logits has no loss: pass no targets");
     // sink_token: every sequence runs as [sink, tokens], the sink at position 0 (StreamingLLM's
     // prepended token); the blocks see TS = T + 1 positions, the head and the loss the T tokens.
     const int sink = c.attention.uses_sink_token() ? 1 : 0, TS = T + sink;
-    ensure_activations(B, TS, options.training, options.attention_path);
+    check_positions(TS - 1);
+    ensure_activations(B, TS, options.training, resolve_attention_kernel(options.attention_kernel, TS));
     Activations& a = acts_;
-    const int N = B * TS, C = c.d_model, QKV = c.qkv_width(), HS = c.hs();
+    const int N = B * TS, C = c.d_model, HS = c.hs();
     a.training = options.training;
     a.sink = sink;
     for (int i = 0; i < B * T; ++i)
@@ -545,43 +574,31 @@ double Transformer::forward(const int32_t* tokens, const int32_t* targets, int B
     embed(a.resid.data(), a.tokens.data(), a.positions.data(), B, TS, sink);
     if (obs) obs->observe(Tap::embed, -1, a.resid.data(), {N, C});
 
-    // positional score bias (NH, TS, TS), the same for every layer
-    const float* score_bias = nullptr;
-    if (c.positions == PositionKind::alibi) alibi_bias(a.score_bias.data(), c.n_heads, TS);
-    if (c.positions == PositionKind::relative)
-        relative_bias_forward(a.score_bias.data(), param("embed.relative_bias"), c.n_heads, TS);
-    if (c.has_score_bias()) score_bias = a.score_bias.data();
-
+    const ScoreBias bias = score_bias();
     const AttendFn attend = [&](int l, const BlockBuffers& buf) {
         const AttentionMask mask = attention_mask(l, sink);
-        const float* qkv = buf.qkv;
-        float* attout = buf.attout;
-        const AttentionSaved& saved = buf.saved;  // (B, NH, TS, TS) weights and the rest
-        if (a.path == AttentionPath::blockwise) {
-            float* column_sums = a.attn_stats.data();  // (B, NH, TS)
-            float* row_entropy = column_sums + static_cast<long>(B) * c.n_heads * TS;  // (B, NH, TS)
-            blockwise_attention_forward({attout, column_sums, row_entropy}, AttentionInputs{qkv, nullptr}, dims,
-                                        c.attention, mask, {.softcap = c.attn_logit_softcap});
-            if (obs) obs->observe(Tap::attn_column_sums, l, column_sums, {B, c.n_heads, TS});
-            if (obs) obs->observe(Tap::attn_row_entropy, l, row_entropy, {B, c.n_heads, TS});
+        const AttentionInputs in{buf.qkv, bias};
+        if (a.kernel == AttentionKernel::blockwise) {
+            // Training keeps the row statistics for backward; inference taps the weights' statistics
+            // for an observer (the first attention_columns keys' column sums).
+            AttentionTaps taps;
+            const long rows = static_cast<long>(B) * c.n_heads * TS;
+            if (obs && !a.training) {
+                taps.column_sums = a.attn_stats.data();  // (B, NH, columns)
+                taps.columns = std::clamp(options.attention_columns, 1, TS);
+                taps.row_entropy = a.attn_stats.data() + rows;  // (B, NH, TS)
+                if (c.attention.has_slot()) taps.slot_weights = a.attn_stats.data() + 2 * rows;  // (B, NH, TS)
+                taps.proxy = sink_metric_proxy(c.attention);
+            }
+            blockwise_attention_forward(buf.attout, buf.row_stats, taps, in, attention_params(l), dims, c.attention,
+                                        mask);
+            if (taps.slot_weights) obs->observe(Tap::attn_slot_weights, l, taps.slot_weights, {B, c.n_heads, TS});
+            if (taps.column_sums) obs->observe(Tap::attn_column_sums, l, taps.column_sums, {B, c.n_heads, taps.columns});
+            if (taps.row_entropy) obs->observe(Tap::attn_row_entropy, l, taps.row_entropy, {B, c.n_heads, TS});
             return;
         }
-        if (c.attn_logit_softcap > 0) {
-            // The attention library has no logit soft-capping; the inference kernel has it, and
-            // with an empty cache it is the same causal attention, one sequence at a time.
-            for (int b = 0; b < B; ++b) {
-                const float* q = qkv + static_cast<long>(b) * TS * QKV;
-                const CachedAttentionInputs in{q, QKV, q + c.n_heads * HS, q + (c.n_heads + c.n_kv_heads) * HS, QKV,
-                                               attention_scale(c.attention, HS), c.attn_logit_softcap};
-                cached_attention_forward(attout + static_cast<long>(b) * TS * c.n_heads * HS,
-                                         static_cast<long>(c.n_heads) * HS,
-                                         saved.weights + static_cast<long>(b) * c.n_heads * TS * TS, in,
-                                         CachedAttentionDims{c.n_heads, c.n_kv_heads, HS, TS, TS, 0}, mask);
-            }
-        } else {
-            attention_forward(attout, saved, AttentionInputs{qkv, score_bias}, attention_params(l), dims, c.attention,
-                              mask);
-        }
+        const AttentionSaved& saved = buf.saved;  // (B, NH, TS, TS) weights and the rest
+        attention_forward(buf.attout, saved, in, attention_params(l), dims, c.attention, mask);
         if (obs && saved.slot_weights) obs->observe(Tap::attn_slot_weights, l, saved.slot_weights, {B, c.n_heads, TS});
         if (obs) obs->observe(Tap::attn_weights, l, saved.weights, {B, c.n_heads, TS, TS});
     };
@@ -609,10 +626,8 @@ const float* Transformer::forward_step(const int32_t* tokens, const int* positio
                                        TensorObserver* obs) {
     const ModelConfig& c = config_;
     SINKLAB_CHECK(n > 0, "model", "forward_step needs at least one token");
-    SINKLAB_CHECK(c.attention.name() == "softmax", "model",
-                  "generation with a KV cache supports softmax attention only, not '{}'", c.attention.name());
-    SINKLAB_CHECK(!c.has_score_bias(), "model", "generation with a KV cache does not support pe '{}' yet",
-                  to_string(c.positions));
+    SINKLAB_CHECK(!c.attention.uses_sink_token(), "model",
+                  "generation with a KV cache does not prepend the sink token of attention 'sink_token' yet");
     SINKLAB_CHECK(cache.layers() == c.n_layers && cache.row_width() == static_cast<long>(c.n_kv_heads) * c.hs(),
                   "model", "the KV cache was made for another model configuration");
     SINKLAB_CHECK(cache.length() + n <= cache.capacity(), "model",
@@ -624,10 +639,10 @@ const float* Transformer::forward_step(const int32_t* tokens, const int* positio
     for (int i = 0; i < n; ++i) {
         SINKLAB_CHECK(tokens[i] >= 0 && tokens[i] < c.vocab_size, "model",
                       "token id {} is outside the vocabulary (size {})", tokens[i], c.vocab_size);
-        SINKLAB_CHECK(positions[i] >= 0 && positions[i] < c.max_seq_len, "model",
-                      "position {} is outside the model's context (max_seq_len {})", positions[i], c.max_seq_len);
+        SINKLAB_CHECK(positions[i] >= 0, "model", "position {} is negative", positions[i]);
         last_position = std::max(last_position, positions[i]);
     }
+    check_positions(last_position);
     ensure_activations(1, n, false);
     Activations& a = acts_;
     a.training = false;
@@ -638,11 +653,16 @@ const float* Transformer::forward_step(const int32_t* tokens, const int* positio
     const int C = c.d_model, QKV = c.qkv_width(), HS = c.hs();
     const int first = cache.length(), keys = first + n;
     step_weights_ = Tensor({c.n_heads, n, keys});
+    if (c.attention.has_slot()) step_slot_weights_ = Tensor({c.n_heads, n});
 
     embed(a.resid.data(), tokens, a.positions.data(), 1, n, false);
     if (obs) obs->observe(Tap::embed, -1, a.resid.data(), {n, C});
 
     const long kv_width = cache.row_width();
+    // the positions of the held keys and of the new ones (the score bias reads them)
+    std::vector<int> key_positions = cache.positions();
+    key_positions.insert(key_positions.end(), positions, positions + n);
+    const ScoreBias bias = score_bias();
     const AttendFn attend = [&](int l, const BlockBuffers& buf) {
         // append this step's keys and values, then attend over everything held
         const float* qkv = buf.qkv;
@@ -653,11 +673,14 @@ const float* Transformer::forward_step(const int32_t* tokens, const int* positio
             std::memcpy(k_rows + i * kv_width, row + c.n_heads * HS, kv_width * sizeof(float));
             std::memcpy(v_rows + i * kv_width, row + c.n_heads * HS + kv_width, kv_width * sizeof(float));
         }
-        const CachedAttentionInputs in{qkv, QKV, cache.keys(l), cache.values(l), kv_width,
-                                       attention_scale(c.attention, HS), c.attn_logit_softcap};
-        cached_attention_forward(buf.attout, static_cast<long>(c.n_heads) * HS, step_weights_.data(), in,
-                                 CachedAttentionDims{c.n_heads, c.n_kv_heads, HS, n, keys, first},
+        const CachedAttentionInputs in{qkv,  QKV,       cache.keys(l), cache.values(l), kv_width,
+                                       bias, positions, key_positions.data()};
+        const CachedAttentionOutputs out{buf.attout, static_cast<long>(c.n_heads) * HS, step_weights_.data(),
+                                         c.attention.has_slot() ? step_slot_weights_.data() : nullptr};
+        cached_attention_forward(out, in, attention_params(l),
+                                 CachedAttentionDims{c.n_heads, c.n_kv_heads, HS, n, keys, first}, c.attention,
                                  AttentionMask{c.window_of(l), c.prefix});
+        if (obs && out.slot_weights) obs->observe(Tap::attn_slot_weights, l, out.slot_weights, {1, c.n_heads, n});
         if (obs) obs->observe(Tap::attn_weights, l, step_weights_.data(), {1, c.n_heads, n, keys});
     };
     for (int l = 0; l < c.n_layers; ++l) block_forward(l, block_buffers(l), n, a.positions.data(), a.rope, attend, obs);
@@ -684,11 +707,10 @@ void Transformer::ensure_gradient_buffers() {
         dacts_.dgated = Tensor({N, HSO});
         dacts_.dgate = Tensor({N, output_gate_width(c.attention.gate, c.n_heads, c.hs())});
     }
-    if (c.positions == PositionKind::relative) dacts_.dscore_bias = Tensor({c.n_heads, acts_.T, acts_.T});
 }
 
 void Transformer::block_backward(int l, const BlockBuffers& buf, int N, const AttentionDims& dims,
-                                 const float* score_bias) {
+                                 const ScoreBias& bias) {
     const ModelConfig& c = config_;
     const Activations& a = acts_;
     Gradients& g = dacts_;
@@ -749,9 +771,15 @@ void Transformer::block_backward(int l, const BlockBuffers& buf, int N, const At
         matmul_backward(g.datt.data(), dw.wo, dw.bo, dattn_out, buf.attout, w.wo, N, HSO, C, overwrite);
     }
     AttentionParamGrads dparams = attention_param_grads(l);
-    if (!g.dscore_bias.empty()) dparams.score_bias = g.dscore_bias.data();
-    attention_backward(g.dqkv.data(), dparams, g.datt.data(), AttentionInputs{buf.qkv, score_bias}, attention_params(l),
-                       buf.saved, dims, c.attention, attention_mask(l, a.sink), overwrite);
+    if (c.positions == PositionKind::relative) dparams.relative_table = grad("embed.relative_bias");
+    const AttentionInputs in{buf.qkv, bias};
+    const AttentionMask mask = attention_mask(l, a.sink);
+    if (a.kernel == AttentionKernel::blockwise)
+        blockwise_attention_backward(g.dqkv.data(), dparams, g.datt.data(), buf.attout, in, attention_params(l),
+                                     buf.row_stats, dims, c.attention, mask, overwrite);
+    else
+        attention_backward(g.dqkv.data(), dparams, g.datt.data(), in, attention_params(l), buf.saved, dims,
+                           c.attention, mask, overwrite);
     if (a.rope) {
         rope_backward(g.dqkv.data(), a.positions.data(), N, c.n_heads, HS, QKV, *a.rope);
         rope_backward(g.dqkv.data() + c.n_heads * HS, a.positions.data(), N, c.n_kv_heads, HS, QKV, *a.rope);
@@ -779,8 +807,7 @@ void Transformer::backward() {
     const AttentionDims dims{B, TS, c.n_heads, c.n_kv_heads, c.hs()};
     const ParamInfo* final_w = find("final_norm.weight");
     const ParamInfo* final_b = find("final_norm.bias");
-    const float* score_bias = c.has_score_bias() ? a.score_bias.data() : nullptr;
-    if (!g.dscore_bias.empty()) g.dscore_bias.zero();
+    const ScoreBias bias = score_bias();
 
     // logits = final_norm @ head^T, over the B*T real tokens
     float* dhead = c.tied_embeddings ? grad("embed.tokens") : grad("lm_head");
@@ -800,10 +827,7 @@ void Transformer::backward() {
             std::memcpy(g.dresid.data() + (static_cast<long>(b) * TS + sink) * C, dlast + static_cast<long>(b) * T * C,
                         sizeof(float) * T * C);
 
-    for (int l = c.n_layers - 1; l >= 0; --l) block_backward(l, block_buffers(l), N, dims, score_bias);
-
-    if (!g.dscore_bias.empty())
-        relative_bias_backward(grad("embed.relative_bias"), g.dscore_bias.data(), c.n_heads, TS);
+    for (int l = c.n_layers - 1; l >= 0; --l) block_backward(l, block_buffers(l), N, dims, bias);
     // in the forward pass this was (embed): resid = wte[tokens] * scale, the sink token over row 0 of
     // each sequence, + the position rows
     if (c.positions == PositionKind::learned)
@@ -815,6 +839,9 @@ void Transformer::backward() {
 const float* Transformer::attention_weights(int layer) const {
     SINKLAB_CHECK(acts_.training && layer >= 0 && layer < config_.n_layers, "model",
                   "attention weights of layer {} are not kept by the last forward", layer);
+    SINKLAB_CHECK(acts_.kernel == AttentionKernel::materialised, "model",
+                  "the last forward ran the blockwise attention kernel, which keeps no weights; ask for "
+                  "AttentionKernel::materialised");
     return acts_.attw.data() + static_cast<long>(layer) * acts_.B * config_.n_heads * acts_.T * acts_.T;
 }
 

@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "attention/attention.h"
+#include "attention/attention_kernel.h"
+#include "attention/blockwise_attention.h"
 #include "core/tensor.h"
 #include "metrics/taps.h"
 #include "model/config.h"
@@ -35,17 +37,17 @@ public:
     virtual void intervene(Tap tap, int layer, float* data, const Shape& shape) {}
 };
 
-// How a forward computes attention. materialised: the reference kernel, whose (B, NH, T, T) weights
-// are tapped as Tap::attn_weights (and kept for backward). blockwise: inference only, never stores a
-// T x T matrix (attention/blockwise_attention.h); taps Tap::attn_column_sums (B, NH, T) and
-// Tap::attn_row_entropy (B, NH, T) instead. Softmax designs only (blockwise_attention_supports),
-// without a positional score bias (pe alibi, relative).
-enum class AttentionPath { materialised, blockwise };
-
+// How a forward computes attention (attention/attention_kernel.h; every design runs on both kernels).
+// materialised: the reference kernel, whose (B, NH, T, T) weights are tapped as Tap::attn_weights
+// and kept for backward. blockwise: never stores a T x T matrix, keeps a few numbers per query row
+// for backward; taps Tap::attn_column_sums (B, NH, attention_columns), the weight each of the first
+// keys receives, and Tap::attn_row_entropy (B, NH, T) instead, read through the design's proxy
+// (metrics/proxy.h). Both tap Tap::attn_slot_weights first for designs with a slot.
 struct ForwardOptions {
     bool training = true;  // keep every layer's activations for backward; false reuses one layer's buffers
     TensorObserver* observer = nullptr;
-    AttentionPath attention_path = AttentionPath::materialised;
+    AttentionKernel attention_kernel = AttentionKernel::automatic;
+    int attention_columns = 1;  // blockwise taps: column sums of the first keys (a probe's positions)
     // false: stop after the last block (no final norm, logits or loss), for readers of the blocks'
     // taps; the (B*T, V) logits are then never allocated.
     bool logits = true;
@@ -117,7 +119,8 @@ private:
         // post placement: norm1 (norm2) holds the residual sum x + attn (mid + mlp) that the norm reads
         float* mlp_pre = nullptr;  // (N, F or 2F)
         float* mlp_act = nullptr;  // (N, F)
-        AttentionSaved saved;      // what the attention kernel keeps for backward (weights (B, NH, T, T), ...)
+        AttentionSaved saved;          // materialised: what the kernel keeps (weights (B, NH, T, T), ...)
+        AttentionRowStats row_stats;   // blockwise: what the kernel keeps per query row (training)
     };
     // The attention of one block: from buf.qkv (N, QKV) after RoPE to buf.attout (N, NH*HS), over
     // whole sequences (forward, saving into buf.saved) or the KV cache (forward_step).
@@ -127,15 +130,20 @@ private:
     // The design's learnable tensors of layer l (attention_param_infos), in the parameters or gradients.
     AttentionParams attention_params(int l);
     AttentionParamGrads attention_param_grads(int l);
+    // The positional score bias the kernels compute (pe alibi, relative), none for the others.
+    ScoreBias score_bias();
     // Prefix LM with a sink token: the prefix grows by the sink so that it covers the same tokens.
     AttentionMask attention_mask(int l, int sink) const;
     // The gradient buffer, allocated (zeroed) on first use: a model that only runs inference never holds one.
     float* gradients();
-    void ensure_activations(int B, int T, bool training, AttentionPath path = AttentionPath::materialised);
+    void ensure_activations(int B, int T, bool training, AttentionKernel kernel = AttentionKernel::materialised);
     void ensure_gradient_buffers();
     const RopeTable& rope_table(int last_position);
     // The absolute position rows (learned or sinusoidal), or null for the other position kinds.
     const float* position_table();
+    // Refuses a position beyond a learned table (nothing to extrapolate from); grows the sinusoidal
+    // table. RoPE, ALiBi, relative and no positions take any position (rope_table grows).
+    void check_positions(int last_position);
     // out (B*T, C): token embeddings, the sink token over row 0 of each sequence (sink_token), then
     // the absolute position of each row.
     void embed(float* out, const int32_t* tokens, const int* positions, int B, int T, bool sink_token);
@@ -146,7 +154,7 @@ private:
                        const AttendFn& attend, TensorObserver* obs);
     // The gradient of block_forward, read from its saved buffers: dacts_.dresid holds dL/d(block
     // output) on entry and dL/d(block input) on return; the layer's parameter gradients accumulate.
-    void block_backward(int l, const BlockBuffers& buf, int N, const AttentionDims& dims, const float* score_bias);
+    void block_backward(int l, const BlockBuffers& buf, int N, const AttentionDims& dims, const ScoreBias& bias);
     void head_forward(const float* last, int N, TensorObserver* obs);
 
     ModelConfig config_;
@@ -155,8 +163,10 @@ private:
     size_t num_params_ = 0;
     Tensor weights_, grads_;
     RopeTable rope_, rope_long_;  // built on demand up to the positions used (rope_long_: longrope)
-    Tensor sinusoidal_;  // (max_seq_len, C) when positions are sinusoidal
-    Tensor step_weights_;  // (NH, n, K) attention weights of the last forward_step
+    Tensor sinusoidal_;  // (sinusoidal_rows_, C) when positions are sinusoidal: position_rows(), or more
+    int sinusoidal_rows_ = 0;
+    Tensor step_weights_;       // (NH, n, K) attention weights of the last forward_step
+    Tensor step_slot_weights_;  // (NH, n) its slot weights (designs with a slot)
 
     struct Activations {
         int B = 0, T = 0;  // T: positions the blocks see, the sink token included
@@ -171,15 +181,17 @@ private:
         Tensor resid;                            // (layer_copies + 1, N, C) residual stream; 2 in inference
         Tensor norm1, norm1_mean, norm1_rstd;    // (layer_copies, N, C), (layer_copies, N)
         Tensor qkv;                              // (layer_copies, N, QKV)
-        Tensor attw;                             // (layer_copies, B, NH, T, T), materialised path
-        Tensor slot_weights;                     // (layer_copies, B, NH, T) designs with a slot
+        AttentionKernel kernel = AttentionKernel::materialised;  // the kernel this forward runs
+        Tensor attw;                             // (layer_copies, B, NH, T, T), materialised kernel
+        Tensor slot_weights;                     // (layer_copies, B, NH, T) designs with a slot, materialised
         Tensor row_sums;                         // (layer_copies, B, NH, T) designs that keep them (attention.h)
         Tensor scores;                           // (layer_copies, B, NH, T, T) designs that keep them
-        Tensor score_bias;                       // (NH, T, T) pe alibi, relative
+        Tensor row_shift, row_sum;               // (layer_copies, B, NH, T) blockwise training (blockwise_attention.h)
+        std::vector<int32_t> row_argmax;         // (layer_copies, B, NH, T) blockwise training, softpick
         Tensor gate_logits;                      // (layer_copies, N, G) gated designs
         Tensor gated;                            // (layer_copies, N, NH*HS) gated designs
-        AttentionPath path = AttentionPath::materialised;
-        Tensor attn_stats;                       // (2, B, NH, T) column sums, row entropies: blockwise path
+        Tensor attn_stats;                       // (3, B, NH, T) blockwise inference taps: column sums, row
+                                                 // entropies, slot weights
         Tensor attout;                           // (layer_copies, N, NH*HS)
         Tensor mid;                              // (layer_copies, N, C)
         Tensor norm2, norm2_mean, norm2_rstd;    // (layer_copies, N, C), (layer_copies, N)
@@ -193,6 +205,7 @@ private:
         Tensor logits, dlogits;                  // (N, V)
         Tensor losses;                           // (N)
         AttentionSaved saved_attention(int copy);  // copy's views of attw, slot_weights, row_sums, scores
+        AttentionRowStats row_stats(int copy);     // copy's views of row_shift, row_sum, row_argmax
     } acts_;
     struct Gradients {
         long N = 0;
@@ -201,7 +214,6 @@ private:
         Tensor datt;                         // (N, NH*HS)
         Tensor dgated, dgate;                // (N, NH*HS), (N, G) gated designs
         Tensor dqkv;                         // (N, QKV)
-        Tensor dscore_bias;                  // (NH, T, T) pe relative
     } dacts_;
 };
 

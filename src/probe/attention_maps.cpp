@@ -59,7 +59,7 @@ std::vector<std::string> write_attention_maps(Transformer& model, const int32_t*
     ForwardOptions forward;
     forward.training = false;
     forward.observer = &writer;
-    forward.attention_path = AttentionPath::materialised;
+    forward.attention_kernel = AttentionKernel::materialised;
     model.forward(tokens, nullptr, 1, T, forward);
     return writer.files;
 }

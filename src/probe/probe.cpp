@@ -6,7 +6,6 @@
 
 #include <fmt/format.h>
 
-#include "attention/blockwise_attention.h"
 #include "core/error.h"
 #include "core/files.h"
 #include "core/progress.h"
@@ -16,17 +15,6 @@
 #include "metrics/sink_scores.h"
 
 namespace sinklab {
-
-AttentionPathChoice parse_attention_path(const std::string& text) {
-    if (text == "auto") return AttentionPathChoice::automatic;
-    if (text == "materialised") return AttentionPathChoice::materialised;
-    if (text == "blockwise") return AttentionPathChoice::blockwise;
-    fail("probe", "--attention-path '{}': expected auto, materialised or blockwise", text);
-}
-
-std::string attention_path_name(AttentionPath path) {
-    return path == AttentionPath::blockwise ? "blockwise" : "materialised";
-}
 
 InterventionMode parse_intervention_mode(const std::string& text) {
     if (text == "zero") return InterventionMode::zero;
@@ -38,21 +26,6 @@ std::string intervention_mode_name(InterventionMode mode) { return mode == Inter
 
 bool ProbeResult::has(Metric metric) const { return std::find(metrics.begin(), metrics.end(), metric) != metrics.end(); }
 
-AttentionPath choose_attention_path(const ModelConfig& config, AttentionPathChoice choice) {
-    const bool supported = blockwise_attention_supports(config.attention) && !config.has_score_bias();
-    switch (choice) {
-        case AttentionPathChoice::automatic: return supported ? AttentionPath::blockwise : AttentionPath::materialised;
-        case AttentionPathChoice::materialised: return AttentionPath::materialised;
-        case AttentionPathChoice::blockwise:
-            SINKLAB_CHECK(supported, "probe",
-                          "--attention-path blockwise: the blockwise kernel does not compute attention design '{}' "
-                          "with pe '{}' yet; use --attention-path materialised (or auto)",
-                          config.attention.name(), to_string(config.positions));
-            return AttentionPath::blockwise;
-    }
-    return AttentionPath::materialised;
-}
-
 void check_sink_eps(double eps) {
     SINKLAB_CHECK(eps > 0.0 && eps < 1.0, "probe",
                   "--eps {}: the Sink threshold must lie in (0, 1) (alpha_k is a mean attention weight; 0.3 is Gu et "
@@ -61,11 +34,16 @@ void check_sink_eps(double eps) {
 }
 
 void check_probe_seq_len(const ModelConfig& c, int T) {
-    const bool bounded = c.positions == PositionKind::learned || c.positions == PositionKind::sinusoidal ||
-                         c.positions == PositionKind::rope;
-    SINKLAB_CHECK(!bounded || T <= c.max_seq_len, "probe",
+    SINKLAB_CHECK(c.positions != PositionKind::learned || T <= c.max_seq_len, "probe",
                   "--seq-len {}: this model has {} positions ({} positions, max_seq_len {}); use --seq-len {} or less", T,
                   c.max_seq_len, to_string(c.positions), c.max_seq_len, c.max_seq_len);
+}
+
+std::string beyond_max_seq_len_note(const ModelConfig& c, int T) {
+    if (T <= c.max_seq_len) return "";
+    return fmt::format("T = {} exceeds the model's max_seq_len {}: its {} positions extrapolate beyond the length it "
+                       "was configured (or trained) for",
+                       T, c.max_seq_len, to_string(c.positions));
 }
 
 namespace {
@@ -130,7 +108,12 @@ public:
             }
             if (entropy) entropy->add(layer, row_entropy_.data(), B, T);
         } else if (tap == Tap::attn_column_sums) {
-            if (sink) add_sink_columns(layer, data, nullptr, static_cast<int>(shape[0]), static_cast<int>(shape[2]));
+            // (B, H, columns): the column sums of the first keys (the probe's positions)
+            if (!sink) return;
+            const int B = static_cast<int>(shape[0]), H = static_cast<int>(shape[1]);
+            const float* slot = slot_.take(layer);
+            if (slot) slot_weight_sums(slot_sums_, slot, B, H, T_);
+            add_sink_columns(layer, data, slot ? slot_sums_.data() : nullptr, B, T_, static_cast<int>(shape[2]));
         } else if (tap == Tap::attn_row_entropy) {
             if (entropy) entropy->add(layer, data, static_cast<int>(shape[0]), static_cast<int>(shape[2]));
         } else if (tap == Tap::qkv) {
@@ -160,10 +143,10 @@ public:
     std::optional<SinkGeometryAccumulator> geometry;
 
 private:
-    void add_sink_columns(int layer, const float* column_sums, const float* slot_sums, int B, int T) {
+    void add_sink_columns(int layer, const float* column_sums, const float* slot_sums, int B, int T, int columns = 0) {
         SINKLAB_CHECK(sink->positions() <= T, "probe", "sink scores track positions 1..{}, but the sequences have {} tokens",
                       sink->positions(), T);
-        sink->add_column_sums(layer, column_sums, slot_sums, B, T);
+        sink->add_column_sums(layer, column_sums, slot_sums, B, T, columns);
     }
 
     const ModelConfig& config_;
@@ -239,7 +222,7 @@ private:
 // Runs every sample through the model in batches. With `with_loss` it returns the mean next-token
 // loss over the samples' targets; without, the forwards stop after the last block (no logits).
 double run_batches(Transformer& model, const ProbeSamples& samples, TensorObserver& observer,
-                   ProbeObserver* probe_observer, AttentionPath path, bool with_loss, int batch_tokens,
+                   ProbeObserver* probe_observer, AttentionKernel kernel, int columns, bool with_loss, int batch_tokens,
                    const std::string& label, bool progress_line) {
     const int T = samples.T, N = samples.N, L = model.config().n_layers;
     const int B = std::clamp(batch_tokens / T, 1, N);
@@ -248,7 +231,8 @@ double run_batches(Transformer& model, const ProbeSamples& samples, TensorObserv
     ForwardOptions forward;
     forward.training = false;
     forward.observer = &progress_observer;
-    forward.attention_path = path;
+    forward.attention_kernel = kernel;
+    forward.attention_columns = columns;
     forward.logits = with_loss;
     double loss_sum = 0.0;
     for (int n0 = 0; n0 < N; n0 += B) {
@@ -293,7 +277,9 @@ ProbeResult run_probe(Transformer& model, const ProbeSamples& samples, const Pro
     r.positions = std::min(options.positions, T);
     r.samples = N;
     r.seq_len = T;
-    r.path = choose_attention_path(c, options.path);
+    r.max_seq_len = c.max_seq_len;
+    // the positions the blocks see decide (the sink token of sink_token designs included)
+    r.kernel = resolve_attention_kernel(options.kernel, T + (c.attention.uses_sink_token() ? 1 : 0));
     r.metrics = options.metrics;
     r.thresholds = options.thresholds;
     const bool automatic_dims_wanted = options.intervention && options.intervention->dims.empty();
@@ -310,7 +296,8 @@ ProbeResult run_probe(Transformer& model, const ProbeSamples& samples, const Pro
     }
     const bool with_loss = options.intervention.has_value();
     const double loss =
-        run_batches(model, samples, observer, &observer, r.path, with_loss, options.batch_tokens, "probe", options.progress);
+        run_batches(model, samples, observer, &observer, r.kernel, r.positions, with_loss, options.batch_tokens, "probe",
+                    options.progress);
 
     if (observer.sink && observer.sink->has_slot()) {
         r.alpha_star = observer.sink->alpha(SinkScoreAccumulator::kSlot);
@@ -359,7 +346,8 @@ ProbeResult run_probe(Transformer& model, const ProbeSamples& samples, const Pro
         ir.loss_clean = loss;
         InterventionObserver edit(ir, std::move(means), TS);
         ir.loss_intervened =
-            run_batches(model, samples, edit, nullptr, r.path, true, options.batch_tokens, "intervention", options.progress);
+            run_batches(model, samples, edit, nullptr, r.kernel, 1, true, options.batch_tokens, "intervention",
+                        options.progress);
         r.intervention = ir;
     }
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -15,12 +15,6 @@
 
 namespace sinklab {
 
-// auto: blockwise when the model's attention design allows it (blockwise_attention_supports),
-// materialised otherwise.
-enum class AttentionPathChoice { automatic, materialised, blockwise };
-AttentionPathChoice parse_attention_path(const std::string& text);  // "auto" | "materialised" | "blockwise"
-std::string attention_path_name(AttentionPath path);
-
 // Sun et al. 2024's intervention: residual dimensions at one layer's output set to zero, or each
 // entry h[t, d] to its mean over the samples at the same position t (for the massive entries at the
 // first token, Sun et al.'s "set to mean"); the probe reports the next-token loss with and without.
@@ -50,7 +44,9 @@ struct ProbeOptions {
     int positions = 10;  // K: alpha_k and Sink_k for k = 1..K (capped at T)
     float eps = 0.3f;
     MassiveThresholds thresholds;
-    AttentionPathChoice path = AttentionPathChoice::automatic;
+    // automatic: resolve_attention_kernel by T (blockwise from kBlockwiseFromT, memory linear in T);
+    // every design runs on both kernels
+    AttentionKernel kernel = AttentionKernel::automatic;
     std::optional<InterventionSpec> intervention;  // needs samples with targets (natural text)
     int batch_tokens = 4096;  // tokens per forward (B = max(1, batch_tokens / T) sequences)
     bool progress = false;    // a progress line on stderr
@@ -58,7 +54,8 @@ struct ProbeOptions {
 
 struct ProbeResult {
     int layers = 0, heads = 0, kv_heads = 0, positions = 0, samples = 0, seq_len = 0;
-    AttentionPath path = AttentionPath::materialised;
+    int max_seq_len = 0;  // the model's; seq_len beyond it extrapolates the positions
+    AttentionKernel kernel = AttentionKernel::materialised;  // the kernel the forwards ran
     std::vector<Metric> metrics;
     // sink: alpha[k-1][layer][head], sink_percent[k-1], sink_percent_per_layer[layer][k-1]
     std::vector<std::vector<std::vector<double>>> alpha;
@@ -83,15 +80,14 @@ struct ProbeResult {
     bool has(Metric metric) const;
 };
 
-// The path a probe of this model takes for `choice` (throws for blockwise on a design it lacks).
-AttentionPath choose_attention_path(const ModelConfig& config, AttentionPathChoice choice);
-
-// Throws when T exceeds the positions the model has (learned, sinusoidal or rotary tables of
-// max_seq_len); position-free designs take any T.
+// Throws when T exceeds the positions of a learned table (max_seq_len rows: nothing to extrapolate
+// from). RoPE, sinusoidal, ALiBi, relative and no positions take any T.
 void check_probe_seq_len(const ModelConfig& config, int T);
 // The Sink threshold must lie in (0, 1): alpha_k is a mean weight, so eps <= 0 counts every head
 // and eps >= 1 none. Throws naming --eps.
 void check_sink_eps(double eps);
+// The line that says T exceeds max_seq_len (the positions extrapolate), or empty when it does not.
+std::string beyond_max_seq_len_note(const ModelConfig& config, int T);
 
 ProbeResult run_probe(Transformer& model, const ProbeSamples& samples, const ProbeOptions& options);
 

@@ -74,8 +74,10 @@ nlohmann::json probe_result_json(const ProbeResult& r) {
                         {"kv_heads", r.kv_heads},
                         {"samples", r.samples},
                         {"seq_len", r.seq_len},
+                        {"max_seq_len", r.max_seq_len},
+                        {"beyond_max_seq_len", r.seq_len > r.max_seq_len},
                         {"positions", r.positions},
-                        {"attention_path", attention_path_name(r.path)},
+                        {"attention_path", attention_kernel_name(r.kernel)},
                         {"seconds", r.seconds}};
     nlohmann::json metrics = nlohmann::json::array();
     for (Metric m : r.metrics) metrics.push_back(metric_name(m));

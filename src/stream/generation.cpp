@@ -45,8 +45,11 @@ Generation generate(Transformer& model, const std::vector<int32_t>& prompt, cons
     const ModelConfig& c = model.config();
     const int V = c.vocab_size, P = static_cast<int>(prompt.size());
     SINKLAB_CHECK(P >= 1, "generate", "the prompt is empty");
-    SINKLAB_CHECK(P <= c.max_seq_len, "generate", "the prompt has {} tokens; the model's context is {}", P,
-                  c.max_seq_len);
+    // Learned positions end at max_seq_len; the others (RoPE, sinusoidal, ALiBi, relative, none)
+    // extrapolate, and the generation goes on past it.
+    const bool bounded = c.positions == PositionKind::learned;
+    SINKLAB_CHECK(!bounded || P <= c.max_seq_len, "generate",
+                  "the prompt has {} tokens; the model's learned positions end at {}", P, c.max_seq_len);
     check_generation_options(options);
     auto is_eos = [&](int32_t id) {
         return !options.ignore_eos && std::find(options.eos_ids.begin(), options.eos_ids.end(), id) != options.eos_ids.end();
@@ -55,7 +58,7 @@ Generation generate(Transformer& model, const std::vector<int32_t>& prompt, cons
         if (on_tokens) on_tokens(ids);
     };
 
-    KVCache cache(c, std::min(c.max_seq_len, P + options.max_new_tokens));
+    KVCache cache(c, bounded ? std::min(c.max_seq_len, P + options.max_new_tokens) : P + options.max_new_tokens);
     Rng rng(options.seed);
     std::vector<int32_t> ids = prompt;
     show(ids);
@@ -75,7 +78,7 @@ Generation generate(Transformer& model, const std::vector<int32_t>& prompt, cons
             g.stop = "end of sequence";
             break;
         }
-        if (static_cast<int>(ids.size()) >= c.max_seq_len) {
+        if (bounded && static_cast<int>(ids.size()) >= c.max_seq_len) {
             g.stop = fmt::format("the model's context ({} tokens)", c.max_seq_len);
             break;
         }
@@ -87,6 +90,13 @@ Generation generate(Transformer& model, const std::vector<int32_t>& prompt, cons
     g.prefill_seconds = std::chrono::duration<double>(decode_start - prefill_start).count();
     g.decode_seconds = std::chrono::duration<double>(end - decode_start).count();
     return g;
+}
+
+std::string beyond_context_note(const ModelConfig& c, int prompt_tokens, int max_new_tokens) {
+    const int longest = prompt_tokens + max_new_tokens;
+    if (c.positions == PositionKind::learned || longest <= c.max_seq_len) return "";
+    return fmt::format("up to {} tokens exceed the model's max_seq_len {}: its {} positions extrapolate", longest,
+                       c.max_seq_len, to_string(c.positions));
 }
 
 }  // namespace sinklab

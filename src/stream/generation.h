@@ -40,7 +40,12 @@ struct Generation {
 // Throws naming the flag for options generate cannot run with.
 void check_generation_options(const GenerationOptions& options);
 
-// Generates after `prompt` (at least one token, at most the model's context). `on_tokens`, when
+// The line saying that prompt + new tokens run past max_seq_len on positions that extrapolate, or
+// empty (learned positions stop at max_seq_len instead).
+std::string beyond_context_note(const ModelConfig& config, int prompt_tokens, int max_new_tokens);
+
+// Generates after `prompt` (at least one token; at most max_seq_len for learned positions, which
+// also stop the generation there; other positions extrapolate past it). `on_tokens`, when
 // given, sees the prompt and then the prompt with each new token as it is picked (to stream text).
 Generation generate(Transformer& model, const std::vector<int32_t>& prompt, const GenerationOptions& options,
                     const std::function<void(const std::vector<int32_t>& ids)>& on_tokens = {});

@@ -15,6 +15,7 @@
 #include "core/progress.h"
 #include "core/threads.h"
 #include "io/safetensors.h"
+#include "metrics/attention_stats.h"
 #include "metrics/massive_activations.h"
 #include "metrics/sink_scores.h"
 #include "model/checkpoint.h"
@@ -34,17 +35,25 @@ double now_seconds() {
 }
 
 // Collects what an evaluation measures from the taps of a forward pass: Sink_1, and Sink_* when a
-// design with a slot taps its slot weights; and the massive-activation ratio of each layer's
-// residual stream (Tap::block_out).
+// design with a slot taps its slot weights, from the materialised weights or the blockwise
+// kernel's column sums of key 1; and the massive-activation ratio of each layer's residual stream
+// (Tap::block_out).
 class EvalObserver : public TensorObserver {
 public:
-    EvalObserver(SinkScoreAccumulator& acc, ProxyKind proxy, int layers) : acc_(acc), proxy_(proxy), massive_(layers) {}
+    // T: the positions the blocks see
+    EvalObserver(SinkScoreAccumulator& acc, ProxyKind proxy, int layers, int T)
+        : acc_(acc), proxy_(proxy), massive_(layers), T_(T) {}
 
     void observe(Tap tap, int layer, const float* data, const Shape& shape) override {
         if (tap == Tap::attn_slot_weights) {
             slot_.keep(layer, data, shape);
         } else if (tap == Tap::attn_weights) {
             acc_.add(layer, data, slot_.take(layer), static_cast<int>(shape[0]), static_cast<int>(shape[2]), proxy_);
+        } else if (tap == Tap::attn_column_sums) {
+            const int B = static_cast<int>(shape[0]), H = static_cast<int>(shape[1]);
+            const float* slot = slot_.take(layer);
+            if (slot) slot_weight_sums(slot_sums_, slot, B, H, T_);
+            acc_.add_column_sums(layer, data, slot ? slot_sums_.data() : nullptr, B, T_, static_cast<int>(shape[2]));
         } else if (tap == Tap::block_out) {
             massive_.add(layer, data, shape_numel(shape));
         }
@@ -56,7 +65,9 @@ private:
     SinkScoreAccumulator& acc_;
     ProxyKind proxy_;
     SlotWeightsTap slot_;
+    std::vector<float> slot_sums_;  // (B, NH) the slot's weight summed over the queries
     MassiveRatioAccumulator massive_;
+    int T_;
 };
 
 // Prefix LM: the loss skips the first prefix-1 predictions (their targets are visible context).
@@ -180,6 +191,7 @@ Evaluation Trainer::evaluate(int windows) {
     std::vector<int32_t> tokens(static_cast<size_t>(B) * T), targets(tokens.size());
     ForwardOptions inference;
     inference.training = false;
+    inference.attention_kernel = options_.attention_kernel;
     double loss_sum = 0.0;
     long counted = 0;
     for (size_t i = 0; i < offsets.size(); i += B) {
@@ -200,10 +212,12 @@ Evaluation Trainer::evaluate(int windows) {
     const int ST = std::min(config_.sink_seq_len, config_.seq_len);
     const auto sink_offsets = validation_windows(corpus_.val.size(), ST, config_.bos, config_.sink_windows);
     SinkScoreAccumulator acc(config_.model.n_layers, config_.model.n_heads, 1, config_.sink_eps);
-    EvalObserver observer(acc, sink_metric_proxy(config_.model.attention), config_.model.n_layers);
+    EvalObserver observer(acc, sink_metric_proxy(config_.model.attention), config_.model.n_layers,
+                          ST + (config_.model.attention.uses_sink_token() ? 1 : 0));
     ForwardOptions probe;
     probe.training = false;
     probe.observer = &observer;
+    probe.attention_kernel = options_.attention_kernel;
     std::vector<int32_t> sink_tokens(static_cast<size_t>(B) * ST), sink_targets(sink_tokens.size());
     for (size_t i = 0; i < sink_offsets.size(); i += B) {
         const int n = static_cast<int>(std::min<size_t>(B, sink_offsets.size() - i));
@@ -220,10 +234,12 @@ Evaluation Trainer::evaluate(int windows) {
 }
 
 StepResult optimizer_step(Transformer& model, AdamW& optimizer, const int32_t* tokens, const int32_t* targets, int B,
-                          int T, float lr, double clip, long step) {
+                          int T, float lr, double clip, long step, AttentionKernel kernel) {
     model.zero_grad();
     StepResult r;
-    r.loss = model.forward(tokens, targets, B, T);
+    ForwardOptions forward;
+    forward.attention_kernel = kernel;
+    r.loss = model.forward(tokens, targets, B, T, forward);
     model.backward();
     const GradClip c = grad_clip(model, clip);
     r.grad_norm = c.norm;
@@ -237,7 +253,7 @@ void Trainer::train_step() {
     const long step = step_ + 1;
     const float lr = learning_rate_at(step, config_.warmup, config_.steps, config_.lr, config_.min_lr);
     const StepResult r = optimizer_step(*model_, *optimizer_, tokens_.data(), targets_.data(), config_.batch,
-                                        config_.seq_len, lr, config_.clip, step);
+                                        config_.seq_len, lr, config_.clip, step, options_.attention_kernel);
     last_loss_ = r.loss;
     last_grad_norm_ = r.grad_norm;
     step_ = step;

@@ -40,6 +40,8 @@ struct TrainResult {
 struct TrainOptions {
     bool progress = true;  // a live progress line on stderr
     int threads = 0;
+    // The attention kernel of the training steps and evaluations (results agree to float rounding).
+    AttentionKernel attention_kernel = AttentionKernel::automatic;
     // Fault injection for the resume tests: the process kills itself with SIGKILL right after
     // this step (0 = never).
     long kill_after_step = 0;
@@ -52,7 +54,8 @@ struct StepResult {
     double grad_norm = 0.0;  // before clipping
 };
 StepResult optimizer_step(Transformer& model, AdamW& optimizer, const int32_t* tokens, const int32_t* targets, int B,
-                          int T, float lr, double clip, long step);
+                          int T, float lr, double clip, long step,
+                          AttentionKernel kernel = AttentionKernel::automatic);
 
 // The configuration a run trains with: BOS widens the vocabulary, the model sees seq-len positions.
 // Validated: throws sinklab::Error naming the key.

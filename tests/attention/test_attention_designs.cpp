@@ -487,9 +487,10 @@ TEST(AttentionEntryPoints, DesignsWithSlotsOrParametersNeedThem) {
         const AttentionInputs in{c.inputs[0].data(), {}};
         Vec out(c.out_size()), w(c.weights_size());
         EXPECT_THROW(attention_forward(out.data(), w.data(), in, c.dims, c.spec, c.mask), Error) << design;
-        if (c.spec.slot != SlotKind::zero)  // softmax1 has no parameter, and its slot weight is an optional tap
+        if (c.spec.slot != SlotKind::zero) {  // softmax1 has no parameter, and its slot weight is an optional tap
             EXPECT_THROW(blockwise_attention_forward(out.data(), {}, {}, in, {}, c.dims, c.spec, c.mask), Error)
                 << design;
+        }
     }
     const DesignCase c = test::make_design_case("linear_elu", test::layouts()[0]);
     Vec out(c.out_size()), w(c.weights_size());

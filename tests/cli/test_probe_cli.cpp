@@ -62,7 +62,7 @@ TEST_F(ProbeCli, WritesEveryNumberWithItsDefinitionAndParameters) {
     EXPECT_EQ(j["parameters"]["seq_len"], 32);
     EXPECT_EQ(j["parameters"]["bos"], "auto");
     EXPECT_EQ(j["input"]["bos_id"], 256);  // vocab 257: trained with BOS, so auto puts it first
-    EXPECT_EQ(j["attention_path"], "blockwise");
+    EXPECT_EQ(j["attention_path"], "materialised");  // auto below kBlockwiseFromT = 64 positions
     EXPECT_TRUE(fs::is_regular_file(maps / "layer01_head-avg.png"));
 }
 
@@ -135,6 +135,44 @@ TEST_F(ProbeCli, TokenizerFlagTokenizesNaturalInput) {
                          " --seq-len 16 --samples 2 --quiet --threads 2");
     ASSERT_EQ(r.exit_code, 0) << r.output;
     EXPECT_NE(r.output.find("natural: 2 windows of 16 tokens from " + prompts_.string()), std::string::npos) << r.output;
+}
+
+TEST_F(ProbeCli, UnknownAttentionKernel) {
+    const CommandResult r = run_sinklab(probe("--input random --attention-kernel flash"));
+    EXPECT_EQ(r.exit_code, 1) << r.output;
+    EXPECT_NE(r.output.find("--attention-kernel 'flash': expected auto, materialised or blockwise"), std::string::npos)
+        << r.output;
+    EXPECT_EQ(r.output.find('\n'), r.output.size() - 1) << "one line: " << r.output;
+}
+
+// A RoPE model made for 16 positions probes 200 tokens: the positions extrapolate, and the output
+// and the JSON say that T exceeds max_seq_len. Both kernels, every forced choice, agree.
+TEST_F(ProbeCli, RopeModelsProbeBeyondMaxSeqLen) {
+    ModelConfig c = ModelConfig::for_style("llama");
+    c.vocab_size = 257;
+    c.d_model = 32;
+    c.n_layers = 2;
+    c.n_heads = c.n_kv_heads = 2;
+    c.max_seq_len = 16;
+    Transformer model(c);
+    model.init_weights(4);
+    const fs::path rope = dir_ / "rope";
+    save_model_folder(model, rope);
+    std::vector<double> alpha;
+    for (const char* kernel : {"blockwise", "materialised"}) {
+        const fs::path json = dir_ / (std::string("beyond_") + kernel + ".json");
+        const CommandResult r = run_sinklab("probe --model " + rope.string() + " --quiet --threads 2 --input random " +
+                                            "--seq-len 200 --samples 2 --attention-kernel " + kernel + " --json " +
+                                            json.string());
+        ASSERT_EQ(r.exit_code, 0) << r.output;
+        EXPECT_NE(r.output.find("T = 200 exceeds the model's max_seq_len 16"), std::string::npos) << r.output;
+        const auto j = nlohmann::json::parse(read_file(json));
+        EXPECT_EQ(j["beyond_max_seq_len"], true);
+        EXPECT_EQ(j["max_seq_len"], 16);
+        EXPECT_EQ(j["attention_path"], kernel);
+        alpha.push_back(j["alpha_1"][1][0].get<double>());
+    }
+    EXPECT_NEAR(alpha[0], alpha[1], 1e-5);
 }
 
 }  // namespace

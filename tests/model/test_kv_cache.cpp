@@ -108,10 +108,13 @@ TEST(KvCache, RejectsMisuse) {
     const int32_t outside = model->config().vocab_size;
     const int position = 3;
     EXPECT_THROW(model->forward_step(&outside, &position, 1, cache), Error);
-    const int far = model->config().max_seq_len;
-    EXPECT_THROW(model->forward_step(ids.data(), &far, 1, cache), Error);
     KVCache other(load_model(fixture("hf/gpt2"))->config(), 4);
     EXPECT_THROW(model->forward_step(ids.data(), positions.data(), 1, other), Error);
+    // a learned position table ends at max_seq_len (RoPE's angles go on: docs/probe.md, any length)
+    auto gpt2 = load_model(fixture("hf/gpt2"));
+    KVCache learned(gpt2->config(), 4);
+    const int far = gpt2->config().max_seq_len;
+    EXPECT_THROW(gpt2->forward_step(ids.data(), &far, 1, learned), Error);
 }
 
 }  // namespace

@@ -4,7 +4,8 @@
 // projections, the sink token and the relative-position table included), tensor by tensor, for each
 // design on one base model and for each axis (window, prefix, positions nope / learned / sinusoidal
 // / rope / alibi / relative, pre / post norm, gelu / relu / swiglu MLPs, score scale, a BOS token,
-// grouped-query heads) on a design that the axis touches.
+// grouped-query heads) on a design that the axis touches; on both attention kernels (materialised
+// and blockwise), each against the same reference.
 //
 // Tolerance as in test_transformer_oracle.cpp: each tensor within 1e-4 of its own largest entry,
 // the loss within 1e-4 relative; gradients that vanish exactly (the key bias under
@@ -99,7 +100,7 @@ TEST(TransformerDesigns, EveryDesignAndAxisMatchesPyTorch) {
     const std::vector<DesignCase> cases = design_cases();
     std::vector<std::unique_ptr<test::OracleDir>> dirs;
     std::vector<std::unique_ptr<Transformer>> nets;
-    std::vector<double> losses;
+    std::vector<OracleBatch> batches;
     const int B = 2;
     for (size_t m = 0; m < cases.size(); ++m) {
         const DesignCase& dc = cases[m];
@@ -109,31 +110,37 @@ TEST(TransformerDesigns, EveryDesignAndAxisMatchesPyTorch) {
         OracleBatch batch = test::random_batch(rng, B, dc.T, dc.config.vocab_size, dc.ignored);
         if (dc.bos >= 0)
             for (int b = 0; b < B; ++b) batch.tokens[static_cast<size_t>(b) * dc.T] = dc.bos;
-        net->zero_grad();
-        losses.push_back(net->forward(batch.tokens.data(), batch.targets.data(), B, dc.T));
-        net->backward();
         dirs.push_back(std::make_unique<test::OracleDir>(dc.name));
         test::write_oracle_case(dirs.back()->path(), *net, batch);
         nets.push_back(std::move(net));
+        batches.push_back(batch);
     }
     std::vector<test::fs::path> paths;
     for (const auto& d : dirs) paths.push_back(d->path());
     ASSERT_TRUE(test::run_oracle(paths));
 
     for (size_t m = 0; m < cases.size(); ++m) {
-        SCOPED_TRACE("case " + cases[m].name);
-        const Transformer& net = *nets[m];
         const test::OracleReference ref = test::read_oracle_reference(dirs[m]->path());
-        const double ref_loss = ref.info.at("loss").get<double>();
-        EXPECT_NEAR(losses[m], ref_loss, kRelTol * std::abs(ref_loss)) << "loss";
-        const size_t n_logits = static_cast<size_t>(B) * cases[m].T * net.config().vocab_size;
-        const test::TensorError logits = test::tensor_error("logits", net.logits(), ref.section("logits"), n_logits);
-        EXPECT_LE(logits.error, kRelTol) << test::describe(logits);
-        const test::GradientReport g = test::compare_gradients(net, net.grad_data(), ref.section("grads"), kRelTol);
-        EXPECT_TRUE(g.failures.empty()) << "worst gradient " << test::describe(g.worst) << "\nall gradients beyond "
-                                        << kRelTol << " relative:" << g.failures;
-        std::cout << "[ oracle   ] " << cases[m].name << ": loss " << losses[m] << ", logits error " << logits.error
-                  << ", worst gradient " << test::describe(g.worst) << "\n";
+        for (AttentionKernel kernel : {AttentionKernel::materialised, AttentionKernel::blockwise}) {
+            SCOPED_TRACE("case " + cases[m].name + ", " + attention_kernel_name(kernel) + " kernel");
+            Transformer& net = *nets[m];
+            const OracleBatch& batch = batches[m];
+            ForwardOptions forward;
+            forward.attention_kernel = kernel;
+            net.zero_grad();
+            const double loss = net.forward(batch.tokens.data(), batch.targets.data(), B, cases[m].T, forward);
+            net.backward();
+            const double ref_loss = ref.info.at("loss").get<double>();
+            EXPECT_NEAR(loss, ref_loss, kRelTol * std::abs(ref_loss)) << "loss";
+            const size_t n_logits = static_cast<size_t>(B) * cases[m].T * net.config().vocab_size;
+            const test::TensorError logits = test::tensor_error("logits", net.logits(), ref.section("logits"), n_logits);
+            EXPECT_LE(logits.error, kRelTol) << test::describe(logits);
+            const test::GradientReport g = test::compare_gradients(net, net.grad_data(), ref.section("grads"), kRelTol);
+            EXPECT_TRUE(g.failures.empty()) << "worst gradient " << test::describe(g.worst) << "\nall gradients beyond "
+                                            << kRelTol << " relative:" << g.failures;
+            std::cout << "[ oracle   ] " << cases[m].name << " (" << attention_kernel_name(kernel) << "): loss " << loss
+                      << ", logits error " << logits.error << ", worst gradient " << test::describe(g.worst) << "\n";
+        }
     }
 }
 
@@ -229,16 +236,7 @@ TEST(TransformerDesigns, SinkTokenIsPrependedAndLeftOutOfTheLogits) {
     EXPECT_GT(change, 1e-3);
 }
 
-TEST(TransformerDesigns, GenerationAndBlockwiseRejectWhatTheyCannotCompute) {
-    ModelConfig alibi = tiny("gpt2", "softmax");
-    alibi.positions = PositionKind::alibi;
-    Transformer m(alibi);
-    m.init_weights(3);
-    const std::vector<int32_t> tokens(8, 1);
-    ForwardOptions blockwise;
-    blockwise.training = false;
-    blockwise.attention_path = AttentionPath::blockwise;
-    EXPECT_THROW(m.forward(tokens.data(), nullptr, 1, 8, blockwise), Error);
+TEST(TransformerDesigns, LinearEluTakesNoScoreBias) {
     ModelConfig linear = tiny("gpt2", "linear_elu");
     linear.positions = PositionKind::relative;
     EXPECT_THROW(linear.validate(), Error);

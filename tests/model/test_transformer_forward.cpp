@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/error.h"
 #include "core/rng.h"
 #include "model/transformer.h"
 
@@ -177,6 +178,53 @@ TEST(TensorObserver, SeesEveryNamedTapWithItsShape) {
             EXPECT_TRUE(infer.taps[i].data == train.taps[i].data)
                 << train.taps[i].name << " of layer " << train.taps[i].layer << " differs in inference mode";
         }
+    }
+}
+
+}  // namespace
+}  // namespace sinklab
+
+namespace sinklab {
+namespace {
+
+// Positions beyond max_seq_len: RoPE angles, sinusoids, ALiBi and relative distances are formulas,
+// so a model made for 16 positions runs 40 and gives the bits of the same weights configured for
+// 40, on both attention kernels; a learned table refuses, naming the length.
+TEST(ForwardLength, ComputedPositionsExtrapolateLearnedOnesRefuse) {
+    for (PositionKind pe : {PositionKind::rope, PositionKind::sinusoidal, PositionKind::alibi, PositionKind::relative,
+                            PositionKind::none}) {
+        SCOPED_TRACE(to_string(pe));
+        ModelConfig c = small("gpt2", 2);
+        c.positions = pe;
+        ModelConfig longer = c;
+        longer.max_seq_len = 40;
+        Transformer m(c), reference(longer);
+        m.init_weights(5);
+        ASSERT_EQ(m.num_params(), reference.num_params());
+        std::memcpy(reference.param_data(), m.param_data(), sizeof(float) * m.num_params());
+        Rng rng(6);
+        std::vector<int32_t> tokens(2 * 40);
+        for (auto& t : tokens) t = static_cast<int32_t>(rng.below(c.vocab_size));
+        for (AttentionKernel kernel : {AttentionKernel::materialised, AttentionKernel::blockwise}) {
+            ForwardOptions options{false};
+            options.attention_kernel = kernel;
+            m.forward(tokens.data(), nullptr, 2, 40, options);
+            reference.forward(tokens.data(), nullptr, 2, 40, options);
+            const size_t n = static_cast<size_t>(2) * 40 * c.vocab_size;
+            EXPECT_EQ(std::vector<float>(m.logits(), m.logits() + n),
+                      std::vector<float>(reference.logits(), reference.logits() + n))
+                << attention_kernel_name(kernel);
+        }
+    }
+    ModelConfig learned = small("gpt2", 1);
+    Transformer m(learned);
+    m.init_weights(5);
+    const std::vector<int32_t> tokens(17, 1);
+    try {
+        m.forward(tokens.data(), nullptr, 1, 17, ForwardOptions{false});
+        FAIL() << "a learned table ran beyond its rows";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("max_seq_len 16"), std::string::npos) << e.what();
     }
 }
 

@@ -46,12 +46,15 @@ void randomize(Transformer& model, uint64_t seed) {
             for (size_t i = 0; i < p.numel; ++i) model.param_data()[p.offset + i] += 0.3f * rng.normal();
 }
 
-void expect_gradients_match_finite_differences(const ModelConfig& config) {
+void expect_gradients_match_finite_differences(const ModelConfig& config,
+                                              AttentionKernel kernel = AttentionKernel::automatic) {
     Transformer model(config);
     randomize(model, 21);
     const Batch b = random_batch(config.vocab_size, 22);
     model.zero_grad();
-    model.forward(b.tokens.data(), b.targets.data(), b.B, b.T);
+    ForwardOptions training;
+    training.attention_kernel = kernel;
+    model.forward(b.tokens.data(), b.targets.data(), b.B, b.T, training);
     model.backward();
     const std::vector<float> grads(model.grad_data(), model.grad_data() + model.num_params());
 
@@ -120,6 +123,26 @@ TEST(TransformerGradients, NonParametricNormsExactGeluLongRopeAndOutputBiasOnly)
     expect_gradients_match_finite_differences(c);
 }
 
+// Attention logit soft-capping (Gemma 2) is part of the attention design: it trains, with a
+// relative bias and a window, on both attention kernels.
+TEST(TransformerGradients, AttentionLogitSoftcapTrains) {
+    ModelConfig c = ModelConfig::for_style("llama");
+    c.vocab_size = 11;
+    c.d_model = 16;
+    c.n_layers = 2;
+    c.n_heads = 2;
+    c.n_kv_heads = 1;
+    c.max_seq_len = 16;
+    c.init_std = 0.3f;
+    c.positions = PositionKind::relative;
+    c.attention.softcap = 1.5f;
+    c.layer_windows = {3, 0};
+    for (AttentionKernel kernel : {AttentionKernel::materialised, AttentionKernel::blockwise}) {
+        SCOPED_TRACE(attention_kernel_name(kernel));
+        expect_gradients_match_finite_differences(c, kernel);
+    }
+}
+
 TEST(TransformerGradients, InferenceOnlyFeaturesRefuseToTrain) {
     ModelConfig c = ModelConfig::for_style("llama");
     c.vocab_size = 11;
@@ -129,7 +152,7 @@ TEST(TransformerGradients, InferenceOnlyFeaturesRefuseToTrain) {
     c.n_kv_heads = 2;
     c.max_seq_len = 16;
     c.norm_placement = NormPlacement::sandwich;
-    c.attn_logit_softcap = 5.0f;
+    c.final_logit_softcap = 5.0f;
     Transformer model(c);
     model.init_weights(1);
     const Batch b = random_batch(c.vocab_size, 2);
@@ -139,7 +162,7 @@ TEST(TransformerGradients, InferenceOnlyFeaturesRefuseToTrain) {
         FAIL() << "backward ran";
     } catch (const Error& e) {
         const std::string message = e.what();
-        EXPECT_NE(message.find("norm_placement sandwich, attn_logit_softcap"), std::string::npos) << message;
+        EXPECT_NE(message.find("norm_placement sandwich, final_logit_softcap"), std::string::npos) << message;
         EXPECT_NE(message.find("not trainable yet"), std::string::npos) << message;
     }
 }

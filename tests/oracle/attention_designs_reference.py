@@ -59,10 +59,11 @@ def visible(T, window, prefix):
     return mask
 
 
+RELATIVE_BUCKETS, RELATIVE_MAX_DISTANCE = 32, 128
+
+
 def alibi_slopes(n):
-    # ofirpress/attention_with_linear_biases get_slopes: a geometric sequence starting at
-    # 2^(-8/n) for a power of two n; otherwise the closest lower power's slopes and every other
-    # slope of twice that many
+    # ofirpress/attention_with_linear_biases, models get_slopes
     def power_of_2(n):
         start = 2 ** (-2 ** -(math.log2(n) - 3))
         return [start * start ** i for i in range(n)]
@@ -72,28 +73,38 @@ def alibi_slopes(n):
     return power_of_2(closest) + alibi_slopes(2 * closest)[0::2][:n - closest]
 
 
-def relative_buckets(T, num_buckets=32, max_distance=128):
-    # huggingface/transformers T5Attention._relative_position_bucket, bidirectional=False
-    context = torch.arange(T)[:, None]
-    memory = torch.arange(T)[None, :]
-    relative_position = memory - context
+def alibi_bias(NH, T):
+    distance = (torch.arange(T)[:, None] - torch.arange(T)[None, :]).abs().to(DTYPE)
+    return -torch.tensor(alibi_slopes(NH), dtype=DTYPE)[:, None, None] * distance  # (NH, T, T)
+
+
+def relative_position_bucket(relative_position, num_buckets=RELATIVE_BUCKETS, max_distance=RELATIVE_MAX_DISTANCE):
+    # Hugging Face T5Attention._relative_position_bucket, bidirectional=False
     relative_position = -torch.min(relative_position, torch.zeros_like(relative_position))
     max_exact = num_buckets // 2
     is_small = relative_position < max_exact
     if_large = max_exact + (torch.log(relative_position.float() / max_exact) / math.log(max_distance / max_exact)
                             * (num_buckets - max_exact)).to(torch.long)
     if_large = torch.min(if_large, torch.full_like(if_large, num_buckets - 1))
-    return torch.where(is_small, relative_position, if_large)      # (T, T)
+    return torch.where(is_small, relative_position, if_large)
+
+
+def relative_bias(table, T):
+    # table (buckets, NH); relative position = key - query
+    bucket = relative_position_bucket(torch.arange(T)[None, :] - torch.arange(T)[:, None])
+    return table[bucket].permute(2, 0, 1)  # (NH, T, T)
 
 
 def position_bias(c, x):
-    # (NH, T, T) added to the scores of the token columns, or None
-    T, NH = c["T"], c["NH"]
-    if c["position_bias"] == "alibi":
-        distance = (torch.arange(T)[:, None] - torch.arange(T)[None, :]).abs().to(DTYPE)
-        return -torch.tensor(alibi_slopes(NH), dtype=DTYPE)[:, None, None] * distance
-    if c["position_bias"] == "relative":
-        return x["relative_table"][relative_buckets(T)].permute(2, 0, 1)
+    # (NH, T, T) added to the scores of the token columns, or None: given by the caller (the engine
+    # reference computes it once per forward), or from the case's "position_bias"
+    if "score_bias" in x:
+        return x["score_bias"]
+    kind = c.get("position_bias", "none")
+    if kind == "alibi":
+        return alibi_bias(c["NH"], c["T"])
+    if kind == "relative":
+        return relative_bias(x["relative_table"], c["T"])
     return None
 
 
@@ -125,8 +136,9 @@ def attention(c, x):
     vis = visible(T, c["window"], c["prefix"])                       # (T, T)
     bias = position_bias(c, x)
     scores = q @ k.transpose(-1, -2) * scale
-    if c["softcap"] > 0:  # Gemma 2: logit soft-capping of the scaled scores
-        scores = c["softcap"] * torch.tanh(scores / c["softcap"])
+    softcap = c.get("softcap", 0.0)
+    if softcap > 0:  # Gemma 2: logit soft-capping of the scaled scores
+        scores = softcap * torch.tanh(scores / softcap)
     if bias is not None:
         scores = scores + bias                                       # (NH, T, T) broadcast over B
     masked = scores.masked_fill(~vis, float("-inf"))

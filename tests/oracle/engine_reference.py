@@ -56,9 +56,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import attention_designs_reference as designs  # noqa: E402  (next to this file)
 
 DTYPE = torch.float64
-RELATIVE_BUCKETS, RELATIVE_MAX_DISTANCE = 32, 128
-
-
 def load_params(case, folder):
     flat = np.fromfile(os.path.join(folder, "params.bin"), dtype="<f4")
     if flat.size != case["num_params"]:
@@ -93,39 +90,6 @@ def apply_rope(x, T, theta):
     angle = torch.arange(T, dtype=DTYPE)[:, None] * inv_freq[None, :]  # (T, HS/2)
     emb = torch.cat((angle, angle), dim=-1)
     return x * emb.cos() + rotate_half(x) * emb.sin()
-
-
-def alibi_slopes(n):
-    # ofirpress/attention_with_linear_biases, models get_slopes
-    def power_of_2(n):
-        start = 2 ** (-2 ** -(math.log2(n) - 3))
-        return [start * start ** i for i in range(n)]
-    if math.log2(n).is_integer():
-        return power_of_2(n)
-    closest = 2 ** math.floor(math.log2(n))
-    return power_of_2(closest) + alibi_slopes(2 * closest)[0::2][:n - closest]
-
-
-def alibi_bias(NH, T):
-    distance = (torch.arange(T)[:, None] - torch.arange(T)[None, :]).abs().to(DTYPE)
-    return -torch.tensor(alibi_slopes(NH), dtype=DTYPE)[:, None, None] * distance  # (NH, T, T)
-
-
-def relative_position_bucket(relative_position, num_buckets=RELATIVE_BUCKETS, max_distance=RELATIVE_MAX_DISTANCE):
-    # Hugging Face T5Attention._relative_position_bucket, bidirectional=False
-    relative_position = -torch.min(relative_position, torch.zeros_like(relative_position))
-    max_exact = num_buckets // 2
-    is_small = relative_position < max_exact
-    if_large = max_exact + (torch.log(relative_position.float() / max_exact) / math.log(max_distance / max_exact)
-                            * (num_buckets - max_exact)).to(torch.long)
-    if_large = torch.min(if_large, torch.full_like(if_large, num_buckets - 1))
-    return torch.where(is_small, relative_position, if_large)
-
-
-def relative_bias(table, T):
-    # table (buckets, NH); relative position = key - query
-    bucket = relative_position_bucket(torch.arange(T)[None, :] - torch.arange(T)[:, None])
-    return table[bucket].permute(2, 0, 1)  # (NH, T, T)
 
 
 class Model:
@@ -212,9 +176,9 @@ class Model:
             raise SystemExit(f"unsupported positions {cfg['pe']}")
         score_bias = None
         if cfg["pe"] == "alibi":
-            score_bias = alibi_bias(cfg["heads"], T)
+            score_bias = designs.alibi_bias(cfg["heads"], T)
         elif cfg["pe"] == "relative":
-            score_bias = relative_bias(self.p["embed.relative_bias"], T)
+            score_bias = designs.relative_bias(self.p["embed.relative_bias"], T)
         for l in range(cfg["layers"]):
             if cfg["norm_placement"] == "pre":
                 x = x + self.attention(self.norm(x, f"layers.{l}.attn_norm"), l, score_bias)

@@ -58,6 +58,7 @@ RepeatRun run_repeat(Transformer& model) {
     ForwardOptions forward;
     forward.training = false;
     forward.observer = &observer;
+    forward.attention_kernel = AttentionKernel::materialised;  // the rows themselves are checked
     model.forward(samples.tokens.data(), nullptr, 1, kT, forward);
     ProbeOptions options;
     options.metrics = {Metric::sink};
@@ -149,9 +150,9 @@ TEST(ProbeClosedForms, LearnedPositionsBreakAllThree) {
 TEST(ProbeClosedForms, HeadsAttendingOnlyToTokenOneGiveSinkOneHundredPercent) {
     auto model = test::token_one_sink_model();
     const ProbeSamples samples = random_samples(model->config().vocab_size, kT, 4, std::nullopt, 3);
-    for (AttentionPathChoice path : {AttentionPathChoice::materialised, AttentionPathChoice::blockwise}) {
+    for (AttentionKernel path : {AttentionKernel::materialised, AttentionKernel::blockwise}) {
         ProbeOptions options;
-        options.path = path;
+        options.kernel = path;
         const ProbeResult r = run_probe(*model, samples, options);
         EXPECT_DOUBLE_EQ(r.sink_percent[0], 100.0);
         for (const auto& layer : r.sink_percent_per_layer) EXPECT_DOUBLE_EQ(layer[0], 100.0);

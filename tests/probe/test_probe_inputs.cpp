@@ -108,7 +108,14 @@ TEST(ProbeInputs, SequenceBeyondLearnedPositionsIsAnError) {
     EXPECT_NO_THROW(check_probe_seq_len(learned, 128));
     const std::string message = error_of([&] { check_probe_seq_len(learned, 129); });
     EXPECT_TRUE(contains(message, "--seq-len 129: this model has 128 positions (learned positions")) << message;
-    EXPECT_NO_THROW(check_probe_seq_len(test::small_config(PositionKind::none, 128), 4096));  // NoPE: any length
+    // positions that are computed, not looked up, extrapolate: any length, with a note
+    for (PositionKind pe : {PositionKind::none, PositionKind::rope, PositionKind::sinusoidal, PositionKind::alibi,
+                            PositionKind::relative}) {
+        const ModelConfig c = test::small_config(pe, 128);
+        EXPECT_NO_THROW(check_probe_seq_len(c, 4096)) << to_string(pe);
+        EXPECT_TRUE(contains(beyond_max_seq_len_note(c, 4096), "T = 4096 exceeds the model's max_seq_len 128"));
+        EXPECT_EQ(beyond_max_seq_len_note(c, 128), "");
+    }
 }
 
 TEST(ProbeInputs, UnknownMetricIsAnError) {

@@ -108,9 +108,9 @@ TEST(ProbeOracle, SinklabModelsAgreeWithPyTorch) {
     ASSERT_TRUE(test::run_python_reference(probe_oracle_script(), dirs));
     for (size_t i = 0; i < cases.size(); ++i) {
         const nlohmann::json ref = read_json(dirs[i] / "reference.json");
-        for (AttentionPathChoice path : {AttentionPathChoice::materialised, AttentionPathChoice::blockwise}) {
-            SCOPED_TRACE(cases[i].name + (path == AttentionPathChoice::blockwise ? " blockwise" : " materialised"));
-            options.path = path;
+        for (AttentionKernel path : {AttentionKernel::materialised, AttentionKernel::blockwise}) {
+            SCOPED_TRACE(cases[i].name + (path == AttentionKernel::blockwise ? " blockwise" : " materialised"));
+            options.kernel = path;
             const ProbeResult r = run_probe(*models[i], samples[i], options);
             expect_common(r, ref, 1e-5);
             expect_matrix(r.key_norm_ratio, ref["key_norm_ratio"], 1e-5, "key_norm_ratio");
@@ -154,8 +154,8 @@ TEST(ProbeOracle, HuggingFaceFixturesAgreeWithGuOnTransformersMaps) {
         samples.N = 1;
         samples.T = static_cast<int>(ids.size());
         samples.tokens = ids;
-        for (AttentionPathChoice path : {AttentionPathChoice::automatic, AttentionPathChoice::materialised}) {
-            options.path = path;
+        for (AttentionKernel path : {AttentionKernel::automatic, AttentionKernel::materialised}) {
+            options.kernel = path;
             options.metrics = {Metric::sink, Metric::entropy, Metric::massive, Metric::hidden_norms};
             expect_common(run_probe(*pm.model, samples, options), ref, 1e-4);
         }

@@ -55,8 +55,23 @@ ModelConfig tiny_llama() {
     return c;
 }
 
+// Greedy generation against full forwards of the growing sequence, from the prompt to the end.
+void expect_greedy_is_the_argmax(Transformer& model, std::vector<int32_t> ids, const Generation& g) {
+    const int V = model.config().vocab_size;
+    for (int32_t next : g.generated) {
+        const int T = static_cast<int>(ids.size());
+        model.forward(ids.data(), nullptr, 1, T, ForwardOptions{false});
+        const float* last = model.logits() + static_cast<size_t>(T - 1) * V;
+        EXPECT_EQ(next, static_cast<int32_t>(std::max_element(last, last + V) - last)) << "after " << T << " tokens";
+        ids.push_back(next);
+    }
+}
+
+// Learned positions end at max_seq_len: the generation stops at the context.
 TEST(Generate, GreedyIsTheArgmaxOfFullForwardsAndStopsAtTheContext) {
-    Transformer model(tiny_llama());
+    ModelConfig c = tiny_llama();
+    c.positions = PositionKind::learned;
+    Transformer model(c);
     model.init_weights(5);
     const std::vector<int32_t> prompt = {3, 1, 4};
     GenerationOptions options;
@@ -68,15 +83,25 @@ TEST(Generate, GreedyIsTheArgmaxOfFullForwardsAndStopsAtTheContext) {
     EXPECT_EQ(g.stop, "the model's context (12 tokens)");
     EXPECT_EQ(shown.front(), 3u);
     EXPECT_EQ(shown.back(), 12u);
-    std::vector<int32_t> ids = prompt;
-    const int V = model.config().vocab_size;
-    for (int32_t next : g.generated) {
-        const int T = static_cast<int>(ids.size());
-        model.forward(ids.data(), nullptr, 1, T, ForwardOptions{false});
-        const float* last = model.logits() + static_cast<size_t>(T - 1) * V;
-        EXPECT_EQ(next, static_cast<int32_t>(std::max_element(last, last + V) - last)) << "after " << T << " tokens";
-        ids.push_back(next);
-    }
+    EXPECT_EQ(beyond_context_note(c, 3, 20), "");
+    expect_greedy_is_the_argmax(model, prompt, g);
+}
+
+// RoPE positions extrapolate: the generation goes past max_seq_len, still the argmax of full
+// forwards, and the note says so.
+TEST(Generate, RopeModelsGenerateBeyondMaxSeqLen) {
+    Transformer model(tiny_llama());
+    model.init_weights(5);
+    const std::vector<int32_t> prompt = {3, 1, 4};
+    GenerationOptions options;
+    options.max_new_tokens = 20;
+    options.sampling.greedy = true;
+    const Generation g = generate(model, prompt, options);
+    ASSERT_EQ(g.generated.size(), 20u);
+    EXPECT_EQ(g.stop, "max-new-tokens");
+    EXPECT_EQ(beyond_context_note(model.config(), 3, 20),
+              "up to 23 tokens exceed the model's max_seq_len 12: its rope positions extrapolate");
+    expect_greedy_is_the_argmax(model, prompt, g);
 }
 
 TEST(Generate, StopsAtEndOfSequenceUnlessTold) {

@@ -19,7 +19,7 @@ std::string unexportable_features(const ModelConfig& c) {
     if (!c.norm_affine || c.norm_weight_offset != 0.0f) return "the norms' weights differ from (1 + 0) * w";
     if (c.parallel_residual) return "a parallel residual";
     if (c.qk_norm != QkNorm::none) return "QK-norm";
-    if (c.attn_logit_softcap > 0 || c.final_logit_softcap > 0) return "logit soft-capping";
+    if (c.attention.softcap > 0 || c.final_logit_softcap > 0) return "logit soft-capping";
     if (c.embed_scale != 1.0f) return "scaled embeddings";
     return "";
 }

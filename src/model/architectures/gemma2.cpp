@@ -22,9 +22,9 @@ ModelConfig read_config(const HfConfig& hf) {
         for (int l = 0; l < c.n_layers; l += 2) c.layer_windows[l] = window;
     }
     c.attention.scale = static_cast<float>(1.0 / std::sqrt(hf.positive_number("query_pre_attn_scalar", c.hs())));
-    c.attn_logit_softcap = static_cast<float>(hf.number("attn_logit_softcapping", 0.0));
+    c.attention.softcap = static_cast<float>(hf.number("attn_logit_softcapping", 0.0));
     c.final_logit_softcap = static_cast<float>(hf.number("final_logit_softcapping", 0.0));
-    if (c.attn_logit_softcap < 0) hf.fail("attn_logit_softcapping", "must be positive or null");
+    if (c.attention.softcap < 0) hf.fail("attn_logit_softcapping", "must be positive or null");
     if (c.final_logit_softcap < 0) hf.fail("final_logit_softcapping", "must be positive or null");
     return c;
 }
