@@ -248,15 +248,7 @@ void attention_backward(float* dqkv, const AttentionParamGrads& dp, const float*
                 const float* v = in.qkv + base + static_cast<long>(NH + d.NKV + kvh) * HS;
                 float* dk = dqkv + base + static_cast<long>(NH + kvh) * HS;
                 float* dv = dqkv + base + static_cast<long>(NH + d.NKV + kvh) * HS;
-                if (dqkv_write == GradWrite::overwrite) {
-                    // this task's columns of dqkv (its query heads, k and v), which only it writes:
-                    // zeroed here, in parallel and just before use, rather than by the caller
-                    for (int t = 0; t < T; ++t) {
-                        std::fill_n(dqkv + base + t * qs + static_cast<long>(kvh) * group * HS, group * HS, 0.0f);
-                        std::fill_n(dk + t * qs, HS, 0.0f);
-                        std::fill_n(dv + t * qs, HS, 0.0f);
-                    }
-                }
+                if (dqkv_write == GradWrite::overwrite) zero_task_columns(dqkv + base, T, qs, kvh, group, NH, d.NKV, HS);
                 if (features) {
                     elu1_features(phi_k, k, T, HS, qs);
                     std::memset(dphi_k, 0, sizeof(float) * T * HS);

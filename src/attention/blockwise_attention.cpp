@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include <omp.h>
@@ -293,18 +294,20 @@ void forward_strip(const Strip& st, int b, int h, const HeadView& hv, float* out
     }
 }
 
-using ForwardStripFn = decltype(&forward_strip<AttentionKind::softmax>);
-
-ForwardStripFn forward_strip_for(AttentionKind kind) {
+// fn(std::integral_constant<AttentionKind, K>) for the design's kind: one instance per kind, so
+// that each kind's row loops vectorise (identity and linear_elu share the linear row function).
+template <typename Fn>
+auto for_kind(AttentionKind kind, Fn&& fn) {
+    using K = AttentionKind;
     switch (kind) {
-        case AttentionKind::softmax: return forward_strip<AttentionKind::softmax>;
-        case AttentionKind::sigmoid: return forward_strip<AttentionKind::sigmoid>;
-        case AttentionKind::elu1: return forward_strip<AttentionKind::elu1>;
-        case AttentionKind::softpick: return forward_strip<AttentionKind::softpick>;
-        case AttentionKind::identity: return forward_strip<AttentionKind::identity>;
-        case AttentionKind::linear_elu: return forward_strip<AttentionKind::linear_elu>;
+        case K::softmax: return fn(std::integral_constant<K, K::softmax>{});
+        case K::sigmoid: return fn(std::integral_constant<K, K::sigmoid>{});
+        case K::elu1: return fn(std::integral_constant<K, K::elu1>{});
+        case K::softpick: return fn(std::integral_constant<K, K::softpick>{});
+        case K::identity:
+        case K::linear_elu: break;
     }
-    return forward_strip<AttentionKind::identity>;
+    return fn(std::integral_constant<K, K::identity>{});
 }
 
 // The keys and values of every (batch, kv head), read by every strip of the heads that share them:
@@ -360,7 +363,7 @@ void blockwise_attention_forward(float* out, const AttentionRowStats& stats, con
     const bool features = spec.kind == AttentionKind::linear_elu;
     const DistanceBias bias(in.bias, d.NH, T);
     const PackedHeads packed = pack_heads(in, d, features, KB);
-    const ForwardStripFn strip_fn = forward_strip_for(spec.kind);
+    const auto strip_fn = for_kind(spec.kind, [](auto k) { return &forward_strip<decltype(k)::value>; });
     const int tracked = taps.column_sums ? std::min(taps.columns, T) : 0;
     const long BH = static_cast<long>(d.B) * d.NH, tasks = BH * strips;
     // Column sums of the tracked keys per (b, h, strip), summed over strips in order afterwards so
@@ -596,19 +599,7 @@ void backward_strip(const Strip& st, int b, int h, const HeadView& hv, const flo
     }
 }
 
-using BackwardStripFn = decltype(&backward_strip<AttentionKind::softmax>);
 
-BackwardStripFn backward_strip_for(AttentionKind kind) {
-    switch (kind) {
-        case AttentionKind::softmax: return backward_strip<AttentionKind::softmax>;
-        case AttentionKind::sigmoid: return backward_strip<AttentionKind::sigmoid>;
-        case AttentionKind::elu1: return backward_strip<AttentionKind::elu1>;
-        case AttentionKind::softpick: return backward_strip<AttentionKind::softpick>;
-        case AttentionKind::identity: return backward_strip<AttentionKind::identity>;
-        case AttentionKind::linear_elu: return backward_strip<AttentionKind::linear_elu>;
-    }
-    return backward_strip<AttentionKind::identity>;
-}
 
 }  // namespace
 
@@ -624,7 +615,7 @@ void blockwise_attention_backward(float* dqkv, const AttentionParamGrads& dp, co
     const float scale = attention_scale(spec, HS);
     const bool features = spec.kind == AttentionKind::linear_elu;
     const DistanceBias bias(in.bias, NH, T);
-    const BackwardStripFn strip_fn = backward_strip_for(spec.kind);
+    const auto strip_fn = for_kind(spec.kind, [](auto k) { return &backward_strip<decltype(k)::value>; });
     ParamPartials part(spec, dp, in.bias, B, NH, HS, bias.width());
     // Parallel over (batch, kv head): the query heads of one group all write that group's dk, dv.
     #pragma omp parallel
@@ -652,14 +643,7 @@ void blockwise_attention_backward(float* dqkv, const AttentionParamGrads& dp, co
                 const float* k = in.qkv + base + static_cast<long>(NH + kvh) * HS;
                 float* dk = dqkv + base + static_cast<long>(NH + kvh) * HS;
                 float* dv = dqkv + base + static_cast<long>(NH + d.NKV + kvh) * HS;
-                if (dqkv_write == GradWrite::overwrite) {
-                    // this task's columns of dqkv (its query heads, k and v), which only it writes
-                    for (int t = 0; t < T; ++t) {
-                        std::fill_n(dqkv + base + t * qs + static_cast<long>(kvh) * group * HS, group * HS, 0.0f);
-                        std::fill_n(dk + t * qs, HS, 0.0f);
-                        std::fill_n(dv + t * qs, HS, 0.0f);
-                    }
-                }
+                if (dqkv_write == GradWrite::overwrite) zero_task_columns(dqkv + base, T, qs, kvh, group, NH, d.NKV, HS);
                 if (features) {
                     elu1_features(phi_k, k, T, HS, qs);
                     std::memset(dphi_k, 0, sizeof(float) * T * HS);

@@ -3,6 +3,7 @@
 // row function n, d, N and their derivatives, the full-row forward and backward of the reference
 // kernel, the slot's score and linear_elu's features (docs/attention-designs.md, "One backward for
 // every row"). Internal to src/attention/.
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -295,6 +296,18 @@ inline void elu1_features_backward(float* dx, const float* dphi, const float* ph
 }
 
 // ---- Parameter gradients -------------------------------------------------------------------
+
+// GradWrite::overwrite: the columns of dqkv (T rows of stride qs, one sequence) that one (batch, kv
+// head) task owns, its `group` query heads and its k and v, zeroed by the task itself, in parallel
+// and just before use, rather than by the caller.
+inline void zero_task_columns(float* dqkv, int T, long qs, int kvh, int group, int NH, int NKV, int HS) {
+    for (int t = 0; t < T; ++t) {
+        float* row = dqkv + t * qs;
+        std::fill_n(row + static_cast<long>(kvh) * group * HS, group * HS, 0.0f);
+        std::fill_n(row + static_cast<long>(NH + kvh) * HS, HS, 0.0f);
+        std::fill_n(row + static_cast<long>(NH + NKV + kvh) * HS, HS, 0.0f);
+    }
+}
 
 // Partial sums of parameter gradients per (batch, head): each (batch, kv head) task writes only its
 // own rows, and the sum over batch and heads runs in a fixed order afterwards, so the gradient does

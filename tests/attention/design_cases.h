@@ -9,7 +9,9 @@
 // then "relative_table" for a relative score bias, then "gate" (the gate logits) for gated designs.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <functional>
 #include <string>
 #include <vector>
@@ -169,6 +171,24 @@ inline std::vector<DesignCase> oracle_design_cases() {
         for (const Layout& l : long_layouts())
             if (design != "linear_elu" || l.bias == ScoreBiasKind::none) cases.push_back(make_design_case(design, l));
     return cases;
+}
+
+// max_i |a_i - b_i| / max(1, max_i |b_i|) <= tolerance (relative to the tensor's largest entry where
+// that exceeds 1, absolute below), with the worst element described; NaN fails.
+inline void expect_close_tensor(const std::string& what, const Vec& actual, const Vec& expected, double tolerance) {
+    ASSERT_EQ(actual.size(), expected.size()) << what;
+    double worst = 0.0, scale = 1.0;
+    size_t at = 0;
+    for (size_t i = 0; i < expected.size(); ++i) {
+        scale = std::max(scale, std::abs(static_cast<double>(expected[i])));
+        const double d = std::abs(static_cast<double>(actual[i]) - expected[i]);
+        if (!(d <= worst)) {
+            worst = std::isnan(d) ? INFINITY : d;
+            at = i;
+        }
+    }
+    EXPECT_LE(worst / scale, tolerance) << what << ": element " << at << " is " << actual[at] << ", expected "
+                                        << expected[at] << " (scale " << scale << ")";
 }
 
 // AttentionParams (and grads) pointing into a case's inputs (and gradient buffers).

@@ -36,21 +36,8 @@ constexpr double kTolerance = 1e-5;
 // 1.9e-5 (relative) on the relative table's gradient, and from the materialised kernel by 1.6e-5.
 constexpr double kSignedNormaliserTolerance = 1e-4;
 
-// max_i |a_i - b_i| / max(1, max_i |b_i|), with the worst element described.
 void expect_close(const std::string& what, const Vec& actual, const Vec& expected, double tolerance = kTolerance) {
-    ASSERT_EQ(actual.size(), expected.size()) << what;
-    double worst = 0.0, scale = 1.0;
-    size_t at = 0;
-    for (size_t i = 0; i < expected.size(); ++i) {
-        scale = std::max(scale, std::abs(static_cast<double>(expected[i])));
-        const double d = std::abs(static_cast<double>(actual[i]) - expected[i]);
-        if (!(d <= worst)) {  // NaN counts as the worst
-            worst = std::isnan(d) ? INFINITY : d;
-            at = i;
-        }
-    }
-    EXPECT_LE(worst / scale, tolerance) << what << ": element " << at << " is " << actual[at] << ", the materialised "
-                                         << expected[at] << " (scale " << scale << ")";
+    test::expect_close_tensor(what, actual, expected, tolerance);
 }
 
 using test::axes_at;

@@ -21,21 +21,8 @@ namespace {
 using test::DesignCase;
 using test::Vec;
 
-// max_i |a_i - b_i| / max(1, max_i |b_i|) <= 1e-5, with the worst element described.
 void expect_close(const std::string& what, const Vec& actual, const Vec& expected) {
-    ASSERT_EQ(actual.size(), expected.size()) << what;
-    double worst = 0.0, scale = 1.0;
-    size_t at = 0;
-    for (size_t i = 0; i < expected.size(); ++i) {
-        scale = std::max(scale, std::abs(static_cast<double>(expected[i])));
-        const double d = std::abs(static_cast<double>(actual[i]) - expected[i]);
-        if (!(d <= worst)) {
-            worst = std::isnan(d) ? INFINITY : d;
-            at = i;
-        }
-    }
-    EXPECT_LE(worst / scale, 1e-5) << what << ": element " << at << " is " << actual[at] << ", from the weights "
-                                   << expected[at] << " (scale " << scale << ")";
+    test::expect_close_tensor(what, actual, expected, 1e-5);
 }
 
 const std::vector<DesignCase>& cases() {

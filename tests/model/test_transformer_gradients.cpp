@@ -46,6 +46,19 @@ void randomize(Transformer& model, uint64_t seed) {
             for (size_t i = 0; i < p.numel; ++i) model.param_data()[p.offset + i] += 0.3f * rng.normal();
 }
 
+// Two layers of two heads of 8, vocabulary 11, weights far from their init (std 0.3).
+ModelConfig small_config(const std::string& style, int kv_heads) {
+    ModelConfig c = ModelConfig::for_style(style);
+    c.vocab_size = 11;
+    c.d_model = 16;
+    c.n_layers = 2;
+    c.n_heads = 2;
+    c.n_kv_heads = kv_heads;
+    c.max_seq_len = 16;
+    c.init_std = 0.3f;
+    return c;
+}
+
 void expect_gradients_match_finite_differences(const ModelConfig& config,
                                               AttentionKernel kernel = AttentionKernel::automatic) {
     Transformer model(config);
@@ -85,14 +98,7 @@ void expect_gradients_match_finite_differences(const ModelConfig& config,
 }
 
 TEST(TransformerGradients, GemmaStyleNormsScaledEmbeddingsPartialRopeAndWindows) {
-    ModelConfig c = ModelConfig::for_style("llama");
-    c.vocab_size = 11;
-    c.d_model = 16;
-    c.n_layers = 2;
-    c.n_heads = 2;
-    c.n_kv_heads = 1;
-    c.max_seq_len = 16;
-    c.init_std = 0.3f;
+    ModelConfig c = small_config("llama", 1);
     c.norm_weight_offset = 1.0f;
     c.embed_scale = 2.5f;
     c.rotary_dim = 4;  // of a head of 8
@@ -104,14 +110,7 @@ TEST(TransformerGradients, GemmaStyleNormsScaledEmbeddingsPartialRopeAndWindows)
 }
 
 TEST(TransformerGradients, NonParametricNormsExactGeluLongRopeAndOutputBiasOnly) {
-    ModelConfig c = ModelConfig::for_style("gpt2");
-    c.vocab_size = 11;
-    c.d_model = 16;
-    c.n_layers = 2;
-    c.n_heads = 2;
-    c.n_kv_heads = 2;
-    c.max_seq_len = 16;
-    c.init_std = 0.3f;
+    ModelConfig c = small_config("gpt2", 2);
     c.positions = PositionKind::rope;
     c.norm_affine = false;
     c.mlp = MlpKind::gelu_erf;
@@ -126,14 +125,7 @@ TEST(TransformerGradients, NonParametricNormsExactGeluLongRopeAndOutputBiasOnly)
 // Attention logit soft-capping (Gemma 2) is part of the attention design: it trains, with a
 // relative bias and a window, on both attention kernels.
 TEST(TransformerGradients, AttentionLogitSoftcapTrains) {
-    ModelConfig c = ModelConfig::for_style("llama");
-    c.vocab_size = 11;
-    c.d_model = 16;
-    c.n_layers = 2;
-    c.n_heads = 2;
-    c.n_kv_heads = 1;
-    c.max_seq_len = 16;
-    c.init_std = 0.3f;
+    ModelConfig c = small_config("llama", 1);
     c.positions = PositionKind::relative;
     c.attention.softcap = 1.5f;
     c.layer_windows = {3, 0};
