@@ -66,12 +66,16 @@ void EntropyAccumulator::add(int layer, const float* row_entropy, int B, int T) 
     samples_[layer] += B;
 }
 
-std::vector<std::vector<double>> EntropyAccumulator::mean() const {
-    std::vector<std::vector<double>> out(L_, std::vector<double>(H_, 0.0));
-    for (int l = 0; l < L_; ++l)
-        for (int h = 0; h < H_; ++h)
-            out[l][h] = samples_[l] > 0 ? sum_[static_cast<size_t>(l) * H_ + h] / samples_[l] : 0.0;
+std::vector<std::vector<double>> layer_head_means(const std::vector<double>& sums, const std::vector<long>& samples,
+                                                  int heads) {
+    const int layers = static_cast<int>(samples.size());
+    std::vector<std::vector<double>> out(layers, std::vector<double>(heads, 0.0));
+    for (int l = 0; l < layers; ++l)
+        for (int h = 0; h < heads; ++h)
+            out[l][h] = samples[l] > 0 ? sums[static_cast<size_t>(l) * heads + h] / samples[l] : 0.0;
     return out;
 }
+
+std::vector<std::vector<double>> EntropyAccumulator::mean() const { return layer_head_means(sum_, samples_, H_); }
 
 }  // namespace sinklab

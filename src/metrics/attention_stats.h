@@ -26,6 +26,11 @@ void slot_weight_sums(std::vector<float>& sums, const float* slot_weights, int B
 void head_average(float* out, const float* weights, int NH, long plane);
 void head_average(double* out, const float* weights, int NH, long plane);
 
+// Per (layer, head) means of accumulated sums: sums (L, H) layer-major, each layer's over its
+// samples[l] (0 where none came). What every per-head accumulator of metrics/ reports.
+std::vector<std::vector<double>> layer_head_means(const std::vector<double>& sums, const std::vector<long>& samples,
+                                                  int heads);
+
 // Mean entropy (nats) of the attention rows of each head: over queries, then over samples.
 class EntropyAccumulator {
 public:

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "metrics/attention_stats.h"
+
 namespace sinklab {
 
 SinkGeometryAccumulator::SinkGeometryAccumulator(int layers, int heads, int kv_heads, int head_size)
@@ -63,19 +65,11 @@ void SinkGeometryAccumulator::add(int layer, const float* qkv, int B, int T) {
 }
 
 std::vector<std::vector<double>> SinkGeometryAccumulator::cos_first() const {
-    std::vector<std::vector<double>> out(L_, std::vector<double>(NH_, 0.0));
-    for (int l = 0; l < L_; ++l)
-        for (int h = 0; h < NH_; ++h)
-            out[l][h] = samples_[l] > 0 ? first_sum_[static_cast<size_t>(l) * NH_ + h] / samples_[l] : 0.0;
-    return out;
+    return layer_head_means(first_sum_, samples_, NH_);
 }
 
 std::vector<std::vector<double>> SinkGeometryAccumulator::cos_rest() const {
-    std::vector<std::vector<double>> out(L_, std::vector<double>(NH_, 0.0));
-    for (int l = 0; l < L_; ++l)
-        for (int h = 0; h < NH_; ++h)
-            out[l][h] = samples_[l] > 0 ? rest_sum_[static_cast<size_t>(l) * NH_ + h] / samples_[l] : 0.0;
-    return out;
+    return layer_head_means(rest_sum_, samples_, NH_);
 }
 
 }  // namespace sinklab

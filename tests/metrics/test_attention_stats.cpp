@@ -63,5 +63,14 @@ TEST(HeadAverage, IsTheMeanOverHeadsInBothPrecisions) {
     }
 }
 
+TEST(LayerHeadMeans, DivideEachLayersSumsByItsSamplesAndGiveZeroForALayerWithNone) {
+    // 3 layers of 2 heads; layer 1 saw no sample (a probe that stopped early, a layer not tapped)
+    const std::vector<double> sums = {3.0, 6.0, 5.0, 7.0, 1.0, -2.0};
+    const std::vector<long> samples = {3, 0, 4};
+    const std::vector<std::vector<double>> means = layer_head_means(sums, samples, 2);
+    const std::vector<std::vector<double>> expected = {{1.0, 2.0}, {0.0, 0.0}, {0.25, -0.5}};
+    EXPECT_EQ(means, expected);
+}
+
 }  // namespace
 }  // namespace sinklab
