@@ -14,6 +14,7 @@
 #include "cli/commands.h"
 #include "cli/tokenizer_choice.h"
 #include "core/error.h"
+#include "core/text.h"
 #include "core/threads.h"
 #include "model/hf_loader.h"
 #include "stream/generation.h"
@@ -41,10 +42,7 @@ struct GenerateArgs {
 
 std::vector<int32_t> parse_ids(const std::string& text, int vocab_size) {
     std::vector<int32_t> ids;
-    size_t start = 0;
-    while (start <= text.size()) {
-        const size_t comma = std::min(text.find(',', start), text.size());
-        const std::string item = text.substr(start, comma - start);
+    for (const std::string& item : split_list(text)) {
         size_t used = 0;
         long long id = -1;
         try {
@@ -57,7 +55,6 @@ std::vector<int32_t> parse_ids(const std::string& text, int vocab_size) {
         SINKLAB_CHECK(id >= 0 && id < vocab_size, "generate",
                       "--prompt-ids: id {} is outside the model's vocabulary (ids 0..{})", id, vocab_size - 1);
         ids.push_back(static_cast<int32_t>(id));
-        start = comma + 1;
     }
     return ids;
 }

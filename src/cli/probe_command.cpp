@@ -11,6 +11,7 @@
 #include "cli/probe_samples.h"
 #include "core/error.h"
 #include "core/files.h"
+#include "core/text.h"
 #include "core/threads.h"
 #include "probe/attention_maps.h"
 #include "probe/probe.h"
@@ -43,16 +44,12 @@ struct ProbeArgs {
 std::vector<int> parse_dims(const std::string& text) {
     std::vector<int> dims;
     if (text == "auto") return dims;
-    size_t start = 0;
-    while (start <= text.size()) {
-        const size_t comma = std::min(text.find(',', start), text.size());
-        const std::string item = text.substr(start, comma - start);
+    for (const std::string& item : split_list(text)) {
         int d = 0;
         const auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), d);
         SINKLAB_CHECK(!item.empty() && ec == std::errc() && end == item.data() + item.size(), "probe",
                       "--dims '{}': expected auto or dims like 447,138 ('{}' is not an integer)", text, item);
         dims.push_back(d);
-        start = comma + 1;
     }
     return dims;
 }

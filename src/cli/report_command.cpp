@@ -9,6 +9,7 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "core/text.h"
 #include "core/threads.h"
 #include "lab/run_report.h"
 
@@ -35,14 +36,10 @@ struct ReportArgs {
 
 std::vector<InputKind> parse_input_kinds(const std::string& list) {
     std::vector<InputKind> kinds;
-    size_t start = 0;
-    while (start <= list.size()) {
-        const size_t comma = std::min(list.find(',', start), list.size());
-        const std::string item = list.substr(start, comma - start);
+    for (const std::string& item : split_list(list)) {
         SINKLAB_CHECK(item == "natural" || item == "random" || item == "repeat", "report",
                       "--inputs: unknown input '{}'; valid: natural, random, repeat", item);
         kinds.push_back(InputSpec::parse(item).kind);
-        start = comma + 1;
     }
     return kinds;
 }

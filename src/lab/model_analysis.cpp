@@ -8,6 +8,7 @@
 #include <optional>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "analysis/attention_graph.h"
 #include "analysis/diffusion.h"
@@ -19,6 +20,7 @@
 #include "analysis/topology.h"
 #include "analysis/value_space.h"
 #include "core/error.h"
+#include "core/text.h"
 #include "core/threads.h"
 #include "lab/attention_capture.h"
 #include "model/transformer.h"
@@ -31,12 +33,6 @@ namespace {
 
 namespace an = sinklab::analysis;
 using nlohmann::json;
-
-std::string joined(const std::vector<std::string>& items) {
-    std::string out;
-    for (const auto& s : items) out += (out.empty() ? "" : ", ") + s;
-    return out;
-}
 
 // printf-style text appended to `out`: the tables' fixed-width columns, as printf lays them out.
 __attribute__((format(printf, 2, 3))) void appendf(std::string& out, const char* format, ...) {
@@ -276,14 +272,10 @@ std::set<std::string> parse_analyses(const std::string& text) {
     const std::vector<std::string>& known = analysis_names();
     if (text == "all") return {known.begin(), known.end()};
     std::set<std::string> chosen;
-    size_t start = 0;
-    while (start <= text.size()) {
-        const size_t comma = std::min(text.find(',', start), text.size());
-        const std::string item = text.substr(start, comma - start);
+    for (const std::string& item : split_list(text)) {
         SINKLAB_CHECK(std::find(known.begin(), known.end(), item) != known.end(), "analyze",
-                      "--analyses: unknown analysis '{}'; valid: all, {}", item, joined(known));
+                      "--analyses: unknown analysis '{}'; valid: all, {}", item, fmt::join(known, ", "));
         chosen.insert(item);
-        start = comma + 1;
     }
     return chosen;
 }

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "core/text.h"
 
 namespace sinklab {
 
@@ -29,10 +30,7 @@ std::string metric_name(Metric metric) {
 std::vector<Metric> parse_metrics(const std::string& list) {
     if (list == "all") return all_metrics();
     std::vector<Metric> metrics;
-    size_t start = 0;
-    while (start <= list.size()) {
-        const size_t comma = std::min(list.find(',', start), list.size());
-        const std::string name = list.substr(start, comma - start);
+    for (const std::string& name : split_list(list)) {
         bool found = false;
         for (Metric m : all_metrics())
             if (metric_name(m) == name) {
@@ -44,7 +42,6 @@ std::vector<Metric> parse_metrics(const std::string& list) {
             for (Metric m : all_metrics()) known += (known.empty() ? "" : ", ") + metric_name(m);
             fail("probe", "--metrics: unknown metric '{}' (known: all, {})", name, known);
         }
-        start = comma + 1;
     }
     return metrics;
 }
