@@ -7,7 +7,6 @@
 #include <fmt/format.h>
 
 #include "core/error.h"
-#include "core/files.h"
 #include "core/progress.h"
 #include "metrics/attention_stats.h"
 #include "metrics/norm_ratio.h"
@@ -352,12 +351,6 @@ ProbeResult run_probe(Transformer& model, const ProbeSamples& samples, const Pro
     }
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return r;
-}
-
-NamedText natural_text(const InputSpec& input, const char* command) {
-    if (input.kind != InputKind::natural) return {};
-    if (!input.file.empty()) return {read_text_file(input.file, command), input.file};
-    return default_validation_text();
 }
 
 ProbeSamples probe_samples(const ProbeModel& pm, const InputSpec& input, const NamedText& text, BosMode bos, int T,

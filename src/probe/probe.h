@@ -6,7 +6,6 @@
 #include <string>
 #include <vector>
 
-#include "io/corpus.h"
 #include "metrics/massive_activations.h"
 #include "model/transformer.h"
 #include "probe/probe_input.h"
@@ -90,10 +89,6 @@ void check_sink_eps(double eps);
 std::string beyond_max_seq_len_note(const ModelConfig& config, int T);
 
 ProbeResult run_probe(Transformer& model, const ProbeSamples& samples, const ProbeOptions& options);
-
-// The natural text of `input` and a name for it: the file, or the validation split of the default
-// corpus; empty for random and repeat input. `command` names the command in errors.
-NamedText natural_text(const InputSpec& input, const char* command);
 
 // N samples of T tokens for `pm` (what `probe` and `analyze` run the model on): T checked against
 // the model, `text` (natural_text's) tokenised by the model's tokenizer, BOS as `bos` says.

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "core/files.h"
 #include "core/rng.h"
 #include "tokenizer/tokenizer.h"
 
@@ -169,6 +170,12 @@ ProbeSamples make_probe_samples(const InputSpec& input, std::string_view text, c
                                   vocab_size, T, N, bos);
     }
     fail("probe", "unknown input kind");
+}
+
+NamedText natural_text(const InputSpec& input, const char* command) {
+    if (input.kind != InputKind::natural) return {};
+    if (!input.file.empty()) return {read_text_file(input.file, command), input.file};
+    return default_validation_text();
 }
 
 }  // namespace sinklab

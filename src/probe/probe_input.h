@@ -7,6 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include "io/corpus.h"
+
 namespace sinklab {
 
 class Tokenizer;
@@ -64,5 +66,9 @@ int64_t default_repeat_id(const Tokenizer* tokenizer, int vocab_size);
 ProbeSamples make_probe_samples(const InputSpec& input, std::string_view text, const std::string& text_source,
                                 const Tokenizer* tokenizer, int vocab_size, int T, int N, std::optional<int32_t> bos,
                                 uint64_t seed);
+
+// The natural text of `input` and a name for it: the file, or the validation split of the default
+// corpus (io/corpus.h); empty for random and repeat input. `command` names the command in errors.
+NamedText natural_text(const InputSpec& input, const char* command);
 
 }  // namespace sinklab
