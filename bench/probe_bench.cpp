@@ -4,7 +4,8 @@
 //   gpt2-124m: GPT-2 small: gpt2 style, vocab 50257, d 768, 12 layers, 12 heads, 1024 learned
 //              positions, tied embeddings (124M parameters)
 //   long-768:  llama style (RoPE, SwiGLU), byte vocabulary 256, d 768, 12 layers, 12 heads,
-//              32768 positions
+//              made for 64 positions (max_seq_len 64): probes at any T extrapolate its RoPE positions
+//   long-768-kv_bias: the same with the kv_bias design (a slot: a learned key and value per head)
 // usage: probe_bench model DIR SHAPE          writes the model folder
 //        probe_bench run SHAPE TEXT T THREADS  builds the same model in memory and probes the first
 //                                              T bytes of TEXT (all metrics, one sample); prints one
@@ -31,8 +32,8 @@ using namespace sinklab;
 namespace {
 
 std::unique_ptr<Transformer> bench_model(const std::string& shape) {
-    SINKLAB_CHECK(shape == "gpt2-124m" || shape == "long-768", "bench", "unknown shape '{}' (gpt2-124m, long-768)",
-                  shape);
+    SINKLAB_CHECK(shape == "gpt2-124m" || shape == "long-768" || shape == "long-768-kv_bias", "bench",
+                  "unknown shape '{}' (gpt2-124m, long-768, long-768-kv_bias)", shape);
     ModelConfig c = ModelConfig::for_style(shape == "gpt2-124m" ? "gpt2" : "llama");
     c.d_model = 768;
     c.n_layers = 12;
@@ -43,7 +44,8 @@ std::unique_ptr<Transformer> bench_model(const std::string& shape) {
         c.tied_embeddings = true;
     } else {
         c.vocab_size = 256;
-        c.max_seq_len = 32768;
+        c.max_seq_len = 64;
+        if (shape == "long-768-kv_bias") c.attention = AttentionSpec::parse("kv_bias");
     }
     auto model = std::make_unique<Transformer>(c);
     model->init_weights(1);
@@ -87,7 +89,7 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "error: %s\n", e.what());
         return 1;
     }
-    std::fprintf(stderr, "usage: %s model DIR gpt2-124m|long-768\n       %s run SHAPE TEXT SEQ_LEN THREADS\n", argv[0],
+    std::fprintf(stderr, "usage: %s model DIR gpt2-124m|long-768|long-768-kv_bias\n       %s run SHAPE TEXT SEQ_LEN THREADS\n", argv[0],
                  argv[0]);
     return 2;
 }

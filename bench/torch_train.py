@@ -2,13 +2,15 @@
 """The same models as sinklab's presets, trained by PyTorch (Debian's python3-torch) on the same
 byte corpus, for bench/train_throughput.sh. Prints one JSON line.
 
-usage: torch_train.py PRESET STEPS WARMUP_STEPS [--threads N] [--data DIR] [--parity]
+usage: torch_train.py PRESET STEPS WARMUP_STEPS [--threads N] [--data DIR] [--parity] [--seq-len T] [--batch B]
   The learning rate follows sinklab's schedule (linear warmup over 50 steps, then cosine to min-lr),
   as the sinklab side of each benchmark does: over 1000 steps, as bench/training_steps.h does for
   the throughput runs, so that both engines' losses after the same steps can be compared.
   --parity: the schedule ends at STEPS + WARMUP_STEPS instead, as `sinklab train --steps` does, and
   at the end comes the validation loss over every non-overlapping seq-len window of the last 5% of
   the bytes, as `sinklab train` computes it (bench/train_parity.sh compares the two).
+  --seq-len, --batch: the preset at another T (its learned positions grow with it) and batch
+  (bench/train_long.sh).
 """
 import argparse, glob, json, math, os, time
 
@@ -77,10 +79,16 @@ def main():
     ap.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch default)")
     ap.add_argument("--data", default=os.path.join(os.path.dirname(__file__), "..", "data", "sotu"))
     ap.add_argument("--parity", action="store_true")
+    ap.add_argument("--seq-len", type=int, default=0, help="T (0: the preset's)")
+    ap.add_argument("--batch", type=int, default=0, help="batch (0: the preset's)")
     a = ap.parse_args()
     if a.threads > 0:
         torch.set_num_threads(a.threads)
-    cfg = PRESETS[a.preset]
+    cfg = dict(PRESETS[a.preset])
+    if a.seq_len > 0:
+        cfg["seq"] = a.seq_len
+    if a.batch > 0:
+        cfg["batch"] = a.batch
     data = b"".join(open(f, "rb").read() for f in sorted(glob.glob(os.path.join(a.data, "*.txt"))))
     n_val = int(len(data) * 0.05)
     train = torch.frombuffer(bytearray(data[: len(data) - n_val]), dtype=torch.uint8).long()
@@ -138,7 +146,7 @@ def main():
                 count += x.numel()
         result = {"val_loss": total / count, "val_windows": windows}
     print(json.dumps({**result, "engine": "pytorch", "torch": torch.__version__, "preset": a.preset,
-                      "threads": torch.get_num_threads(), "steps": a.steps,
+                      "threads": torch.get_num_threads(), "steps": a.steps, "seq_len": T, "batch": B,
                       "tokens_per_s": a.steps * B * T / secs, "loss": loss}))
 
 

@@ -1,5 +1,7 @@
 // Training throughput of sinklab on a preset, for comparison with bench/torch_train.py in the
-// same run (bench/train_throughput.sh). Prints one JSON line.
+// same run (bench/train_throughput.sh, bench/train_long.sh). Prints one JSON line.
+// usage: train_throughput [PRESET] [STEPS] [WARMUP_STEPS] [SEQ_LEN] [BATCH]
+//   SEQ_LEN, BATCH: the preset at another T (its positions grow with it) and batch; 0 keeps the preset's.
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -18,6 +20,8 @@ int main(int argc, char** argv) {
     const int warmup_steps = argc > 3 ? std::atoi(argv[3]) : 3;
     set_threads(0);
     TrainConfig c = preset_config(preset);
+    if (const int T = argc > 4 ? std::atoi(argv[4]) : 0; T > 0) c.seq_len = c.model.max_seq_len = T;
+    if (const int B = argc > 5 ? std::atoi(argv[5]) : 0; B > 0) c.batch = B;
     ByteCorpus corpus = load_byte_corpus(default_corpus_path(), c.val_fraction);
     bench::TrainingSteps training(c, corpus);
     for (int s = 1; s <= warmup_steps; ++s) training.step(s);
@@ -36,6 +40,8 @@ int main(int argc, char** argv) {
                           {"preset", preset},
                           {"threads", num_threads()},
                           {"steps", steps},
+                          {"seq_len", c.seq_len},
+                          {"batch", c.batch},
                           {"tokens_per_s", tokens_per_s},
                           {"gflops", tokens_per_s * flops_per_token / 1e9},
                           {"loss", loss}};
