@@ -31,7 +31,9 @@ int main(int argc, char** argv) {
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const double tokens_per_s = static_cast<double>(steps) * c.batch * c.seq_len / secs;
     // Model FLOPs per token: 6 x (parameters in matrix products) + 12 L T C for attention scores
-    // and values (forward and backward, full T x T as the kernel computes it).
+    // and values (forward and backward, over the full T x T as PyTorch computes it; the blockwise
+    // kernel computes the causal half, so at long T this count overstates sinklab's rate and
+    // bench/train_long.sh compares tokens/s only).
     double matmul_params = 0;
     for (const auto& p : training.model().params())
         if (p.shape.size() == 2 && p.name != "embed.tokens" && p.name != "embed.positions") matmul_params += p.numel;
