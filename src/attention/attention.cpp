@@ -244,10 +244,7 @@ void attention_backward(float* dqkv, const AttentionParamGrads& dp, const float*
         for (int b = 0; b < B; ++b) {
             for (int kvh = 0; kvh < d.NKV; ++kvh) {
                 const long base = static_cast<long>(b) * T * qs;
-                const float* k = in.qkv + base + static_cast<long>(NH + kvh) * HS;
-                const float* v = in.qkv + base + static_cast<long>(NH + d.NKV + kvh) * HS;
-                float* dk = dqkv + base + static_cast<long>(NH + kvh) * HS;
-                float* dv = dqkv + base + static_cast<long>(NH + d.NKV + kvh) * HS;
+                const auto [k, v, dk, dv] = kv_head_columns(in.qkv + base, dqkv + base, kvh, NH, d.NKV, HS);
                 if (dqkv_write == GradWrite::overwrite) zero_task_columns(dqkv + base, T, qs, kvh, group, NH, d.NKV, HS);
                 if (features) {
                     elu1_features(phi_k, k, T, HS, qs);

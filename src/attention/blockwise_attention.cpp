@@ -640,9 +640,7 @@ void blockwise_attention_backward(float* dqkv, const AttentionParamGrads& dp, co
         for (int b = 0; b < B; ++b) {
             for (int kvh = 0; kvh < d.NKV; ++kvh) {
                 const long base = static_cast<long>(b) * T * qs;
-                const float* k = in.qkv + base + static_cast<long>(NH + kvh) * HS;
-                float* dk = dqkv + base + static_cast<long>(NH + kvh) * HS;
-                float* dv = dqkv + base + static_cast<long>(NH + d.NKV + kvh) * HS;
+                const auto [k, v, dk, dv] = kv_head_columns(in.qkv + base, dqkv + base, kvh, NH, d.NKV, HS);
                 if (dqkv_write == GradWrite::overwrite) zero_task_columns(dqkv + base, T, qs, kvh, group, NH, d.NKV, HS);
                 if (features) {
                     elu1_features(phi_k, k, T, HS, qs);
@@ -651,7 +649,7 @@ void blockwise_attention_backward(float* dqkv, const AttentionParamGrads& dp, co
                 } else {
                     pack_tiles(k_tiles.data(), k, T, HS, qs, KB);
                 }
-                pack_tiles(v_tiles.data(), in.qkv + base + static_cast<long>(NH + d.NKV + kvh) * HS, T, HS, qs, KB);
+                pack_tiles(v_tiles.data(), v, T, HS, qs, KB);
                 for (int h = kvh * group; h < (kvh + 1) * group; ++h) {
                     const int hp = spec.shared_heads ? 0 : h;
                     HeadView hv{};
@@ -662,7 +660,7 @@ void blockwise_attention_backward(float* dqkv, const AttentionParamGrads& dp, co
                     hv.k_stride = features ? HS : qs;
                     hv.k_tiles = k_tiles.data();
                     hv.v_tiles = v_tiles.data();
-                    hv.v = in.qkv + base + static_cast<long>(NH + d.NKV + kvh) * HS;
+                    hv.v = v;
                     hv.v_stride = qs;
                     hv.slot_v = spec.slot == SlotKind::kv ? p.slot_v + static_cast<long>(hp) * HS : nullptr;
                     hv.value_bias = spec.value_bias ? p.value_bias + static_cast<long>(hp) * HS : nullptr;

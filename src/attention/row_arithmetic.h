@@ -309,6 +309,19 @@ inline void zero_task_columns(float* dqkv, int T, long qs, int kvh, int group, i
     }
 }
 
+// The k and v columns of kv head `kvh` in one sequence's qkv rows, and their gradients in dqkv (the
+// same layout): what a (batch, kv head) backward task reads and writes.
+struct KvHeadColumns {
+    const float* k;
+    const float* v;
+    float* dk;
+    float* dv;
+};
+inline KvHeadColumns kv_head_columns(const float* qkv, float* dqkv, int kvh, int NH, int NKV, int HS) {
+    const long k0 = static_cast<long>(NH + kvh) * HS, v0 = static_cast<long>(NH + NKV + kvh) * HS;
+    return {qkv + k0, qkv + v0, dqkv + k0, dqkv + v0};
+}
+
 // Partial sums of parameter gradients per (batch, head): each (batch, kv head) task writes only its
 // own rows, and the sum over batch and heads runs in a fixed order afterwards, so the gradient does
 // not depend on the thread schedule. Empty where the design has no such parameter or it is frozen.

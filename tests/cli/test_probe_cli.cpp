@@ -13,18 +13,19 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// A small byte-level model folder with learned positions (64 of them) and a BOS token (vocab 257).
-fs::path make_model(const fs::path& dir) {
-    ModelConfig c;
+// A small byte-level model folder of `style` (d 32, 2 layers, 2 heads, vocab 257 with a BOS token)
+// made for max_seq_len positions, at `path`.
+fs::path make_model(const fs::path& path, const std::string& style, int max_seq_len, uint64_t seed) {
+    ModelConfig c = ModelConfig::for_style(style);
     c.vocab_size = 257;
     c.d_model = 32;
     c.n_layers = 2;
     c.n_heads = c.n_kv_heads = 2;
-    c.max_seq_len = 64;
+    c.max_seq_len = max_seq_len;
     Transformer model(c);
-    model.init_weights(3);
-    save_model_folder(model, dir / "model");
-    return dir / "model";
+    model.init_weights(seed);
+    save_model_folder(model, path);
+    return path;
 }
 
 fs::path write_text(const fs::path& path, const std::string& text) {
@@ -36,7 +37,7 @@ class ProbeCli : public ::testing::Test {
 protected:
     static void SetUpTestSuite() {
         dir_ = fresh_temp_dir("probe");
-        model_ = make_model(dir_);
+        model_ = make_model(dir_ / "model", "gpt2", 64, 3);  // learned positions, 64 of them
         std::string text;
         for (int i = 0; i < 200; ++i) text += "The quick brown fox jumps over the lazy dog. ";
         prompts_ = write_text(dir_ / "prompts.txt", text);
@@ -148,16 +149,7 @@ TEST_F(ProbeCli, UnknownAttentionKernel) {
 // A RoPE model made for 16 positions probes 200 tokens: the positions extrapolate, and the output
 // and the JSON say that T exceeds max_seq_len. Both kernels, every forced choice, agree.
 TEST_F(ProbeCli, RopeModelsProbeBeyondMaxSeqLen) {
-    ModelConfig c = ModelConfig::for_style("llama");
-    c.vocab_size = 257;
-    c.d_model = 32;
-    c.n_layers = 2;
-    c.n_heads = c.n_kv_heads = 2;
-    c.max_seq_len = 16;
-    Transformer model(c);
-    model.init_weights(4);
-    const fs::path rope = dir_ / "rope";
-    save_model_folder(model, rope);
+    const fs::path rope = make_model(dir_ / "rope", "llama", 16, 4);
     std::vector<double> alpha;
     for (const char* kernel : {"blockwise", "materialised"}) {
         const fs::path json = dir_ / (std::string("beyond_") + kernel + ".json");
