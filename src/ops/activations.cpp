@@ -130,6 +130,21 @@ void softcap_backward(float* dx, const float* y, long n, float cap) {
     }
 }
 
+void clamped_swiglu_forward(float* out, const float* gate_up, int N, int F, float limit, float alpha) {
+    #pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; ++n) {
+        const float* gate = gate_up + static_cast<long>(n) * 2 * F;
+        const float* up = gate + F;
+        float* o = out + static_cast<long>(n) * F;
+        #pragma omp simd
+        for (int f = 0; f < F; ++f) {
+            const float g = gate[f] < limit ? gate[f] : limit;
+            const float u = up[f] < -limit ? -limit : up[f] > limit ? limit : up[f];
+            o[f] = g * sigmoid(alpha * g) * (u + 1.0f);
+        }
+    }
+}
+
 void add_forward(float* out, const float* a, const float* b, long n) {
     #pragma omp parallel for simd schedule(static)
     for (long i = 0; i < n; ++i) out[i] = a[i] + b[i];

@@ -33,6 +33,11 @@ void softcap_forward(float* x, long n, float cap);
 // on entry and dL/dx on return (in place, like the forward); y is the forward's output.
 void softcap_backward(float* dx, const float* y, long n, float cap);
 
+// gpt-oss's clamped SwiGLU (openai/gpt-oss gpt_oss/torch/model.py `swiglu`): with gate clamped to
+// at most `limit` and up to [-limit, limit], out = gate sigmoid(alpha gate) (up + 1); gate_up as for
+// glu_forward. Inference only.
+void clamped_swiglu_forward(float* out, const float* gate_up, int N, int F, float limit, float alpha);
+
 // out = a + b
 void add_forward(float* out, const float* a, const float* b, long n);
 // dst += src
