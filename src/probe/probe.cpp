@@ -247,6 +247,42 @@ double run_batches(Transformer& model, const ProbeSamples& samples, TensorObserv
     return with_loss ? loss_sum / N : 0.0;
 }
 
+double mean(const std::vector<double>& values) {
+    double sum = 0.0;
+    for (double v : values) sum += v;
+    return values.empty() ? 0.0 : sum / static_cast<double>(values.size());
+}
+
+// One group per window when the layers' windows differ (every layer has as many heads, so the
+// group's pooled Sink is the mean of its layers').
+std::vector<LayerGroup> layer_groups(const ProbeResult& r) {
+    std::vector<LayerGroup> groups;
+    for (int l = 0; l < r.layers; ++l) {
+        auto it = std::find_if(groups.begin(), groups.end(), [&](const LayerGroup& g) { return g.window == r.layer_windows[l]; });
+        if (it == groups.end()) it = groups.insert(groups.end(), LayerGroup{r.layer_windows[l], {}});
+        it->layers.push_back(l);
+    }
+    if (groups.size() < 2) return {};
+    for (LayerGroup& g : groups) {
+        std::vector<double> sink_1, alpha_1, sink_star, alpha_star;
+        for (int l : g.layers) {
+            sink_1.push_back(r.sink_percent_per_layer[l][0]);
+            alpha_1.push_back(mean(r.alpha[0][l]));
+            if (r.sink_star) {
+                sink_star.push_back(r.sink_star_per_layer[l]);
+                alpha_star.push_back(mean(r.alpha_star[l]));
+            }
+        }
+        g.sink_1 = mean(sink_1);
+        g.alpha_1 = mean(alpha_1);
+        if (r.sink_star) {
+            g.sink_star = mean(sink_star);
+            g.alpha_star = mean(alpha_star);
+        }
+    }
+    return groups;
+}
+
 void check_intervention(const InterventionSpec& spec, const ModelConfig& c, const ProbeSamples& samples) {
     SINKLAB_CHECK(!samples.targets.empty(), "probe",
                   "--intervene measures the next-token loss on natural text: use --input natural[:FILE]");
@@ -314,6 +350,8 @@ ProbeResult run_probe(Transformer& model, const ProbeSamples& samples, const Pro
             for (int l = 0; l < r.layers; ++l) r.sink_percent_per_layer[l].push_back(per_layer[l]);
         }
     }
+    for (int l = 0; l < r.layers; ++l) r.layer_windows.push_back(c.window_of(l));
+    if (observer.sink) r.layer_groups = layer_groups(r);
     if (observer.entropy) r.entropy = observer.entropy->mean();
     if (observer.massive)
         for (int l = 0; l < r.layers; ++l) r.activations.push_back(observer.massive->layer(l));

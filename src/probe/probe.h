@@ -51,6 +51,16 @@ struct ProbeOptions {
     bool progress = false;    // a progress line on stderr
 };
 
+// The layers whose queries see the same keys (gpt-oss and Gemma 2 alternate sliding and full
+// layers), with their sink numbers pooled: Sink_1 (and Sink_* with a slot) in percent over samples
+// x the group's layers x heads, alpha_1 (alpha_*) averaged over the group's layers and heads.
+struct LayerGroup {
+    int window = 0;  // keys a query sees, itself included; 0 = every earlier key (full)
+    std::vector<int> layers;
+    double sink_1 = 0.0, alpha_1 = 0.0;
+    std::optional<double> sink_star, alpha_star;
+};
+
 struct ProbeResult {
     int layers = 0, heads = 0, kv_heads = 0, positions = 0, samples = 0, seq_len = 0;
     int max_seq_len = 0;  // the model's; seq_len beyond it extrapolates the positions
@@ -65,6 +75,8 @@ struct ProbeResult {
     std::optional<double> sink_star;
     std::vector<std::vector<double>> alpha_star;
     std::vector<double> sink_star_per_layer;
+    std::vector<int> layer_windows;        // [layer] the model's window of each layer (0 = full)
+    std::vector<LayerGroup> layer_groups;  // sink, models whose layers differ in window: one per window
     std::vector<std::vector<double>> entropy;             // [layer][head], nats
     std::vector<LayerActivations> activations;            // [layer], massive
     MassiveThresholds thresholds;

@@ -40,6 +40,10 @@ nlohmann::json definitions(const ProbeResult& r) {
         if (r.sink_star)
             d["sink_star"] = "Sink_*^eps: Sink of the slot column (kv_bias, k_bias, softmax1, score_bias), alpha_* the "
                              "mean slot weight over the queries (Gu et al.'s Sink_1*)";
+        if (!r.layer_groups.empty())
+            d["layer_groups"] = "the layers of each window (sliding: window keys, the query included; full: all "
+                                "earlier keys): Sink_1 and Sink_* in percent over samples x the group's layers x "
+                                "heads, alpha_1 and alpha_* the mean over the group's layers and heads";
     }
     if (r.has(Metric::entropy)) d["entropy"] = "-sum_j A_{t,j} ln A_{t,j} in nats, mean over queries t and samples";
     if (r.has(Metric::massive))
@@ -93,7 +97,24 @@ nlohmann::json probe_result_json(const ProbeResult& r) {
             j["sink_star_per_layer"] = r.sink_star_per_layer;
             j["alpha_star"] = r.alpha_star;
         }
+        if (!r.layer_groups.empty()) {
+            nlohmann::json groups = nlohmann::json::array();
+            for (const LayerGroup& g : r.layer_groups) {
+                nlohmann::json group = {{"attention", g.window > 0 ? "sliding" : "full"},
+                                        {"window", g.window},
+                                        {"layers", g.layers},
+                                        {"sink_1", g.sink_1},
+                                        {"alpha_1", g.alpha_1}};
+                if (g.sink_star) {
+                    group["sink_star"] = *g.sink_star;
+                    group["alpha_star"] = *g.alpha_star;
+                }
+                groups.push_back(group);
+            }
+            j["layer_groups"] = groups;
+        }
     }
+    j["layer_windows"] = r.layer_windows;
     if (r.has(Metric::entropy)) j["entropy"] = r.entropy;
     if (r.has(Metric::massive)) {
         nlohmann::json layers = nlohmann::json::array();
@@ -128,18 +149,27 @@ nlohmann::json probe_result_json(const ProbeResult& r) {
 std::string probe_table(const ProbeResult& r) {
     const bool sink = r.has(Metric::sink), massive = r.has(Metric::massive);
     const bool norms = r.has(Metric::hidden_norms), entropy = r.has(Metric::entropy);
+    const bool windows = !r.layer_groups.empty(), slot = sink && r.sink_star.has_value();
     std::string out = "layer";
+    if (windows) out += "  window";
     if (sink) out += "  Sink_1 %   alpha_1";
+    if (slot) out += "  Sink_* %   alpha_*";
     if (massive) out += "   top |h|   median |h|  top/median  massive";
     if (norms) out += "  |h_1|/|h_t|";
     if (entropy) out += "  entropy";
     out += "\n";
     for (int l = 0; l < r.layers; ++l) {
         out += fmt::format("{:>5}", l);
+        if (windows) out += r.layer_windows[l] > 0 ? fmt::format("  {:>6}", r.layer_windows[l]) : "    full";
         if (sink) {
             double alpha = 0.0;
             for (double a : r.alpha[0][l]) alpha += a;
             out += fmt::format("  {:>8.1f}  {:>8.4f}", r.sink_percent_per_layer[l][0], alpha / r.heads);
+        }
+        if (slot) {
+            double alpha = 0.0;
+            for (double a : r.alpha_star[l]) alpha += a;
+            out += fmt::format("  {:>8.1f}  {:>8.4f}", r.sink_star_per_layer[l], alpha / r.heads);
         }
         if (massive) {
             const LayerActivations& a = r.activations[l];
@@ -159,6 +189,13 @@ std::string probe_table(const ProbeResult& r) {
         for (double s : r.sink_percent) out += fmt::format(" {:.1f}", s);
         out += "\n";
         if (r.sink_star) out += fmt::format("Sink_* (the slot column, percent): {:.1f}\n", *r.sink_star);
+        for (const LayerGroup& g : r.layer_groups) {
+            out += fmt::format("{} layers ({}): Sink_1 {:.1f} %, alpha_1 {:.4f}",
+                               g.window > 0 ? fmt::format("sliding (window {})", g.window) : std::string("full"),
+                               fmt::join(g.layers, ","), g.sink_1, g.alpha_1);
+            if (g.sink_star) out += fmt::format("; Sink_* {:.1f} %, alpha_* {:.4f}", *g.sink_star, *g.alpha_star);
+            out += "\n";
+        }
     }
     if (r.intervention) {
         const InterventionResult& i = *r.intervention;
