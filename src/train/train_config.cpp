@@ -114,6 +114,13 @@ std::vector<Setting> make_settings() {
     add("rope-theta", "RoPE base", [](C& c, const std::string& v) { c.model.rope_theta = parse_float("rope-theta", v); }, true);
     add("window", "sliding attention window (keys per query, itself included; 0 = full)",
         [](C& c, const std::string& v) { c.model.window = parse_int("window", v); }, true);
+    add("window-pattern", "per-layer windows repeated over the layers, e.g. sliding:128,full (gpt-oss: even layers "
+        "slide over 128 keys, odd layers see all)",
+        [](C& c, const std::string& v) {
+            c.window_pattern = parse_window_pattern(v);
+            c.model.layer_windows = expand_window_pattern(c.window_pattern, c.model.n_layers);
+        },
+        true);
     add("prefix", "prefix LM: first P tokens visible to all queries; the loss skips the first P-1 predictions",
         [](C& c, const std::string& v) { c.model.prefix = parse_int("prefix", v); }, true);
     add("scale", "attention score scale (0 = 1/sqrt(head size))",
@@ -199,6 +206,44 @@ TrainConfig preset_config(const std::string& name) {
     return c;
 }
 
+std::vector<int> parse_window_pattern(const std::string& text) {
+    std::vector<int> pattern;
+    std::stringstream ss(text);
+    std::string item;
+    while (std::getline(ss, item, ',')) {
+        if (item == "full") {
+            pattern.push_back(0);
+            continue;
+        }
+        long window = 0;
+        const bool sliding = item.rfind("sliding:", 0) == 0;
+        const std::string number = sliding ? item.substr(8) : "";
+        auto [ptr, ec] = std::from_chars(number.data(), number.data() + number.size(), window);
+        if (!sliding || ec != std::errc() || ptr != number.data() + number.size() || window < 1 || window > 1 << 30)
+            fail("config",
+                 "window-pattern '{}': '{}' is not a layer type; expected a comma-separated list of sliding:W (W >= 1 "
+                 "keys per query, itself included) and full, e.g. sliding:128,full",
+                 text, item);
+        pattern.push_back(static_cast<int>(window));
+    }
+    SINKLAB_CHECK(!pattern.empty() && text.back() != ',', "config",
+                  "window-pattern '{}': expected a comma-separated list of sliding:W and full, e.g. sliding:128,full",
+                  text);
+    return pattern;
+}
+
+std::string window_pattern_string(const std::vector<int>& pattern) {
+    std::string text;
+    for (int w : pattern) text += (text.empty() ? "" : ",") + (w > 0 ? "sliding:" + std::to_string(w) : "full");
+    return text;
+}
+
+std::vector<int> expand_window_pattern(const std::vector<int>& pattern, int n_layers) {
+    std::vector<int> windows;
+    for (int l = 0; l < n_layers && !pattern.empty(); ++l) windows.push_back(pattern[l % pattern.size()]);
+    return windows;
+}
+
 void apply_settings(TrainConfig& config, const std::map<std::string, std::string>& values, const std::string& source) {
     std::map<std::string, std::string> normalised;
     for (const auto& [k, v] : values) {
@@ -216,6 +261,9 @@ void apply_settings(TrainConfig& config, const std::map<std::string, std::string
         if (auto it = normalised.find(first); it != normalised.end()) apply(first, it->second);
     for (const auto& [k, v] : normalised)
         if (k != "preset" && k != "style") apply(k, v);
+    // the layer count may have been set after the pattern
+    if (!config.window_pattern.empty())
+        config.model.layer_windows = expand_window_pattern(config.window_pattern, config.model.n_layers);
 }
 
 std::map<std::string, std::string> read_toml_settings(const fs::path& path) {
@@ -273,6 +321,12 @@ void TrainConfig::validate() const {
     SINKLAB_CHECK(eval_every >= 0 && eval_windows >= 0, "config", "eval-every and eval-windows must be >= 0");
     SINKLAB_CHECK(log_every > 0, "config", "log-every must be positive");
     SINKLAB_CHECK(model.window <= seq_len, "config", "window ({}) is longer than seq-len ({})", model.window, seq_len);
+    SINKLAB_CHECK(window_pattern.empty() || model.window == 0, "config",
+                  "window ({}) and window-pattern ({}) both set the windows: give one", model.window,
+                  window_pattern_string(window_pattern));
+    for (int w : window_pattern)
+        SINKLAB_CHECK(w <= seq_len, "config", "window-pattern {}: a window of {} is longer than seq-len ({})",
+                      window_pattern_string(window_pattern), w, seq_len);
     SINKLAB_CHECK(model.prefix <= seq_len, "config", "prefix ({}) is longer than seq-len ({})", model.prefix, seq_len);
     SINKLAB_CHECK(seq_len <= model.max_seq_len, "config", "seq-len ({}) exceeds the model's max_seq_len ({})", seq_len,
                   model.max_seq_len);
@@ -294,6 +348,7 @@ nlohmann::json TrainConfig::to_json() const {
             {"sink_seq_len", sink_seq_len}, {"sink_eps", sink_eps}};
     // Only when set, so that runs written before the option compare equal (sweeps check settings).
     if (max_minutes > 0) j["max_minutes"] = max_minutes;
+    if (!window_pattern.empty()) j["window_pattern"] = window_pattern_string(window_pattern);
     return j;
 }
 
@@ -306,6 +361,7 @@ TrainConfig train_config_from_json(const nlohmann::json& j, const std::string& s
         c.batch = j.at("batch");
         c.steps = j.at("steps");
         c.max_minutes = j.value("max_minutes", 0.0);  // absent in runs written before the option
+        if (j.contains("window_pattern")) c.window_pattern = parse_window_pattern(j["window_pattern"].get<std::string>());
         c.lr = j.at("lr");
         c.min_lr = j.at("min_lr");
         c.warmup = j.at("warmup");

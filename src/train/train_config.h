@@ -44,6 +44,9 @@ struct TrainConfig {
     int sink_windows = 64;      // validation windows of length sink_seq_len for Sink_1
     int sink_seq_len = 64;
     float sink_eps = 0.3f;
+    // --window-pattern (e.g. sliding:128,full): per-layer windows repeated over the layers (0 = full),
+    // expanded into model.layer_windows; empty: every layer has model.window.
+    std::vector<int> window_pattern;
 
     void validate() const;
     nlohmann::json to_json() const;
@@ -61,6 +64,12 @@ const Setting* find_setting(const std::string& key);  // accepts '_' for '-'
 
 // Presets: tiny (default) and small, byte vocabulary. Throws for an unknown name.
 TrainConfig preset_config(const std::string& name);
+
+// "sliding:W,full,...": W keys per query (itself included) or every earlier key, per layer in turn.
+std::vector<int> parse_window_pattern(const std::string& text);
+std::string window_pattern_string(const std::vector<int>& pattern);
+// The pattern repeated over n layers (layer l gets pattern[l % size]).
+std::vector<int> expand_window_pattern(const std::vector<int>& pattern, int n_layers);
 
 // Applies settings in a fixed order (preset, then style, then the rest) so that a preset never
 // overrides an explicit key. `source` names the file or "command line" for errors.
