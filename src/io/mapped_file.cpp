@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <utility>
@@ -45,6 +46,15 @@ MappedFile::MappedFile(const std::filesystem::path& path, const std::string& mod
 }
 
 MappedFile::~MappedFile() { unmap(); }
+
+void MappedFile::release(size_t offset, size_t size) const {
+    if (!data_ || size == 0 || offset >= size_) return;
+    const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+    const size_t begin = (offset + page - 1) / page * page;
+    const size_t end = std::min(offset + size, size_) / page * page;
+    // advice only: a failure leaves the pages resident, which costs memory, not correctness
+    if (end > begin) ::madvise(const_cast<std::byte*>(data_) + begin, end - begin, MADV_DONTNEED);
+}
 
 MappedFile::MappedFile(MappedFile&& other) noexcept
     : data_(std::exchange(other.data_, nullptr)), size_(std::exchange(other.size_, 0)) {}

@@ -20,6 +20,9 @@ public:
     // nullptr for an empty file (an empty mapping is not allowed by mmap).
     const std::byte* data() const { return data_; }
     size_t size() const { return size_; }
+    // Drops this process's copies of the pages wholly inside [offset, offset + size) (a tensor read
+    // once): they leave its resident memory, and a later read loads them from the file again.
+    void release(size_t offset, size_t size) const;
 
 private:
     void unmap();

@@ -280,12 +280,22 @@ const TensorInfo& SafetensorsFile::info(const std::string& name) const {
 
 const std::byte* SafetensorsFile::raw(const std::string& name) const { return data_section_ + info(name).data_begin; }
 
+void SafetensorsFile::release(const std::string& name) const {
+    const TensorInfo& meta = info(name);
+    file_.release(static_cast<size_t>(data_section_ - file_.data()) + meta.data_begin, meta.byte_size());
+}
+
 Tensor SafetensorsFile::read_f32(const std::string& name) const {
+    Tensor tensor(info(name).shape);
+    read_f32_into(name, tensor.shape(), tensor.data());
+    return tensor;
+}
+
+void SafetensorsFile::read_f32_into(const std::string& name, const Shape& expected_shape, float* out) const {
+    check_shape(path_, name, info(name).shape, expected_shape);
     const TensorInfo& meta = info(name);
     const std::byte* bytes = data_section_ + meta.data_begin;
-    Tensor tensor(meta.shape);
-    float* out = tensor.data();
-    const int64_t n = tensor.numel();
+    const int64_t n = meta.numel();
     switch (meta.dtype) {
         case DType::F32:
             if (n > 0) std::memcpy(out, bytes, n * sizeof(float));
@@ -304,7 +314,6 @@ Tensor SafetensorsFile::read_f32(const std::string& name) const {
             for (int64_t i = 0; i < n; ++i) out[i] = static_cast<float>(values[i]);
         }
     }
-    return tensor;
 }
 
 Tensor SafetensorsFile::read_f32(const std::string& name, const Shape& expected_shape) const {
@@ -525,5 +534,13 @@ Tensor WeightStore::read_f32(const std::string& name) const { return shard_holdi
 Tensor WeightStore::read_f32(const std::string& name, const Shape& expected_shape) const {
     return shard_holding(name).read_f32(name, expected_shape);
 }
+
+void WeightStore::read_f32_into(const std::string& name, const Shape& expected_shape, float* out) const {
+    shard_holding(name).read_f32_into(name, expected_shape, out);
+}
+
+const std::byte* WeightStore::raw(const std::string& name) const { return shard_holding(name).raw(name); }
+
+void WeightStore::release(const std::string& name) const { shard_holding(name).release(name); }
 
 }  // namespace sinklab

@@ -56,10 +56,15 @@ public:
     Tensor read_f32(const std::string& name) const;
     // Same, but first checks the shape the caller's config implies.
     Tensor read_f32(const std::string& name, const Shape& expected_shape) const;
+    // The same conversion into `out` (numel floats), with no tensor of its own.
+    void read_f32_into(const std::string& name, const Shape& expected_shape, float* out) const;
     // Integer dtypes only (I64, I32, I16, I8, U8, BOOL), widened to int64.
     std::vector<int64_t> read_i64(const std::string& name) const;
     // The tensor's bytes in the file, in its stored dtype, little-endian and not necessarily aligned.
     const std::byte* raw(const std::string& name) const;
+    // Done with the tensor: its pages leave the process's resident memory (MappedFile::release), so
+    // that loading a model costs the model's memory and not the file's on top.
+    void release(const std::string& name) const;
 
 private:
     void parse_header();
@@ -113,6 +118,9 @@ public:
     DType dtype(const std::string& name) const { return info(name).dtype; }
     Tensor read_f32(const std::string& name) const;
     Tensor read_f32(const std::string& name, const Shape& expected_shape) const;
+    void read_f32_into(const std::string& name, const Shape& expected_shape, float* out) const;
+    const std::byte* raw(const std::string& name) const;
+    void release(const std::string& name) const;
 
 private:
     const SafetensorsFile& shard_holding(const std::string& name) const;

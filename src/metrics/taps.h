@@ -24,6 +24,10 @@ enum class Tap {
     attn_weights,       // (B, NH, T, T) materialised path: row i holds query i's weights over the keys
     attn_column_sums,   // (B, NH, T) blockwise path: sum over queries i of w_ij, the weight key j receives
     attn_row_entropy,   // (B, NH, T) blockwise path: -sum_j w_ij ln w_ij of query row i, in nats
+    // (B*T, E) and (B*T, E) a mixture-of-experts MLP's router logits and each expert's weight for
+    // each token (the softmax over the chosen experts' logits, 0 for the others)
+    router_logits,
+    router_weights,
     block_out,          // (B*T, C) a block's output, the residual stream (TensorObserver::intervene edits it)
     final_norm,         // (B*T, C) the final norm's output; layer -1
     logits,             // (B*T, V); layer -1

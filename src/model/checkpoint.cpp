@@ -31,6 +31,9 @@ fs::path resolve_model_dir(const fs::path& path) {
 
 void save_model_folder(const Transformer& model, const fs::path& dir,
                        const std::map<std::string, std::string>& metadata) {
+    SINKLAB_CHECK(model.quantized_params().empty(), "model",
+                  "{}: sinklab model folders hold float32 parameters only; this model's MXFP4 experts would be lost",
+                  dir.string());
     fs::create_directories(dir);
     nlohmann::json config = {{"model_type", "sinklab"},
                              {"architectures", {"SinklabTransformer"}},
@@ -50,6 +53,9 @@ std::unique_ptr<Transformer> load_model_folder(const fs::path& path) {
     SINKLAB_CHECK(type == "sinklab", "model", "{}: model_type '{}' is not a sinklab model", config_path.string(), type);
     SINKLAB_CHECK(config.contains("sinklab"), "model", "{}: missing the \"sinklab\" section", config_path.string());
     auto model = std::make_unique<Transformer>(ModelConfig::from_json(config["sinklab"], config_path.string()));
+    SINKLAB_CHECK(model->quantized_params().empty(), "model",
+                  "{}: a sinklab model folder cannot hold MXFP4 experts (moe_experts); load the Hugging Face folder",
+                  config_path.string());
     const fs::path weights_path = dir / "model.safetensors";
     SafetensorsFile weights(weights_path);
     for (const auto& p : model->params()) {

@@ -39,7 +39,8 @@ const EnumNames<MlpKind> kMlps{{{MlpKind::gelu, "gelu"},
                                  {MlpKind::gelu_erf, "gelu_erf"},
                                  {MlpKind::relu, "relu"},
                                  {MlpKind::swiglu, "swiglu"},
-                                 {MlpKind::geglu, "geglu"}}};
+                                 {MlpKind::geglu, "geglu"},
+                                 {MlpKind::swiglu_clamped, "swiglu_clamped"}}};
 const EnumNames<QkNorm> kQkNorms{{{QkNorm::none, "none"}, {QkNorm::per_head, "per_head"}, {QkNorm::full, "full"}}};
 
 }  // namespace
@@ -123,6 +124,17 @@ void ModelConfig::validate() const {
                   "attn_logit_softcap caps attention scores, and attention 'linear_elu' (a kernel design) has none");
     SINKLAB_CHECK(!parallel_residual || norm_placement == NormPlacement::pre, "config",
                   "parallel_residual needs norm_placement 'pre', got '{}'", to_string(norm_placement));
+    SINKLAB_CHECK(swiglu_limit > 0 && swiglu_alpha > 0, "config", "swiglu_limit and swiglu_alpha must be positive");
+    SINKLAB_CHECK(moe_experts >= 0, "config", "moe_experts must be >= 0, got {}", moe_experts);
+    if (moe())
+        SINKLAB_CHECK(moe_top_k >= 1 && moe_top_k <= moe_experts, "config",
+                      "moe_top_k must be between 1 and moe_experts ({}), got {}", moe_experts, moe_top_k);
+    else
+        SINKLAB_CHECK(moe_top_k == 0, "config", "moe_top_k ({}) needs moe_experts", moe_top_k);
+    SINKLAB_CHECK(!moe() || d_model % 32 == 0, "config",
+                  "the experts' MXFP4 rows come in blocks of 32 values: d_model ({}) must be a multiple of 32", d_model);
+    SINKLAB_CHECK(!moe() || ff() % 32 == 0, "config",
+                  "the experts' MXFP4 rows come in blocks of 32 values: d_ff ({}) must be a multiple of 32", ff());
 }
 
 std::string ModelConfig::inference_only_features() const {
@@ -132,6 +144,8 @@ std::string ModelConfig::inference_only_features() const {
         features.push_back("norm_placement " + to_string(norm_placement));
     if (qk_norm != QkNorm::none) features.push_back("qk_norm " + to_string(qk_norm));
     if (final_logit_softcap > 0) features.push_back("final_logit_softcap");
+    if (mlp == MlpKind::swiglu_clamped) features.push_back("mlp swiglu_clamped");
+    if (moe()) features.push_back("a mixture-of-experts MLP (MXFP4 experts)");
     std::string list;
     for (const auto& f : features) list += (list.empty() ? "" : ", ") + f;
     return list;
@@ -177,6 +191,14 @@ nlohmann::json ModelConfig::to_json() const {
     if (attention.softcap != defaults.attention.softcap) j["attn_logit_softcap"] = attention.softcap;
     if (final_logit_softcap != defaults.final_logit_softcap) j["final_logit_softcap"] = final_logit_softcap;
     if (embed_scale != defaults.embed_scale) j["embed_scale"] = embed_scale;
+    if (mlp == MlpKind::swiglu_clamped) {
+        j["swiglu_limit"] = swiglu_limit;
+        j["swiglu_alpha"] = swiglu_alpha;
+    }
+    if (moe()) {
+        j["moe_experts"] = moe_experts;
+        j["moe_top_k"] = moe_top_k;
+    }
     return j;
 }
 
@@ -222,6 +244,10 @@ ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& s
             else if (key == "attn_logit_softcap") c.attention.softcap = value.get<float>();
             else if (key == "final_logit_softcap") c.final_logit_softcap = value.get<float>();
             else if (key == "embed_scale") c.embed_scale = value.get<float>();
+            else if (key == "swiglu_limit") c.swiglu_limit = value.get<float>();
+            else if (key == "swiglu_alpha") c.swiglu_alpha = value.get<float>();
+            else if (key == "moe_experts") c.moe_experts = value.get<int>();
+            else if (key == "moe_top_k") c.moe_top_k = value.get<int>();
             else fail("config", "{}: unknown model key '{}'", source, key);
         }
     } catch (const nlohmann::json::exception& e) {

@@ -17,8 +17,10 @@ enum class NormKind { layernorm, rmsnorm };
 // output: x + norm'(f(x)) (OLMo 2), norm' being a second norm with its own weights.
 enum class NormPlacement { pre, post, sandwich, output };
 enum class PositionKind { none, learned, sinusoidal, rope, alibi, relative };
-// gelu: tanh approximation (GPT-2's gelu_new); gelu_erf: exact (GPT-NeoX's gelu).
-enum class MlpKind { gelu, gelu_erf, relu, swiglu, geglu };
+// gelu: tanh approximation (GPT-2's gelu_new); gelu_erf: exact (GPT-NeoX's gelu). swiglu_clamped:
+// gpt-oss's gated activation, gate clamped to <= swiglu_limit and up to [-limit, limit], then
+// gate sigmoid(swiglu_alpha gate) (up + 1) (ops/activations.h).
+enum class MlpKind { gelu, gelu_erf, relu, swiglu, geglu, swiglu_clamped };
 // RMSNorm of the queries and keys before RoPE: per_head normalises each head's HS values with one
 // (HS) weight shared by the heads (Qwen3); full normalises the whole NH*HS (NKV*HS) projection (OLMo 2).
 enum class QkNorm { none, per_head, full };
@@ -68,10 +70,20 @@ struct ModelConfig {
     // Attention logit soft-capping (Gemma 2) is attention.softcap (JSON key attn_logit_softcap).
     float final_logit_softcap = 0.0f;  // the same on the logits
     float embed_scale = 1.0f;          // token embeddings are multiplied by it (Gemma: sqrt(C))
+    float swiglu_limit = 7.0f;         // mlp swiglu_clamped: the clamp (gpt-oss swiglu_limit)
+    float swiglu_alpha = 1.702f;       // mlp swiglu_clamped: the sigmoid's slope (gpt-oss: 1.702)
+    // Mixture of experts (gpt-oss, ops/moe.h): every block's MLP is moe_experts expert MLPs of
+    // width d_ff with biases, moe_top_k of them chosen per token by a router (a linear layer with
+    // bias) and weighted by the softmax of their router logits. The expert matrices are held in
+    // MXFP4 (Transformer::quantized). 0: one dense MLP.
+    int moe_experts = 0;
+    int moe_top_k = 0;
 
     int hs() const { return head_dim > 0 ? head_dim : d_model / n_heads; }
     int ff() const;
-    bool gated_mlp() const { return mlp == MlpKind::swiglu || mlp == MlpKind::geglu; }
+    bool gated_mlp() const { return mlp == MlpKind::swiglu || mlp == MlpKind::geglu || mlp == MlpKind::swiglu_clamped; }
+    int up_width() const { return gated_mlp() ? 2 * ff() : ff(); }  // rows of the up projection (gate, then up)
+    bool moe() const { return moe_experts > 0; }
     int qkv_width() const { return (n_heads + 2 * n_kv_heads) * hs(); }
     bool has_qkv_bias() const { return qkv_bias.value_or(linear_bias); }
     bool has_out_bias() const { return out_bias.value_or(linear_bias); }

@@ -4,6 +4,8 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <string_view>
+#include <tuple>
 
 #include <fmt/format.h>
 
@@ -24,7 +26,7 @@ const std::vector<const Architecture*>& registry() {
     static const std::vector<const Architecture*> architectures = {
         &gpt2_architecture(),   &gpt_neox_architecture(), &llama_architecture(), &mistral_architecture(),
         &qwen2_architecture(),  &qwen3_architecture(),    &gemma_architecture(), &gemma2_architecture(),
-        &phi3_architecture(),   &olmo_architecture(),     &olmo2_architecture()};
+        &phi3_architecture(),   &olmo_architecture(),     &olmo2_architecture(), &gpt_oss_architecture()};
     return architectures;
 }
 
@@ -49,15 +51,36 @@ void check_size_against(const ModelConfig& config, const CheckpointTensors& tens
     for (const auto& name : tensors.names()) held += static_cast<uint64_t>(shape_numel(tensors.shape(name)));
     uint64_t needed = 0;
     for (const auto& p : Transformer::param_table(config)) needed += p.numel;
+    // an MXFP4 matrix is held as one byte per two values and one scale byte per 32 (U8 elements)
+    for (const auto& q : Transformer::quantized_table(config)) {
+        const uint64_t values = static_cast<uint64_t>(q.count) * q.rows * q.cols;
+        needed += values / 2 + values / kMxfp4BlockValues;
+    }
     SINKLAB_CHECK(needed <= held, "model",
                   "{} describes a model of {} parameters, but {} holds only {} values: the config does not match "
                   "the weights",
                   config_file, needed, tensors.origin(), held);
 }
 
+// MXFP4 tensors come in pairs, NAME_blocks and NAME_scales (gpt-oss, transformers' mxfp4
+// integration): a missing half is named here, before the size check would only find values short.
+void check_mxfp4_pairs(const CheckpointTensors& tensors) {
+    for (const auto& name : tensors.names())
+        for (const auto& [have, need, half] : {std::tuple{"_blocks", "_scales", "scales"},
+                                              std::tuple{"_scales", "_blocks", "blocks"}}) {
+            const std::string_view suffix(have);
+            if (!name.ends_with(suffix)) continue;
+            const std::string partner = name.substr(0, name.size() - suffix.size()) + need;
+            SINKLAB_CHECK(tensors.contains(partner), "model",
+                          "{}: missing tensor '{}', the {} of the MXFP4 tensor '{}' (every MXFP4 tensor needs both)",
+                          tensors.file_of(name), partner, half, name);
+        }
+}
+
 std::unique_ptr<Transformer> build(const ModelConfig& config, const CheckpointTensors& tensors,
                                    const std::string& config_file, void (*load_weights)(WeightLoader&),
                                    const std::string& dtype_note, ModelInfo* info) {
+    if (!Transformer::quantized_table(config).empty()) check_mxfp4_pairs(tensors);
     check_size_against(config, tensors, config_file);
     auto model = std::make_unique<Transformer>(config);
     WeightLoader loader(tensors, *model, dtype_note);

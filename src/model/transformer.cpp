@@ -15,6 +15,7 @@
 #include "ops/cross_entropy.h"
 #include "ops/embedding.h"
 #include "ops/matmul.h"
+#include "ops/moe.h"
 #include "ops/norms.h"
 #include "ops/position_bias.h"
 
@@ -40,6 +41,13 @@ struct Transformer::Layer {
     float* b_down = nullptr;
     float* mlp_out_norm_w = nullptr;
     float* mlp_out_norm_b = nullptr;
+    // mixture of experts
+    float* router = nullptr;         // (E, C)
+    float* router_bias = nullptr;    // (E)
+    float* expert_b_up = nullptr;    // (E, up_width)
+    float* expert_b_down = nullptr;  // (E, C)
+    const Mxfp4Matrices* expert_w_up = nullptr;    // E x (up_width, C)
+    const Mxfp4Matrices* expert_w_down = nullptr;  // E x (C, F)
 };
 
 namespace {
@@ -59,6 +67,8 @@ Transformer::Transformer(const ModelConfig& config) : config_(config) {
     params_ = param_table(config_);
     for (const auto& p : params_) num_params_ += p.numel;
     weights_ = Tensor({static_cast<int64_t>(num_params_)});
+    quantized_infos_ = quantized_table(config_);
+    for (const QuantizedInfo& q : quantized_infos_) quantized_.emplace_back(q.count, q.rows, q.cols);
     if (config_.positions == PositionKind::sinusoidal) {
         sinusoidal_ = Tensor({config_.position_rows(), config_.d_model});
         sinusoidal_positions(sinusoidal_.data(), config_.position_rows(), config_.d_model);
@@ -118,16 +128,46 @@ std::vector<ParamInfo> Transformer::param_table(const ModelConfig& c) {
         if (c.has_out_bias()) add(layer_name(l, "attn.bo"), {C}, false);
         if (c.norms_sublayer_outputs()) add_norm(layer_name(l, "attn_out_norm"));
         if (sublayer_norms) add_norm(layer_name(l, "mlp_norm"));
-        if (c.gated_mlp()) add(layer_name(l, "mlp.w_gate"), {F, C}, true);  // gate then up: one GEMM
-        add(layer_name(l, "mlp.w_up"), {F, C}, true);
-        if (c.linear_bias && !c.gated_mlp()) add(layer_name(l, "mlp.b_up"), {F}, false);
-        add(layer_name(l, "mlp.w_down"), {C, F}, true);
-        if (c.linear_bias) add(layer_name(l, "mlp.b_down"), {C}, false);
+        if (c.moe()) {
+            // the experts' matrices are quantized (quantized_table); their biases are parameters
+            add(layer_name(l, "mlp.router"), {c.moe_experts, C}, true);
+            add(layer_name(l, "mlp.router_bias"), {c.moe_experts}, false);
+            add(layer_name(l, "mlp.experts.b_up"), {c.moe_experts, c.up_width()}, false);
+            add(layer_name(l, "mlp.experts.b_down"), {c.moe_experts, C}, false);
+        } else {
+            if (c.gated_mlp()) add(layer_name(l, "mlp.w_gate"), {F, C}, true);  // gate then up: one GEMM
+            add(layer_name(l, "mlp.w_up"), {F, C}, true);
+            if (c.linear_bias && !c.gated_mlp()) add(layer_name(l, "mlp.b_up"), {F}, false);
+            add(layer_name(l, "mlp.w_down"), {C, F}, true);
+            if (c.linear_bias) add(layer_name(l, "mlp.b_down"), {C}, false);
+        }
         if (c.norms_sublayer_outputs()) add_norm(layer_name(l, "mlp_out_norm"));
     }
     add_norm("final_norm");
     if (!c.tied_embeddings) add("lm_head", {c.vocab_size, C}, true);
     return params;
+}
+
+std::vector<QuantizedInfo> Transformer::quantized_table(const ModelConfig& c) {
+    std::vector<QuantizedInfo> table;
+    if (!c.moe()) return table;
+    for (int l = 0; l < c.n_layers; ++l) {
+        table.push_back({layer_name(l, "mlp.experts.w_up"), c.moe_experts, c.up_width(), c.d_model});
+        table.push_back({layer_name(l, "mlp.experts.w_down"), c.moe_experts, c.d_model, c.ff()});
+    }
+    return table;
+}
+
+Mxfp4Matrices& Transformer::quantized(std::string_view name) {
+    for (size_t i = 0; i < quantized_infos_.size(); ++i)
+        if (quantized_infos_[i].name == name) return quantized_[i];
+    fail("model", "the model has no quantized weight '{}'", name);
+}
+
+size_t Transformer::quantized_bytes() const {
+    size_t bytes = 0;
+    for (const Mxfp4Matrices& q : quantized_) bytes += q.bytes();
+    return bytes;
 }
 
 const ParamInfo* Transformer::find(std::string_view name) const {
@@ -173,6 +213,14 @@ Transformer::Layer Transformer::layer_view(float* base, int l) const {
     v.b_down = at("mlp.b_down");
     v.mlp_out_norm_w = at("mlp_out_norm.weight");
     v.mlp_out_norm_b = at("mlp_out_norm.bias");
+    if (config_.moe()) {
+        v.router = at("mlp.router");
+        v.router_bias = at("mlp.router_bias");
+        v.expert_b_up = at("mlp.experts.b_up");
+        v.expert_b_down = at("mlp.experts.b_down");
+        v.expert_w_up = &quantized_[2 * l];  // quantized_table's order
+        v.expert_w_down = &quantized_[2 * l + 1];
+    }
     return v;
 }
 
@@ -182,7 +230,7 @@ void Transformer::init_weights(uint64_t seed) {
     for (const auto& p : params_) {
         float* w = weights_.data() + p.offset;
         const bool is_norm = p.name.find("norm.") != std::string::npos;
-        const bool is_bias = p.shape.size() == 1 && !is_norm;
+        const bool is_bias = (p.shape.size() == 1 && !is_norm) || p.name.find(".experts.b_") != std::string::npos;
         if (is_norm && p.name.ends_with(".weight")) {
             // the identity: weight + offset = 1
             for (size_t i = 0; i < p.numel; ++i) w[i] = 1.0f - config_.norm_weight_offset;
@@ -201,6 +249,19 @@ void Transformer::init_weights(uint64_t seed) {
         for (const AttentionParamInfo& info : attention_param_infos_)
             init_attention_param(param(design_tensor_name(l, info)), info, design_rng, config_.init_std,
                                  config_.max_seq_len);
+    // MXFP4 experts: uniform codes (E2M1 values of RMS 2.93) with the power-of-two scale nearest to
+    // init_std / 2.93, from a stream of their own like the design's tensors
+    Rng expert_rng(seed ^ 0xe4be27ULL);
+    const int scale_exponent = static_cast<int>(std::lround(std::log2(config_.init_std / 2.926)));
+    for (Mxfp4Matrices& q : quantized_)
+        for (int m = 0; m < q.count(); ++m)
+            for (int r = 0; r < q.rows(); ++r) {
+                uint8_t* codes = q.row_blocks(m, r);
+                for (int i = 0; i < q.blocks_per_row() * kMxfp4BlockBytes; ++i)
+                    codes[i] = static_cast<uint8_t>(expert_rng.below(256));
+                std::fill(q.row_scales(m, r), q.row_scales(m, r) + q.blocks_per_row(),
+                          static_cast<uint8_t>(127 + scale_exponent));
+            }
     if (config_.attention.uses_sink_token()) {
         // an embedding row, N(0, init_std) like the token embeddings
         float* sink = param("embed.sink_token");
@@ -251,7 +312,7 @@ void Transformer::ensure_activations(int B, int T, bool training, AttentionKerne
     if (a.B == B && a.T == T && a.layer_copies == copies && a.kernel == kernel && (!training || !a.dlogits.empty()))
         return;
     const int64_t N = static_cast<int64_t>(B) * T, C = config_.d_model, F = config_.ff();
-    const int64_t up_width = config_.gated_mlp() ? 2 * F : F;
+    const int64_t up_width = config_.up_width();
     const int64_t NH = config_.n_heads, HSO = NH * config_.hs();
     a = Activations{};
     a.B = B;
@@ -287,8 +348,13 @@ void Transformer::ensure_activations(int B, int T, bool training, AttentionKerne
     a.norm2 = Tensor({copies, N, C});
     a.norm2_mean = Tensor({copies, N});
     a.norm2_rstd = Tensor({copies, N});
-    a.mlp_pre = Tensor({copies, N, up_width});
-    a.mlp_act = Tensor({copies, N, F});
+    if (config_.moe()) {  // the experts keep their own scratch
+        a.router_logits = Tensor({N, config_.moe_experts});
+        a.routing = Tensor({N, config_.moe_experts});
+    } else {
+        a.mlp_pre = Tensor({copies, N, up_width});
+        a.mlp_act = Tensor({copies, N, F});
+    }
     a.scratch = Tensor({N, C});
     if (config_.norms_sublayer_outputs()) {
         a.out_norm = Tensor({N, C});
@@ -354,13 +420,14 @@ void norm_backward(const ModelConfig& c, float* dinp, float* dw, float* db, cons
         rmsnorm_backward(dinp, dw, dout, inp, w, rstd, N, c.d_model, c.norm_weight_offset);
 }
 
-void mlp_activation_forward(MlpKind kind, float* act, const float* pre, int N, int F) {
-    switch (kind) {
+void mlp_activation_forward(const ModelConfig& c, float* act, const float* pre, int N, int F) {
+    switch (c.mlp) {
         case MlpKind::gelu: gelu_forward(act, pre, static_cast<long>(N) * F); break;
         case MlpKind::gelu_erf: gelu_erf_forward(act, pre, static_cast<long>(N) * F); break;
         case MlpKind::relu: relu_forward(act, pre, static_cast<long>(N) * F); break;
         case MlpKind::swiglu: glu_forward(act, pre, N, F, GateActivation::silu); break;
         case MlpKind::geglu: glu_forward(act, pre, N, F, GateActivation::gelu); break;
+        case MlpKind::swiglu_clamped: clamped_swiglu_forward(act, pre, N, F, c.swiglu_limit, c.swiglu_alpha); break;
     }
 }
 
@@ -374,6 +441,7 @@ void mlp_activation_backward(MlpKind kind, float* dpre, const float* pre, const 
         case MlpKind::relu: relu_backward(dpre, pre, dact, n, write); break;
         case MlpKind::swiglu: glu_backward(dpre, pre, dact, N, F, GateActivation::silu, write); break;
         case MlpKind::geglu: glu_backward(dpre, pre, dact, N, F, GateActivation::gelu, write); break;
+        case MlpKind::swiglu_clamped: SINKLAB_ASSERT(false);  // inference only (inference_only_features)
     }
 }
 
@@ -441,7 +509,7 @@ void Transformer::block_forward(int l, const BlockBuffers& buf, int N, const int
     Activations& a = acts_;
     const Layer w = layer_view(weights_.data(), l);
     const int C = c.d_model, F = c.ff(), QKV = c.qkv_width(), HS = c.hs();
-    const int up_width = c.gated_mlp() ? 2 * F : F;
+    const int up_width = c.up_width();
     const long NC = static_cast<long>(N) * C;
 
     const bool post = c.norm_placement == NormPlacement::post;
@@ -453,15 +521,9 @@ void Transformer::block_forward(int l, const BlockBuffers& buf, int N, const int
         float *sum, *mean, *rstd;
         const float *w, *b;
     };
-    const auto project_into_residual = [&](float* out, const float* in, const float* weight, const float* bias, int K,
-                                           const float* residual, const float* out_norm_w, const float* out_norm_b,
-                                           const PostNorm& pn) {
-        if (!post && !c.norms_sublayer_outputs()) {
-            matmul_forward(out, in, weight, bias, N, K, C, residual);
-            return;
-        }
-        float* proj = a.scratch.data();  // (N, C)
-        matmul_forward(proj, in, weight, bias, N, K, C);
+    // join_residual does the same with a projection already computed (the experts' output).
+    const auto join_residual = [&](float* out, const float* proj, const float* residual, const float* out_norm_w,
+                                   const float* out_norm_b, const PostNorm& pn) {
         if (c.norms_sublayer_outputs()) {
             norm_forward(c, a.out_norm.data(), a.out_norm_mean.data(), a.out_norm_rstd.data(), proj, out_norm_w,
                          out_norm_b, N);
@@ -473,6 +535,17 @@ void Transformer::block_forward(int l, const BlockBuffers& buf, int N, const int
         } else {
             add_forward(out, residual, proj, NC);
         }
+    };
+    const auto project_into_residual = [&](float* out, const float* in, const float* weight, const float* bias, int K,
+                                           const float* residual, const float* out_norm_w, const float* out_norm_b,
+                                           const PostNorm& pn) {
+        if (!post && !c.norms_sublayer_outputs()) {
+            matmul_forward(out, in, weight, bias, N, K, C, residual);
+            return;
+        }
+        float* proj = a.scratch.data();  // (N, C)
+        matmul_forward(proj, in, weight, bias, N, K, C);
+        join_residual(out, proj, residual, out_norm_w, out_norm_b, pn);
     };
 
     // attention sub-block: mid = x + [norm'] Wo gate(attn(rope(Wqkv [norm1](x)))); post: mid = norm1(x + ...)
@@ -516,10 +589,23 @@ void Transformer::block_forward(int l, const BlockBuffers& buf, int N, const int
         norm_forward(c, buf.norm2, buf.norm2_mean, buf.norm2_rstd, mlp_src, w.mlp_norm_w, w.mlp_norm_b, N);
         mlp_in = buf.norm2;
     }
-    matmul_forward(buf.mlp_pre, mlp_in, w.w_up, w.b_up, N, C, up_width);
-    mlp_activation_forward(c.mlp, buf.mlp_act, buf.mlp_pre, N, F);
-    project_into_residual(buf.out, buf.mlp_act, w.w_down, w.b_down, F, buf.mid, w.mlp_out_norm_w, w.mlp_out_norm_b,
-                          {buf.norm2, buf.norm2_mean, buf.norm2_rstd, w.mlp_norm_w, w.mlp_norm_b});
+    const PostNorm mlp_post{buf.norm2, buf.norm2_mean, buf.norm2_rstd, w.mlp_norm_w, w.mlp_norm_b};
+    if (c.moe()) {
+        // a mixture of experts instead of one MLP (ops/moe.h): its output joins the residual
+        float* experts_out = a.scratch.data();  // (N, C)
+        moe_forward({experts_out, a.router_logits.data(), a.routing.data()}, mlp_in,
+                    {w.router, w.router_bias, w.expert_w_up, w.expert_b_up, w.expert_w_down, w.expert_b_down},
+                    {N, C, F, c.moe_experts, c.moe_top_k, up_width},
+                    [&](float* act, const float* pre, int n) { mlp_activation_forward(c, act, pre, n, F); });
+        if (obs) obs->observe(Tap::router_logits, l, a.router_logits.data(), {N, c.moe_experts});
+        if (obs) obs->observe(Tap::router_weights, l, a.routing.data(), {N, c.moe_experts});
+        join_residual(buf.out, experts_out, buf.mid, w.mlp_out_norm_w, w.mlp_out_norm_b, mlp_post);
+    } else {
+        matmul_forward(buf.mlp_pre, mlp_in, w.w_up, w.b_up, N, C, up_width);
+        mlp_activation_forward(c, buf.mlp_act, buf.mlp_pre, N, F);
+        project_into_residual(buf.out, buf.mlp_act, w.w_down, w.b_down, F, buf.mid, w.mlp_out_norm_w,
+                              w.mlp_out_norm_b, mlp_post);
+    }
     if (obs) obs->intervene(Tap::block_out, l, buf.out, {N, C});
     if (obs) obs->observe(Tap::block_out, l, buf.out, {N, C});
 }
@@ -700,7 +786,7 @@ void Transformer::ensure_gradient_buffers() {
     dacts_.dnorm = Tensor({N, C});
     dacts_.dfinal = Tensor({N, C});
     dacts_.dact = Tensor({N, F});
-    dacts_.dpre = Tensor({N, c.gated_mlp() ? 2 * F : F});
+    dacts_.dpre = Tensor({N, c.up_width()});
     dacts_.datt = Tensor({N, HSO});
     dacts_.dqkv = Tensor({N, c.qkv_width()});
     if (c.attention.gate != GateKind::none) {
@@ -717,7 +803,7 @@ void Transformer::block_backward(int l, const BlockBuffers& buf, int N, const At
     const Layer w = layer_view(weights_.data(), l);
     const Layer dw = layer_view(gradients(), l);
     const int C = c.d_model, F = c.ff(), QKV = c.qkv_width(), HS = c.hs(), HSO = c.n_heads * HS;
-    const int up_width = c.gated_mlp() ? 2 * F : F;
+    const int up_width = c.up_width();
     const GateKind gate = c.attention.gate;
     const int G = gate != GateKind::none ? output_gate_width(gate, c.n_heads, HS) : 0;
     const bool post = c.norm_placement == NormPlacement::post;

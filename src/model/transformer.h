@@ -13,6 +13,7 @@
 #include "core/tensor.h"
 #include "metrics/taps.h"
 #include "model/config.h"
+#include "ops/mxfp4.h"
 #include "ops/rope.h"
 
 namespace sinklab {
@@ -23,6 +24,13 @@ struct ParamInfo {
     size_t offset = 0;  // into the flat parameter (and gradient) buffer
     size_t numel = 0;
     bool decay = false;  // AdamW weight decay applies (matrices of linear layers)
+};
+
+// Weights held quantized, outside the float32 parameter buffer: the experts' matrices of a
+// mixture-of-experts MLP, `count` matrices of rows x cols values in MXFP4 (ops/mxfp4.h).
+struct QuantizedInfo {
+    std::string name;
+    int count = 0, rows = 0, cols = 0;
 };
 
 // The named capture hook: every intermediate a tool may want passes through here
@@ -60,6 +68,9 @@ public:
     explicit Transformer(const ModelConfig& config);
     // The parameters a configuration has, in buffer order, without allocating them.
     static std::vector<ParamInfo> param_table(const ModelConfig& config);
+    // Its quantized weights (the MoE experts' matrices: layers.{l}.mlp.experts.w_up (E, up_width, C)
+    // and .w_down (E, C, F)), without allocating them.
+    static std::vector<QuantizedInfo> quantized_table(const ModelConfig& config);
 
     const ModelConfig& config() const { return config_; }
     const std::vector<ParamInfo>& params() const { return params_; }
@@ -71,6 +82,9 @@ public:
     const ParamInfo* find(std::string_view name) const;
     float* param(std::string_view name);  // throws when the model has no such parameter
     float* grad(std::string_view name);
+    const std::vector<QuantizedInfo>& quantized_params() const { return quantized_infos_; }
+    Mxfp4Matrices& quantized(std::string_view name);  // throws when the model has no such weight
+    size_t quantized_bytes() const;                    // held by the quantized weights
 
     // N(0, init_std) for matrices and embeddings, residual output projections scaled by
     // 1/sqrt(2 L) (GPT-2), biases zero, norms the identity (weights one, or zero when
@@ -117,7 +131,7 @@ private:
         float* mid = nullptr;     // (N, C)
         float *norm2 = nullptr, *norm2_mean = nullptr, *norm2_rstd = nullptr;
         // post placement: norm1 (norm2) holds the residual sum x + attn (mid + mlp) that the norm reads
-        float* mlp_pre = nullptr;  // (N, F or 2F)
+        float* mlp_pre = nullptr;  // (N, F or 2F); null with a mixture of experts
         float* mlp_act = nullptr;  // (N, F)
         AttentionSaved saved;          // materialised: what the kernel keeps (weights (B, NH, T, T), ...)
         AttentionRowStats row_stats;   // blockwise: what the kernel keeps per query row (training)
@@ -160,6 +174,8 @@ private:
     ModelConfig config_;
     std::vector<AttentionParamInfo> attention_param_infos_;  // the design's per-layer tensors
     std::vector<ParamInfo> params_;
+    std::vector<QuantizedInfo> quantized_infos_;
+    std::vector<Mxfp4Matrices> quantized_;  // in quantized_infos_ order
     size_t num_params_ = 0;
     Tensor weights_, grads_;
     RopeTable rope_, rope_long_;  // built on demand up to the positions used (rope_long_: longrope)
@@ -197,6 +213,7 @@ private:
         Tensor norm2, norm2_mean, norm2_rstd;    // (layer_copies, N, C), (layer_copies, N)
         Tensor mlp_pre;                          // (layer_copies, N, F or 2F)
         Tensor mlp_act;                          // (layer_copies, N, F)
+        Tensor router_logits, routing;           // (N, E), (N, E): mixture-of-experts MLPs
         Tensor scratch;                          // (N, C)
         Tensor out_norm, out_norm_mean, out_norm_rstd;  // (N, C), (N), (N): sandwich / output norms
         Tensor qk_rows, qk_rstd;                 // (N * NH, HS or NH*HS) gathered q or k heads, their rstd

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "hf_test_support.h"
+#include "hostile_folder.h"
 #include "io/safetensors.h"
 #include "model/hf_loader.h"
 
@@ -21,62 +22,17 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using test::fixture;
 using test::ScratchDir;
-
-std::string read_bytes(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-void write_bytes(const fs::path& path, const std::string& bytes) {
-    fs::remove(path);
-    std::ofstream out(path, std::ios::binary);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
+using test::RawSafetensors;
+using test::expect_rejected;
+using test::read_bytes;
+using test::read_json;
+using test::write_bytes;
+using test::write_json;
 
 // A copy of the llama fixture (config.json + model.safetensors) in a scratch folder.
 fs::path copy_llama(const ScratchDir& scratch, const std::string& name = "llama") {
-    const fs::path dir = scratch / name;
-    fs::create_directories(dir);
-    for (const char* file : {"config.json", "model.safetensors"})
-        fs::copy_file(fixture("hf/llama") / file, dir / file);
-    return dir;
+    return test::copy_fixture_folder(scratch, "hf/llama", name);
 }
-
-json read_json(const fs::path& path) { return json::parse(read_bytes(path)); }
-void write_json(const fs::path& path, const json& j) { write_bytes(path, j.dump(2)); }
-
-// load_model must throw an Error mentioning `file_name` and every phrase.
-void expect_rejected(const fs::path& dir, const std::string& file_name, const std::vector<std::string>& phrases) {
-    try {
-        load_model(dir);
-        ADD_FAILURE() << dir << " was accepted";
-    } catch (const Error& e) {
-        const std::string message = e.what();
-        EXPECT_NE(message.find(file_name), std::string::npos) << "does not name " << file_name << ": " << message;
-        for (const auto& phrase : phrases)
-            EXPECT_NE(message.find(phrase), std::string::npos) << "expected \"" << phrase << "\" in: " << message;
-    }
-}
-
-// The safetensors file split into its header (as JSON) and its data section.
-struct RawSafetensors {
-    json header;
-    std::string data;
-
-    static RawSafetensors read(const fs::path& path) {
-        const std::string bytes = read_bytes(path);
-        uint64_t n = 0;
-        std::memcpy(&n, bytes.data(), 8);
-        return {json::parse(bytes.substr(8, n)), bytes.substr(8 + n)};
-    }
-    void write(const fs::path& path) const {
-        const std::string text = header.dump();
-        const uint64_t n = text.size();
-        std::string bytes(8, '\0');
-        std::memcpy(bytes.data(), &n, 8);
-        write_bytes(path, bytes + text + data);
-    }
-};
 
 TEST(HfHostile, TruncatedWeights) {
     ScratchDir scratch;

@@ -2,7 +2,8 @@
 // sequence is fed as a prompt chunk, single tokens and a multi-token chunk, and every logit matches
 // a full forward over the whole sequence within 1e-5 (absolute, plus 1e-5 relative). The models
 // cover learned and rotary positions, partial rotary, sliding windows (the sequence is longer than
-// the window), soft-capping and the sandwich norms, QK-norm, GQA, and a sinklab-initialised model.
+// the window), soft-capping and the sandwich norms, QK-norm, GQA, gpt-oss (learned sinks, experts),
+// and a sinklab-initialised model.
 #include <gtest/gtest.h>
 
 #include <memory>
@@ -67,6 +68,12 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, KvCacheFixtures,
                          ::testing::Values("gpt2", "llama", "mistral", "qwen3", "gpt_neox", "gemma2", "phi3_longrope",
                                            "olmo2"),
                          [](const auto& info) { return std::string(info.param); });
+
+TEST(KvCache, GptOssWithItsLearnedSinksAndExperts) {
+    auto model = load_model(fixture("gpt_oss"));
+    const std::vector<int32_t> ids = random_ids(30, model->config().vocab_size, 7);  // past its window of 8
+    expect_cached_logits_match_full(*model, ids, {17, 1, 1, 5, 1, 4, 1});
+}
 
 TEST(KvCache, Stories260K) {
     auto model = load_model(fixture("llama2c/stories260K.bin"));

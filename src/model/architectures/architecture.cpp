@@ -21,6 +21,7 @@ std::string unexportable_features(const ModelConfig& c) {
     if (c.qk_norm != QkNorm::none) return "QK-norm";
     if (c.attention.softcap > 0 || c.final_logit_softcap > 0) return "logit soft-capping";
     if (c.embed_scale != 1.0f) return "scaled embeddings";
+    if (c.moe()) return "a mixture-of-experts MLP";
     return "";
 }
 

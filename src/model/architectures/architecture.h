@@ -44,6 +44,7 @@ const Architecture& gemma2_architecture();
 const Architecture& phi3_architecture();
 const Architecture& olmo_architecture();
 const Architecture& olmo2_architecture();
+const Architecture& gpt_oss_architecture();
 
 // Shared by the exporters: "" when none of the features no exported architecture has is used,
 // else the first one found, in words.

@@ -81,16 +81,19 @@ void load_llama_family_weights(WeightLoader& loader, const LlamaFamilyLayout& la
         if (c.has_out_bias()) loader.copy(hf(l, "self_attn.o_proj.bias"), own(l, "attn.bo"));
         if (c.norms_sublayer_outputs()) norm(l, layout.attn_out_norm, "attn_out_norm");
         if (c.norms_sublayer_inputs()) norm(l, layout.mlp_norm, "mlp_norm");
-        if (layout.fused_gate_up) {
-            loader.split_rows(hf(l, "mlp.gate_up_proj.weight"), {own(l, "mlp.w_gate"), own(l, "mlp.w_up")});
-        } else {
-            loader.copy(hf(l, "mlp.gate_proj.weight"), own(l, "mlp.w_gate"));
-            loader.copy(hf(l, "mlp.up_proj.weight"), own(l, "mlp.w_up"));
+        if (layout.dense_mlp) {
+            if (layout.fused_gate_up) {
+                loader.split_rows(hf(l, "mlp.gate_up_proj.weight"), {own(l, "mlp.w_gate"), own(l, "mlp.w_up")});
+            } else {
+                loader.copy(hf(l, "mlp.gate_proj.weight"), own(l, "mlp.w_gate"));
+                loader.copy(hf(l, "mlp.up_proj.weight"), own(l, "mlp.w_up"));
+            }
+            loader.copy(hf(l, "mlp.down_proj.weight"), own(l, "mlp.w_down"));
         }
-        loader.copy(hf(l, "mlp.down_proj.weight"), own(l, "mlp.w_down"));
         if (c.norms_sublayer_outputs()) norm(l, layout.mlp_out_norm, "mlp_out_norm");
         // rotary tables some older checkpoints carry; RoPE is recomputed from positions
         loader.skip_if_present(hf(l, "self_attn.rotary_emb.inv_freq"));
+        if (layout.layer_extras) layout.layer_extras(loader, l);
     }
     if (c.norm_affine) loader.copy("model.norm.weight", "final_norm.weight");
     if (c.tied_embeddings)

@@ -29,6 +29,9 @@ struct LlamaFamilyLayout {
     const char* mlp_out_norm = nullptr;
     bool fused_qkv = false;      // self_attn.qkv_proj holds [q; k; v] rows (Phi-3)
     bool fused_gate_up = false;  // mlp.gate_up_proj holds [gate; up] rows (Phi-3)
+    bool dense_mlp = true;       // false: no mlp.*_proj tensors; layer_extras loads the family's MLP
+    // The family's own tensors of layer l (gpt-oss: attention sinks and experts), after the shared ones.
+    void (*layer_extras)(WeightLoader& loader, int layer) = nullptr;
 };
 
 void load_llama_family_weights(WeightLoader& loader, const LlamaFamilyLayout& layout);

@@ -1,5 +1,6 @@
 #include "model/architectures/rope_scaling.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/error.h"
@@ -22,6 +23,13 @@ public:
         return it->get<double>();
     }
     bool has(const char* key) const { return scaling_.contains(key) && !scaling_[key].is_null(); }
+    double positive(const char* key, double fallback) const { return has(key) ? positive(key) : fallback; }
+    bool boolean(const char* key, bool fallback) const {
+        if (!has(key)) return fallback;
+        if (!scaling_[key].is_boolean())
+            hf_.fail("rope_scaling", fmt::format("'{}' must be true or false, got {}", key, scaling_[key].dump()));
+        return scaling_[key].get<bool>();
+    }
     std::vector<double> factors(const char* key, size_t count) const {
         auto it = scaling_.find(key);
         if (it == scaling_.end() || !it->is_array() || it->size() != count)
@@ -58,6 +66,39 @@ std::vector<double> llama3_inv_freq(std::vector<double> inv_freq, const RopeScal
         }
     }
     return inv_freq;
+}
+
+// YaRN (Peng et al. 2023, arXiv 2309.00071), as transformers' _compute_yarn_parameters and
+// openai/gpt-oss's RotaryEmbedding compute it: "NTK by parts" keeps the fast-rotating pairs
+// (extrapolation), divides the slow ones by `factor` (interpolation) and ramps linearly between the
+// pairs that turn beta_fast and beta_slow times over the original context; cos and sin are then
+// multiplied by the attention factor, 0.1 ln(factor) + 1 unless given. Returns that factor.
+double yarn_inv_freq(std::vector<double>& inv_freq, const RopeScalingKeys& keys, int rotary_dim, double theta,
+                     double max_positions) {
+    const double factor = keys.positive("factor");
+    const double original = keys.positive("original_max_position_embeddings", max_positions);
+    const double beta_fast = keys.positive("beta_fast", 32.0), beta_slow = keys.positive("beta_slow", 1.0);
+    // the dimension pair (of rotary_dim / 2) that turns `rotations` times over the original context
+    auto correction_dim = [&](double rotations) {
+        return rotary_dim * std::log(original / (rotations * 2.0 * M_PI)) / (2.0 * std::log(theta));
+    };
+    double low = correction_dim(beta_fast), high = correction_dim(beta_slow);
+    if (keys.boolean("truncate", true)) {
+        low = std::floor(low);
+        high = std::ceil(high);
+    }
+    low = std::max(low, 0.0);
+    high = std::min(high, rotary_dim - 1.0);
+    if (low == high) high += 0.001;  // transformers' guard against a zero-width ramp
+    for (size_t i = 0; i < inv_freq.size(); ++i) {
+        const double ramp = std::clamp((static_cast<double>(i) - low) / (high - low), 0.0, 1.0);
+        inv_freq[i] = inv_freq[i] / factor * ramp + inv_freq[i] * (1.0 - ramp);
+    }
+    if (keys.has("attention_factor")) return keys.positive("attention_factor");
+    auto mscale = [&](double m) { return factor <= 1.0 ? 1.0 : 0.1 * m * std::log(factor) + 1.0; };
+    if (keys.has("mscale") && keys.has("mscale_all_dim"))  // DeepSeek's variant
+        return mscale(keys.positive("mscale")) / mscale(keys.positive("mscale_all_dim"));
+    return mscale(1.0);
 }
 
 }  // namespace
@@ -115,9 +156,12 @@ void read_rope_settings(const HfConfig& hf, ModelConfig& c, const char* theta_ke
         c.rope_attention_factor = keys.has("attention_factor") ? keys.positive("attention_factor")
                                   : factor <= 1.0 ? 1.0
                                                   : std::sqrt(1.0 + std::log(factor) / std::log(original));
+    } else if (type == "yarn") {
+        c.rope_inv_freq = plain;
+        c.rope_attention_factor = yarn_inv_freq(c.rope_inv_freq, keys, c.rope_dim(), c.rope_theta, c.max_seq_len);
     } else {
         hf.fail("rope_scaling", fmt::format("has rope type '{}', which sinklab does not implement (supported: "
-                                            "default, linear, llama3, longrope)",
+                                            "default, linear, llama3, longrope, yarn)",
                                             type.empty() ? scaling.dump() : type));
     }
 }

@@ -1,8 +1,9 @@
 #pragma once
 // RoPE settings of a Hugging Face config.json, shared by every architecture with rotary positions:
-// rope_theta, partial_rotary_factor and rope_scaling (default, linear, llama3, longrope), turned
+// rope_theta, partial_rotary_factor and rope_scaling (default, linear, llama3, longrope, yarn), turned
 // into ModelConfig's rotary_dim, inverse frequencies and attention factor. The formulas are
-// transformers' modeling_rope_utils.py (and Phi-3's LongRoPE class of transformers 4.47).
+// transformers' modeling_rope_utils.py (and Phi-3's LongRoPE class of transformers 4.47; YaRN as
+// transformers 4.55 and openai/gpt-oss compute it).
 #include "model/architectures/hf_config.h"
 #include "model/config.h"
 

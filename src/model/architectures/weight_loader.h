@@ -1,9 +1,11 @@
 #pragma once
 // Filling a Transformer's parameters from a checkpoint's named tensors, strictly: every tensor is
 // checked against the shape the configuration implies and must be stored as F32, F16 or BF16
-// (converted to float32 on load); every parameter must be filled exactly once, and every tensor of
-// the checkpoint must be used or explicitly skipped, so a config that disagrees with its weights
-// fails with the tensor's and the file's names instead of loading a half-filled model.
+// (converted to float32 on load), or as MXFP4 blocks and scales (U8) for the quantized weights, which
+// stay quantized; every parameter must be filled exactly once, and every tensor of the checkpoint
+// must be used or explicitly skipped, so a config that disagrees with its weights fails with the
+// tensor's and the file's names instead of loading a half-filled model. Each tensor is read once,
+// straight into the model where it can be, and released (its file pages leave the process).
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -27,6 +29,12 @@ public:
     virtual Shape shape(const std::string& name) const = 0;
     // Converted to float32 after checking the shape.
     virtual Tensor read_f32(const std::string& name, const Shape& expected_shape) const = 0;
+    // The same into `out` (the shape's element count of floats).
+    virtual void read_f32_into(const std::string& name, const Shape& expected_shape, float* out) const = 0;
+    // The stored bytes, valid while the checkpoint is open; null for tensors held converted.
+    virtual const std::byte* raw(const std::string& name) const = 0;
+    // Done with the tensor: a file's pages leave the process's resident memory.
+    virtual void release(const std::string& name) const {}
     // The file holding the tensor, for messages.
     virtual std::string file_of(const std::string& name) const = 0;
     // What the tensors came from (a file or a folder), for messages.
@@ -48,6 +56,13 @@ public:
 
     // Parameter `param` is tensor `name`, with the same shape.
     void copy(const std::string& name, const std::string& param);
+    // Quantized weight `param` (Transformer::quantized, `count` matrices of rows x cols) is the MXFP4
+    // pair `blocks` (count, rows, cols / 32, 16) and `scales` (count, rows, cols / 32), both U8, kept
+    // as they are; row r of every matrix comes from row source_rows[r] (empty: row r). A missing
+    // scale tensor, a shape other than the config's, a dtype other than U8 or a NaN scale (255)
+    // fails naming the tensor.
+    void copy_mxfp4(const std::string& blocks, const std::string& scales, const std::string& param,
+                    const std::vector<int>& source_rows = {});
     // Tensor `name` stacks the rows of several parameters (a fused q/k/v or gate/up projection, or
     // their biases), in order.
     void split_rows(const std::string& name, const std::vector<std::string>& params);
@@ -69,11 +84,14 @@ public:
 
 private:
     Shape param_shape(const std::string& param) const;
+    // Marks tensor `name` used after checking that it exists, was not read before and is stored as
+    // one of `allowed` (else the error adds `what_is_allowed`).
+    void claim(const std::string& name, std::initializer_list<DType> allowed, const std::string& what_is_allowed);
 
     const CheckpointTensors& source_;
     Transformer& model_;
     std::string dtype_note_;
-    std::set<std::string> used_, filled_;
+    std::set<std::string> used_, filled_, quantized_filled_;
     std::set<std::string> dtypes_seen_;
 };
 
