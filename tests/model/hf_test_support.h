@@ -14,6 +14,7 @@
 
 #include "../support/scratch_dir.h"
 #include "core/error.h"
+#include "io/safetensors.h"
 #include "model/kv_cache.h"
 #include "model/transformer.h"
 
@@ -23,6 +24,26 @@ namespace fs = std::filesystem;
 
 inline fs::path fixture(const std::string& relative) {
     return fs::path(SINKLAB_SOURCE_DIR) / "tests" / "fixtures" / relative;
+}
+
+// The tensors every reference.safetensors of tests/fixtures holds (hf/<arch>/ and gpt_oss/), no
+// batch dimension: input_ids [T], logits [T, V], attentions [L, H, T, T] (gpt_oss: [L, H, T, T + 1]),
+// hidden_states [L + 1, T, D], layer_outputs [L, T, D], greedy_ids [N] and greedy_logits [N, V].
+struct FixtureReference {
+    std::vector<int32_t> input_ids, greedy_ids;
+    Tensor logits, attentions, hidden_states, layer_outputs, greedy_logits;
+};
+
+inline FixtureReference read_fixture_reference(const SafetensorsFile& file) {
+    FixtureReference r;
+    for (int64_t id : file.read_i64("input_ids")) r.input_ids.push_back(static_cast<int32_t>(id));
+    for (int64_t id : file.read_i64("greedy_ids")) r.greedy_ids.push_back(static_cast<int32_t>(id));
+    r.logits = file.read_f32("logits");
+    r.attentions = file.read_f32("attentions");
+    r.hidden_states = file.read_f32("hidden_states");
+    r.layer_outputs = file.read_f32("layer_outputs");
+    r.greedy_logits = file.read_f32("greedy_logits");
+    return r;
 }
 
 // Every tap of one forward, by name and layer.
@@ -104,6 +125,35 @@ inline std::vector<int32_t> greedy_cached(Transformer& model, const std::vector<
         last = model.forward_step(&generated.back(), &position, 1, cache);
     }
     return generated;
+}
+
+// The reference's hidden states against the taps of one forward: the embeddings, the outputs of
+// blocks 0..L-2 and the final norm's output.
+inline void expect_hidden_states_match(const Taps& taps, const FixtureReference& ref, int L, int T, int D,
+                                       double abs_tol, double rel_tol) {
+    const size_t TD = static_cast<size_t>(T) * D;
+    EXPECT_TRUE(all_close(taps.get("embed").data(), ref.hidden_states.data(), TD, abs_tol, rel_tol)) << "embeddings";
+    for (int l = 1; l < L; ++l)
+        EXPECT_TRUE(all_close(taps.get("block_out", l - 1).data(), ref.hidden_states.data() + l * TD, TD, abs_tol,
+                              rel_tol))
+            << "hidden state " << l;
+    EXPECT_TRUE(all_close(taps.get("final_norm").data(), ref.hidden_states.data() + L * TD, TD, abs_tol, rel_tol))
+        << "final norm";
+}
+
+// The reference's greedy ids exactly and its logits at each step, by full recompute and through the
+// KV cache.
+inline void expect_greedy_matches(Transformer& model, const FixtureReference& ref, double abs_tol, double rel_tol) {
+    const int V = model.config().vocab_size, steps = static_cast<int>(ref.greedy_ids.size());
+    std::vector<std::vector<float>> full_logits, cached_logits;
+    EXPECT_EQ(greedy_full(model, ref.input_ids, steps, &full_logits), ref.greedy_ids) << "full recompute";
+    EXPECT_EQ(greedy_cached(model, ref.input_ids, steps, &cached_logits), ref.greedy_ids) << "KV cache";
+    for (int s = 0; s < steps; ++s) {
+        EXPECT_TRUE(all_close(full_logits[s].data(), ref.greedy_logits.data() + s * V, V, abs_tol, rel_tol))
+            << "greedy step " << s;
+        EXPECT_TRUE(all_close(cached_logits[s].data(), ref.greedy_logits.data() + s * V, V, abs_tol, rel_tol))
+            << "greedy step " << s << " with the KV cache";
+    }
 }
 
 }  // namespace sinklab::test

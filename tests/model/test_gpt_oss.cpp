@@ -11,6 +11,7 @@
 
 #include <cmath>
 #include <limits>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -30,11 +31,10 @@ using test::fixture;
 constexpr double kAbsTol = 1e-4, kRelTol = 1e-4;
 constexpr int kGreedySteps = 8;
 
-struct Reference {
-    std::vector<int32_t> input_ids, greedy_ids;
+// The fixture's reference: the tensors of every fixture, and gpt-oss's routing and RoPE.
+struct Reference : test::FixtureReference {
     std::vector<int64_t> expert_ids;  // (L, T, k), the larger weight first
-    Tensor logits, attentions, hidden_states, layer_outputs, router_logits, expert_weights, greedy_logits,
-        rope_inv_freq;
+    Tensor router_logits, expert_weights, rope_inv_freq;
 };
 
 const SafetensorsFile& reference_file() {
@@ -45,21 +45,30 @@ const SafetensorsFile& reference_file() {
 Reference read_reference() {
     const SafetensorsFile& file = reference_file();
     Reference r;
-    for (int64_t id : file.read_i64("input_ids")) r.input_ids.push_back(static_cast<int32_t>(id));
-    for (int64_t id : file.read_i64("greedy_ids")) r.greedy_ids.push_back(static_cast<int32_t>(id));
+    static_cast<test::FixtureReference&>(r) = test::read_fixture_reference(file);
     r.expert_ids = file.read_i64("expert_ids");
-    r.logits = file.read_f32("logits");
-    r.attentions = file.read_f32("attentions");
-    r.hidden_states = file.read_f32("hidden_states");
-    r.layer_outputs = file.read_f32("layer_outputs");
     r.router_logits = file.read_f32("router_logits");
     r.expert_weights = file.read_f32("expert_weights");
-    r.greedy_logits = file.read_f32("greedy_logits");
     r.rope_inv_freq = file.read_f32("rope_inv_freq");
     return r;
 }
 
 std::unique_ptr<Transformer> load_fixture(ModelInfo* info = nullptr) { return load_model(fixture("gpt_oss"), info); }
+
+// The reference's attention rows of layer l are [token columns..., sink] (L, H, T, T + 1); sinklab
+// taps the two apart: the token columns (H, n, T) and the sink's weights (H, n) of queries
+// first..first + n - 1.
+std::pair<std::vector<float>, std::vector<float>> split_sink_column(const Tensor& attentions, int l, int H, int T,
+                                                                    int first, int n) {
+    std::vector<float> tokens(static_cast<size_t>(H) * n * T), sink(static_cast<size_t>(H) * n);
+    for (int h = 0; h < H; ++h)
+        for (int i = 0; i < n; ++i) {
+            const float* row = attentions.data() + ((static_cast<size_t>(l) * H + h) * T + first + i) * (T + 1);
+            std::copy(row, row + T, tokens.begin() + (static_cast<size_t>(h) * n + i) * T);
+            sink[static_cast<size_t>(h) * n + i] = row[T];
+        }
+    return {tokens, sink};
+}
 
 TEST(GptOss, ConfigMapsOntoTheSharedBlocks) {
     ModelInfo info;
@@ -130,14 +139,7 @@ TEST(GptOss, LogitsAttentionsWithTheSinkHiddenStatesAndRoutingMatchTheReference)
     EXPECT_TRUE(all_close(model->logits(), ref.logits.data(), ref.logits.numel(), kAbsTol, kRelTol)) << "logits";
     const size_t TD = static_cast<size_t>(T) * D;
     for (int l = 0; l < L; ++l) {
-        // the reference's rows are [token columns..., sink]: sinklab taps the two apart
-        std::vector<float> tokens(static_cast<size_t>(H) * T * T), sink(static_cast<size_t>(H) * T);
-        for (int h = 0; h < H; ++h)
-            for (int i = 0; i < T; ++i) {
-                const float* row = ref.attentions.data() + ((static_cast<size_t>(l) * H + h) * T + i) * (T + 1);
-                std::copy(row, row + T, tokens.begin() + (static_cast<size_t>(h) * T + i) * T);
-                sink[static_cast<size_t>(h) * T + i] = row[T];
-            }
+        const auto [tokens, sink] = split_sink_column(ref.attentions, l, H, T, 0, T);
         EXPECT_TRUE(all_close(taps.get("attn_weights", l).data(), tokens.data(), tokens.size(), kAbsTol, kRelTol))
             << "attention weights of layer " << l;
         EXPECT_TRUE(all_close(taps.get("attn_slot_weights", l).data(), sink.data(), sink.size(), kAbsTol, kRelTol))
@@ -161,28 +163,14 @@ TEST(GptOss, LogitsAttentionsWithTheSinkHiddenStatesAndRoutingMatchTheReference)
             }
         }
     }
-    EXPECT_TRUE(all_close(taps.get("embed").data(), ref.hidden_states.data(), TD, kAbsTol, kRelTol)) << "embeddings";
-    for (int l = 1; l < L; ++l)
-        EXPECT_TRUE(all_close(taps.get("block_out", l - 1).data(), ref.hidden_states.data() + l * TD, TD, kAbsTol,
-                              kRelTol))
-            << "hidden state " << l;
-    EXPECT_TRUE(all_close(taps.get("final_norm").data(), ref.hidden_states.data() + L * TD, TD, kAbsTol, kRelTol))
-        << "final norm";
+    test::expect_hidden_states_match(taps, ref, L, T, D, kAbsTol, kRelTol);
 }
 
 TEST(GptOss, GreedyIdsWithAndWithoutTheKvCache) {
     auto model = load_fixture();
     const Reference ref = read_reference();
-    const int V = model->config().vocab_size;
-    std::vector<std::vector<float>> full_logits, cached_logits;
-    EXPECT_EQ(test::greedy_full(*model, ref.input_ids, kGreedySteps, &full_logits), ref.greedy_ids) << "full recompute";
-    EXPECT_EQ(test::greedy_cached(*model, ref.input_ids, kGreedySteps, &cached_logits), ref.greedy_ids) << "KV cache";
-    for (int s = 0; s < kGreedySteps; ++s) {
-        EXPECT_TRUE(all_close(full_logits[s].data(), ref.greedy_logits.data() + s * V, V, kAbsTol, kRelTol))
-            << "greedy step " << s;
-        EXPECT_TRUE(all_close(cached_logits[s].data(), ref.greedy_logits.data() + s * V, V, kAbsTol, kRelTol))
-            << "greedy step " << s << " with the KV cache";
-    }
+    ASSERT_EQ(static_cast<int>(ref.greedy_ids.size()), kGreedySteps);
+    test::expect_greedy_matches(*model, ref, kAbsTol, kRelTol);
 }
 
 TEST(GptOss, CachedStepsSeeTheSinkAsTheFullForwardDoes) {
@@ -202,13 +190,7 @@ TEST(GptOss, CachedStepsSeeTheSinkAsTheFullForwardDoes) {
                           static_cast<size_t>(n) * c.vocab_size, kAbsTol, kRelTol))
         << "logits of the second step";
     for (int l = 0; l < c.n_layers; ++l) {
-        std::vector<float> tokens(static_cast<size_t>(H) * n * T), sink(static_cast<size_t>(H) * n);
-        for (int h = 0; h < H; ++h)
-            for (int i = 0; i < n; ++i) {
-                const float* row = ref.attentions.data() + ((static_cast<size_t>(l) * H + h) * T + first + i) * (T + 1);
-                std::copy(row, row + T, tokens.begin() + (static_cast<size_t>(h) * n + i) * T);
-                sink[static_cast<size_t>(h) * n + i] = row[T];
-            }
+        const auto [tokens, sink] = split_sink_column(ref.attentions, l, H, T, first, n);
         EXPECT_TRUE(all_close(taps.get("attn_weights", l).data(), tokens.data(), tokens.size(), kAbsTol, kRelTol))
             << "cached attention weights of layer " << l;
         EXPECT_TRUE(all_close(taps.get("attn_slot_weights", l).data(), sink.data(), sink.size(), kAbsTol, kRelTol))
@@ -249,6 +231,35 @@ TEST(GptOss, EverySinkAtMinusInfinityIsPlainSoftmaxAttention) {
     EXPECT_TRUE(all_close(cached.data(), plain_cached, cached.size(), 1e-6, 0.0)) << "with the KV cache";
 }
 
+
+TEST(GptOss, InitialisedExpertsAreRandomMxfp4NearTheInitStd) {
+    // a mixture-of-experts model built from a config (not loaded): init_weights fills the MXFP4
+    // experts with uniform codes at the power-of-two scale nearest init_std / 2.93, and it runs
+    ModelConfig c = load_fixture()->config();
+    c.init_std = 0.05f;
+    Transformer model(c);
+    model.init_weights(3);
+    const Mxfp4Matrices& w = model.quantized("layers.1.mlp.experts.w_down");
+    std::vector<float> rows(static_cast<size_t>(w.rows()) * w.cols());
+    w.decode_rows(2, 0, w.rows(), rows.data());
+    double squares = 0.0;
+    for (float v : rows) squares += static_cast<double>(v) * v;
+    const double rms = std::sqrt(squares / static_cast<double>(rows.size()));
+    EXPECT_GT(rms, c.init_std / std::sqrt(2.0));
+    EXPECT_LT(rms, c.init_std * std::sqrt(2.0));
+    const std::vector<int32_t> ids = {1, 2, 3, 4, 5, 6};
+    model.forward(ids.data(), nullptr, 1, 6, ForwardOptions{false});
+    for (int i = 0; i < 6 * c.vocab_size; ++i) ASSERT_TRUE(std::isfinite(model.logits()[i])) << i;
+    // inference only: a training forward runs, its backward refuses, naming what it cannot differentiate
+    const std::vector<int32_t> targets = {2, 3, 4, 5, 6, 7};
+    model.forward(ids.data(), targets.data(), 1, 6);
+    try {
+        model.backward();
+        ADD_FAILURE() << "backward() accepted a mixture of experts";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("mixture-of-experts"), std::string::npos) << e.what();
+    }
+}
 
 // ---- bad input: one clear line naming the tensor or key, never a half-loaded model ----
 

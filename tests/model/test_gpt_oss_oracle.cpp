@@ -132,9 +132,10 @@ TEST_P(GptOssOracle, LogitsAttentionsHiddenStatesRoutingAndGreedyIdsMatchTheRefe
         }
         EXPECT_TRUE(all_close(rows.data(), attentions.data() + l * rows.size(), rows.size(), kAbsTol, kRelTol))
             << "attention weights and sink column of layer " << l;
-        if (l + 1 < L)  // hidden state L is the final norm's output
+        if (l + 1 < L) {  // hidden state L is the final norm's output
             EXPECT_TRUE(all_close(taps.get("block_out", l).data(), hidden.data() + (l + 1) * TD, TD, kAbsTol, kRelTol))
                 << "hidden state " << l + 1;
+        }
         EXPECT_TRUE(all_close(taps.get("router_logits", l).data(), router.data() + static_cast<size_t>(l) * T * E,
                               static_cast<size_t>(T) * E, kAbsTol, kRelTol))
             << "router logits of layer " << l;

@@ -24,22 +24,10 @@ using test::fixture;
 constexpr double kAbsTol = 1e-4, kRelTol = 1e-4;
 constexpr int kGreedySteps = 8;
 
-struct Reference {
-    std::vector<int32_t> input_ids, greedy_ids;
-    Tensor logits, attentions, hidden_states, layer_outputs, greedy_logits;
-};
+using Reference = test::FixtureReference;
 
 Reference read_reference(const std::string& arch) {
-    const SafetensorsFile file(fixture("hf/" + arch + "/reference.safetensors"));
-    Reference r;
-    for (int64_t id : file.read_i64("input_ids")) r.input_ids.push_back(static_cast<int32_t>(id));
-    for (int64_t id : file.read_i64("greedy_ids")) r.greedy_ids.push_back(static_cast<int32_t>(id));
-    r.logits = file.read_f32("logits");
-    r.attentions = file.read_f32("attentions");
-    r.hidden_states = file.read_f32("hidden_states");
-    r.layer_outputs = file.read_f32("layer_outputs");
-    r.greedy_logits = file.read_f32("greedy_logits");
-    return r;
+    return test::read_fixture_reference(SafetensorsFile(fixture("hf/" + arch + "/reference.safetensors")));
 }
 
 class HfParity : public ::testing::TestWithParam<const char*> {};
@@ -66,24 +54,9 @@ TEST_P(HfParity, LogitsAttentionsHiddenStatesAndGreedyIdsMatchTransformers) {
             << "output of layer " << l;
     }
     // hidden_states: the embeddings, the outputs of layers 0..L-2, and the final norm's output
-    EXPECT_TRUE(all_close(taps.get("embed").data(), ref.hidden_states.data(), TD, kAbsTol, kRelTol)) << "embeddings";
-    for (int l = 1; l < L; ++l)
-        EXPECT_TRUE(all_close(taps.get("block_out", l - 1).data(), ref.hidden_states.data() + l * TD, TD, kAbsTol,
-                              kRelTol))
-            << "hidden state " << l;
-    EXPECT_TRUE(all_close(taps.get("final_norm").data(), ref.hidden_states.data() + L * TD, TD, kAbsTol, kRelTol))
-        << "final norm";
-
-    const int V = c.vocab_size;
-    std::vector<std::vector<float>> full_logits, cached_logits;
-    EXPECT_EQ(test::greedy_full(*model, ref.input_ids, kGreedySteps, &full_logits), ref.greedy_ids) << "full recompute";
-    EXPECT_EQ(test::greedy_cached(*model, ref.input_ids, kGreedySteps, &cached_logits), ref.greedy_ids) << "KV cache";
-    for (int s = 0; s < kGreedySteps; ++s) {
-        EXPECT_TRUE(all_close(full_logits[s].data(), ref.greedy_logits.data() + s * V, V, kAbsTol, kRelTol))
-            << "greedy step " << s;
-        EXPECT_TRUE(all_close(cached_logits[s].data(), ref.greedy_logits.data() + s * V, V, kAbsTol, kRelTol))
-            << "greedy step " << s << " with the KV cache";
-    }
+    test::expect_hidden_states_match(taps, ref, L, T, D, kAbsTol, kRelTol);
+    ASSERT_EQ(static_cast<int>(ref.greedy_ids.size()), kGreedySteps);
+    test::expect_greedy_matches(*model, ref, kAbsTol, kRelTol);
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, HfParity,
