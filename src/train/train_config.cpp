@@ -234,7 +234,10 @@ std::vector<int> parse_window_pattern(const std::string& text) {
 
 std::string window_pattern_string(const std::vector<int>& pattern) {
     std::string text;
-    for (int w : pattern) text += (text.empty() ? "" : ",") + (w > 0 ? "sliding:" + std::to_string(w) : "full");
+    for (int w : pattern) {
+        if (!text.empty()) text += ',';
+        text += w > 0 ? "sliding:" + std::to_string(w) : std::string("full");
+    }
     return text;
 }
 

@@ -83,6 +83,37 @@ TEST(TrainConfig, BadInputNamesTheKey) {
     EXPECT_NE(error_of([] { preset_config("huge"); }).find("unknown preset 'huge'"), std::string::npos);
 }
 
+TEST(TrainConfig, WindowPatternRepeatsOverTheLayersAndRoundTrips) {
+    TrainConfig c = preset_config("tiny");  // 4 layers
+    apply_settings(c, {{"window-pattern", "sliding:16,full"}}, "command line");
+    EXPECT_EQ(c.window_pattern, (std::vector<int>{16, 0}));
+    EXPECT_EQ(c.model.layer_windows, (std::vector<int>{16, 0, 16, 0}));
+    // the layer count given after the pattern (a TOML file's order is not the user's) still expands it
+    apply_settings(c, {{"layers", "5"}}, "command line");
+    EXPECT_EQ(c.model.layer_windows, (std::vector<int>{16, 0, 16, 0, 16}));
+    c.validate();
+    EXPECT_EQ(c.to_json()["window_pattern"], "sliding:16,full");
+    const TrainConfig back = train_config_from_json(c.to_json(), "config.json");
+    EXPECT_EQ(back.window_pattern, c.window_pattern);
+    EXPECT_EQ(window_pattern_string({0, 128, 7}), "full,sliding:128,sliding:7");
+    EXPECT_EQ(expand_window_pattern({1, 2, 3}, 2), (std::vector<int>{1, 2}));
+    // runs without the option write no key, so that their settings compare equal to older runs'
+    EXPECT_FALSE(preset_config("tiny").to_json().contains("window_pattern"));
+}
+
+TEST(TrainConfig, BadWindowPatternNamesTheFlagAndTheItem) {
+    for (const char* bad : {"sliding:0", "sliding:", "sliding:12x", "window:8", "full,", "", "sliding:-3,full", "Full"}) {
+        TrainConfig c = preset_config("tiny");
+        const std::string error = error_of([&] { apply_settings(c, {{"window-pattern", bad}}, "command line"); });
+        EXPECT_NE(error.find("window-pattern"), std::string::npos) << bad << ": " << error;
+    }
+    TrainConfig c = preset_config("tiny");
+    apply_settings(c, {{"window-pattern", "sliding:300,full"}}, "command line");
+    EXPECT_NE(error_of([&] { c.validate(); }).find("a window of 300 is longer than seq-len (256)"), std::string::npos);
+    apply_settings(c, {{"window-pattern", "sliding:32,full"}, {"window", "8"}}, "command line");
+    EXPECT_NE(error_of([&] { c.validate(); }).find("give one"), std::string::npos);
+}
+
 TEST(ByteData, WindowsWithAndWithoutBos) {
     const uint8_t bytes[] = {10, 11, 12, 13, 14};
     int32_t tokens[4], targets[4];
