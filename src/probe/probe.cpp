@@ -259,7 +259,11 @@ std::vector<LayerGroup> layer_groups(const ProbeResult& r) {
     std::vector<LayerGroup> groups;
     for (int l = 0; l < r.layers; ++l) {
         auto it = std::find_if(groups.begin(), groups.end(), [&](const LayerGroup& g) { return g.window == r.layer_windows[l]; });
-        if (it == groups.end()) it = groups.insert(groups.end(), LayerGroup{r.layer_windows[l], {}});
+        if (it == groups.end()) {
+            LayerGroup group;
+            group.window = r.layer_windows[l];
+            it = groups.insert(groups.end(), group);
+        }
         it->layers.push_back(l);
     }
     if (groups.size() < 2) return {};
