@@ -29,8 +29,8 @@ mxfp4) and, with input_ids, OUT_DIR/reference.safetensors computed in float64 fr
   [L,T,E]; expert_ids [L,T,k] (topk order) and expert_weights [L,T,k]; greedy_ids [N] and
   greedy_logits [N,V] (full recompute at every step); top2_margin [N] (the greedy steps' gap
   between the two largest logits, to judge how sharp the ids are).
-Experts are decoded one at a time and only when a token chooses them, so the reference of a model
-with gpt-oss-20b's layer shapes fits in a few GB.
+Experts are decoded one at a time, only when a token chooses them, and dropped after use, so the
+reference of a model with gpt-oss-20b's layer shapes fits in a few GB.
 """
 import json
 import math
@@ -142,17 +142,13 @@ def layer_windows(config):
 class Model:
     def __init__(self, config, weights):
         self.c, self.w = config, weights  # weights: name -> tensor (BF16 or U8), as stored
-        self.experts = {}  # (layer, projection, expert) -> decoded float64 matrix
 
     def f(self, name):
         return self.w[name].to(DTYPE)
 
     def expert(self, l, proj, e):
-        key = (l, proj, e)
-        if key not in self.experts:
-            prefix = f"model.layers.{l}.mlp.experts.{proj}"
-            self.experts[key] = mxfp4_decode(self.w[prefix + "_blocks"][e], self.w[prefix + "_scales"][e])
-        return self.experts[key]
+        prefix = f"model.layers.{l}.mlp.experts.{proj}"
+        return mxfp4_decode(self.w[prefix + "_blocks"][e], self.w[prefix + "_scales"][e])
 
     def rms_norm(self, x, name):
         eps = self.c.get("rms_norm_eps", 1e-5)
@@ -200,13 +196,13 @@ class Model:
             expert_weights = torch.softmax(top.values, dim=1)
             mlp = torch.zeros_like(x)
             up_bias, down_bias = self.f(p + "mlp.experts.gate_up_proj_bias"), self.f(p + "mlp.experts.down_proj_bias")
-            for i in range(T):
-                for j in range(K):
-                    e = int(top.indices[i, j])
-                    h = self.expert(l, "gate_up_proj", e) @ t[i] + up_bias[e]
+            for e in sorted(set(top.indices.flatten().tolist())):  # one decoded expert at a time
+                gate_up, down = self.expert(l, "gate_up_proj", e), self.expert(l, "down_proj", e)
+                for i, j in (top.indices == e).nonzero().tolist():
+                    h = gate_up @ t[i] + up_bias[e]
                     gate, linear = h[::2].clamp(max=limit), h[1::2].clamp(min=-limit, max=limit)
                     h = gate * torch.sigmoid(SWIGLU_ALPHA * gate) * (linear + 1)
-                    mlp[i] += expert_weights[i, j] * (self.expert(l, "down_proj", e) @ h + down_bias[e])
+                    mlp[i] += expert_weights[i, j] * (down @ h + down_bias[e])
             x = x + mlp
             if record:
                 out["attentions"].append(weights)
