@@ -167,5 +167,39 @@ TEST_F(ProbeCli, RopeModelsProbeBeyondMaxSeqLen) {
     EXPECT_NEAR(alpha[0], alpha[1], 1e-5);
 }
 
+// gpt-oss (tests/fixtures/gpt_oss: sliding layers 0 and 2 over 8 keys, full layers 1 and 3, learned
+// sinks): probe writes each layer's window and the sliding and the full layers' sink numbers apart
+// (the numbers themselves are checked against PyTorch in tests/probe/test_probe_gpt_oss.cpp);
+// analyze and report run on it.
+TEST_F(ProbeCli, GptOssLayerGroupsAnalyzeAndReport) {
+    const fs::path gpt_oss = fs::path(SINKLAB_SOURCE_DIR) / "tests" / "fixtures" / "gpt_oss";
+    const fs::path json = dir_ / "gpt_oss_probe.json";
+    auto r = run_sinklab("probe --model " + gpt_oss.string() + " --quiet --threads 2 --input random --seq-len 24 " +
+                         "--samples 3 --json " + json.string());
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("sliding (window 8) layers (0,2): Sink_1 "), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("full layers (1,3): Sink_1 "), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("Sink_* %"), std::string::npos) << r.output;
+    const auto j = nlohmann::json::parse(read_file(json));
+    EXPECT_EQ(j["layer_windows"], nlohmann::json({8, 0, 8, 0}));
+    ASSERT_EQ(j["layer_groups"].size(), 2u);
+    EXPECT_EQ(j["layer_groups"][0]["attention"], "sliding");
+    EXPECT_EQ(j["layer_groups"][0]["window"], 8);
+    EXPECT_EQ(j["layer_groups"][0]["layers"], nlohmann::json({0, 2}));
+    EXPECT_EQ(j["layer_groups"][1]["attention"], "full");
+    EXPECT_EQ(j["layer_groups"][1]["layers"], nlohmann::json({1, 3}));
+    for (const auto& group : j["layer_groups"])
+        for (const char* key : {"sink_1", "alpha_1", "sink_star", "alpha_star"}) EXPECT_TRUE(group.contains(key)) << key;
+    EXPECT_EQ(j["alpha_star"].size(), 4u);  // [layer][head]
+    EXPECT_TRUE(j["definitions"].contains("layer_groups"));
+
+    r = run_sinklab("analyze --model " + gpt_oss.string() + " --threads 2 --input random --samples 2 --seq-len 16");
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    r = run_sinklab("report " + gpt_oss.string() + " --quiet --threads 2 --inputs random --samples 2 --seq-len 16 " +
+                    "--analysis-samples 1 --out " + (dir_ / "gpt_oss_report").string());
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_TRUE(fs::is_regular_file(dir_ / "gpt_oss_report" / "index.html"));
+}
+
 }  // namespace
 }  // namespace sinklab::testing
