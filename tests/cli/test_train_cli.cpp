@@ -69,6 +69,26 @@ TEST(TrainCli, StepsZeroSavesTheInitialisedModel) {
     EXPECT_EQ(last[0].rfind("0 val ", 0), 0u);
 }
 
+// --window-pattern: the model's config holds the expanded per-layer windows, the run's state the
+// pattern (so that --resume keeps it), and a probe of the run reports the sliding and the full
+// layers apart; gpt-oss's design (score_bias) trains under it.
+TEST(TrainCli, WindowPatternTrainsAlternatingLayers) {
+    fs::path dir = fresh_temp_dir("window_pattern");
+    fs::path data = make_corpus(dir);
+    auto r = run_sinklab("train " + small_run_flags(data, 6) + " --layers 3 --attention score_bias --window-pattern "
+                         "sliding:8,full --out " + (dir / "run").string());
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    const auto config = nlohmann::json::parse(read_file(dir / "run" / "checkpoint" / "config.json"));
+    EXPECT_EQ(config["sinklab"]["layer_windows"], nlohmann::json({8, 0, 8})) << config.dump();
+    const auto state = nlohmann::json::parse(read_file(dir / "run" / "checkpoint" / "trainer_state.json"));
+    EXPECT_EQ(state["train_config"]["window_pattern"], "sliding:8,full");
+    r = run_sinklab("probe --model " + (dir / "run").string() + " --quiet --threads 2 --input random --seq-len 32 "
+                    "--samples 2");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("sliding (window 8) layers (0,2)"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("full layers (1)"), std::string::npos) << r.output;
+}
+
 // One clear line naming the problem, a non-zero exit, and nothing half-written.
 void expect_clean_failure(const CommandResult& r, const std::string& needle) {
     EXPECT_NE(r.exit_code, 0) << r.output;
