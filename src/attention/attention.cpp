@@ -113,8 +113,9 @@ void strip_scores(float* s, const Strip& st, const float* a, long stride, const 
 }
 
 void check_call(const AttentionSaved& saved, const AttentionInputs& in, const AttentionParams& p,
-                const AttentionDims& d, const AttentionSpec& spec) {
+                const AttentionDims& d, const AttentionSpec& spec, const AttentionMask& mask) {
     spec.validate();
+    mask.first_keys.validate();
     SINKLAB_CHECK(d.NKV > 0 && d.NH % d.NKV == 0, "attention", "{} query heads cannot share {} kv heads", d.NH, d.NKV);
     SINKLAB_CHECK(in.qkv && saved.weights, "attention", "the kernel needs qkv and a weights buffer (B, NH, T, T)");
     const AttentionSavedNeeds needs = attention_saved_needs(spec);
@@ -142,7 +143,7 @@ AttentionSavedNeeds attention_saved_needs(const AttentionSpec& spec) {
 
 void attention_forward(float* out, const AttentionSaved& saved, const AttentionInputs& in, const AttentionParams& p,
                        const AttentionDims& d, const AttentionSpec& spec, const AttentionMask& mask) {
-    check_call(saved, in, p, d, spec);
+    check_call(saved, in, p, d, spec, mask);
     const int T = d.T, HS = d.HS, group = d.NH / d.NKV;
     const long qs = d.qkv_stride(), os = d.out_stride();
     const float scale = attention_scale(spec, HS);
@@ -189,7 +190,8 @@ void attention_forward(float* out, const AttentionSaved& saved, const AttentionI
                                                      sizeof(float) * (hi - lo + 1));
                         float s_slot = 0.0f;
                         if (ws) s_slot = slot_score(spec, p, q + i * qs, h, HS, scale);
-                        const RowResult r = row_forward(rf, row, fill, lo, hi, ws ? &s_slot : nullptr);
+                        const RowResult r =
+                            row_forward(rf, row, fill, lo, hi, ws ? &s_slot : nullptr, mask.first_key_factor(i));
                         if (ws) ws[i] = r.slot_weight;
                         if (sums) sums[i] = r.sum;
                     }
@@ -218,7 +220,9 @@ void attention_forward(float* out, const AttentionSaved& saved, const AttentionI
 void attention_backward(float* dqkv, const AttentionParamGrads& dp, const float* dout, const AttentionInputs& in,
                         const AttentionParams& p, const AttentionSaved& saved, const AttentionDims& d,
                         const AttentionSpec& spec, const AttentionMask& mask, GradWrite dqkv_write) {
-    check_call(saved, in, p, d, spec);
+    check_call(saved, in, p, d, spec, mask);
+    SINKLAB_CHECK(mask.first_keys.factor == 1.0f, "attention",
+                  "scaling the first key's weight (scale-first) is an inference-time intervention: it has no backward");
     const int B = d.B, T = d.T, NH = d.NH, HS = d.HS, group = d.NH / d.NKV;
     const long qs = d.qkv_stride(), os = d.out_stride();
     const float scale = attention_scale(spec, HS);

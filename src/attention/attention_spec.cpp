@@ -107,4 +107,10 @@ void AttentionSpec::validate() const {
                   "linear_elu is a kernel design: it has no score to soft-cap");
 }
 
+void FirstKeyEdit::validate() const {
+    SINKLAB_CHECK(hidden >= 0, "attention", "the number of hidden first keys must be >= 0, got {}", hidden);
+    SINKLAB_CHECK(std::isfinite(factor) && factor > 0.0f, "attention",
+                  "the first key's weight factor must be finite and > 0, got {} (to remove the key, hide it)", factor);
+}
+
 }  // namespace sinklab

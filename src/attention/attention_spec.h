@@ -61,14 +61,40 @@ struct AttentionSpec {
     bool operator==(const AttentionSpec&) const = default;
 };
 
+// Edits of the first keys for the sink interventions (docs/perturb.md, issue 20), which every
+// kernel reads as part of the mask: `hidden` (mask-first:K) hides keys 0..K-1 from every query
+// after them (queries 0..K-1 keep their rows, which would otherwise be empty); `factor`
+// (scale-first:F, F > 0) multiplies key 0's f(s) by F before the row is normalised, in every row
+// that sees key 0. For softmax rows that is ln F added to the score, exactly; unnormalised designs
+// have no normaliser, so their weight on key 0 is simply F times as large. A slot column is never
+// edited. Inference only for factor != 1 (its backward is not written).
+struct FirstKeyEdit {
+    int hidden = 0;
+    float factor = 1.0f;
+    bool active() const { return hidden > 0 || factor != 1.0f; }
+    void validate() const;  // hidden >= 0, factor finite and > 0
+    bool operator==(const FirstKeyEdit&) const = default;
+};
+
 // Which keys a query sees. Causal always; window w: the w most recent keys including itself;
-// prefix p: the first p tokens are visible to every query (prefix LM).
+// prefix p: the first p tokens are visible to every query (prefix LM); first_keys: the edits above.
 struct AttentionMask {
     int window = 0;
     int prefix = 0;
+    FirstKeyEdit first_keys;
+
+    AttentionMask() = default;
+    AttentionMask(int window_, int prefix_, FirstKeyEdit first_keys_ = {})
+        : window(window_), prefix(prefix_), first_keys(first_keys_) {}
     // Visible key range [lo, hi] (inclusive) of query i in a sequence of T keys (a prefix longer
     // than the sequence makes every key visible, never one past the end).
-    int lo(int i) const { return window > 0 && i - window + 1 > 0 ? i - window + 1 : 0; }
+    int lo(int i) const {
+        const int from_window = window > 0 && i - window + 1 > 0 ? i - window + 1 : 0;
+        const int hidden = first_keys.hidden;
+        return i >= hidden && from_window < hidden ? hidden : from_window;
+    }
+    // The factor on key 0 in row i (1 when the row does not see key 0 or nothing is scaled).
+    float first_key_factor(int i) const { return lo(i) == 0 ? first_keys.factor : 1.0f; }
     int hi(int i, int T) const {
         const int last = prefix > 0 && prefix - 1 > i ? prefix - 1 : i;
         return last < T - 1 ? last : T - 1;

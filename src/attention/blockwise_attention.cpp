@@ -168,8 +168,16 @@ Strip strip_at(int i0, int rows, int T, const AttentionMask& mask) {
 }
 
 void check_call(const AttentionRowStats& stats, bool training, const AttentionInputs& in, const AttentionParams& p,
-                const AttentionDims& d, const AttentionSpec& spec, const BlockwiseTiles& tiles) {
+                const AttentionDims& d, const AttentionSpec& spec, const AttentionMask& mask,
+                const BlockwiseTiles& tiles) {
     spec.validate();
+    mask.first_keys.validate();
+    // scale-first on the blockwise kernel: ln F on key 0's score, which is F e^s for softmax rows only
+    SINKLAB_CHECK(mask.first_keys.factor == 1.0f || spec.kind == AttentionKind::softmax, "attention",
+                  "scaling the first key's weight (scale-first) of design {} needs the materialised kernel",
+                  spec.name());
+    SINKLAB_CHECK(!training || mask.first_keys.factor == 1.0f, "attention",
+                  "scaling the first key's weight (scale-first) is an inference-time intervention: it has no backward");
     SINKLAB_CHECK(d.NKV > 0 && d.NH % d.NKV == 0, "attention", "{} query heads cannot share {} kv heads", d.NH, d.NKV);
     SINKLAB_CHECK(in.qkv, "attention", "the blockwise kernel needs qkv (B, T, (NH + 2 NKV) * HS)");
     SINKLAB_CHECK(tiles.query_rows > 0 && tiles.key_columns > 0, "attention",
@@ -259,6 +267,9 @@ void forward_strip(const Strip& st, int b, int h, const HeadView& hv, float* out
                 const float* br = bias.row(h, i) + t0;
                 for (int j = a; j <= last; ++j) row[j] += br[j];
             }
+            // scale-first (softmax rows, check_call): key 0's e^s times F (AttentionMask::first_key_factor)
+            if (t0 == 0 && a == 0)
+                if (const float f = mask.first_key_factor(i); f != 1.0f) row[0] += std::log(f);
             for (int j = a; j <= last && t0 + j < tracked; ++j) sc.tracked[static_cast<long>(r) * tracked + t0 + j] = row[j];
             const float c = tile_row<K>(sc.rows[r], row, cols, a, last, t0, rf.bias, want_entropy);
             if (c != 1.0f)
@@ -352,7 +363,7 @@ PackedHeads pack_heads(const AttentionInputs& in, const AttentionDims& d, bool f
 void blockwise_attention_forward(float* out, const AttentionRowStats& stats, const AttentionTaps& taps,
                                  const AttentionInputs& in, const AttentionParams& p, const AttentionDims& d,
                                  const AttentionSpec& spec, const AttentionMask& mask, const BlockwiseTiles& tiles) {
-    check_call(stats, false, in, p, d, spec, tiles);
+    check_call(stats, false, in, p, d, spec, mask, tiles);
     SINKLAB_CHECK(out, "attention", "the blockwise kernel needs an output buffer (B, T, NH * HS)");
     SINKLAB_CHECK(!taps.column_sums || taps.columns > 0, "attention", "column-sum taps need at least one column");
     const int T = d.T, HS = d.HS, group = d.NH / d.NKV;
@@ -607,7 +618,7 @@ void blockwise_attention_backward(float* dqkv, const AttentionParamGrads& dp, co
                                   const AttentionInputs& in, const AttentionParams& p, const AttentionRowStats& stats,
                                   const AttentionDims& d, const AttentionSpec& spec, const AttentionMask& mask,
                                   GradWrite dqkv_write, const BlockwiseTiles& tiles) {
-    check_call(stats, true, in, p, d, spec, tiles);
+    check_call(stats, true, in, p, d, spec, mask, tiles);
     SINKLAB_CHECK(dqkv && dout && out, "attention", "the blockwise backward needs dqkv, dout and the forward's output");
     const int B = d.B, T = d.T, NH = d.NH, HS = d.HS, group = d.NH / d.NKV;
     const int QB = std::min(tiles.query_rows, T), KB = tiles.key_columns;

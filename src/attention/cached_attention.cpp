@@ -16,6 +16,7 @@ void cached_attention_forward(const CachedAttentionOutputs& o, const CachedAtten
                               const AttentionParams& p, const CachedAttentionDims& d, const AttentionSpec& spec,
                               const AttentionMask& mask) {
     spec.validate();
+    mask.first_keys.validate();
     SINKLAB_CHECK(d.NKV > 0 && d.NH % d.NKV == 0, "attention", "{} query heads cannot share {} kv heads", d.NH, d.NKV);
     SINKLAB_CHECK(d.n_queries > 0 && d.first_query >= 0 && d.first_query + d.n_queries <= d.n_keys, "attention",
                   "cached attention: {} queries from key index {} do not fit {} keys", d.n_queries, d.first_query,
@@ -72,7 +73,8 @@ void cached_attention_forward(const CachedAttentionOutputs& o, const CachedAtten
                 float s_slot = 0.0f;
                 if (spec.has_slot()) s_slot = slot_score(spec, p, q, h, HS, scale);
                 const Fill fill = o.weights ? Fill{0, nk} : Fill{lo, hi + 1};
-                const RowResult r = row_forward(rf, row, fill, lo, hi, spec.has_slot() ? &s_slot : nullptr);
+                const RowResult r = row_forward(rf, row, fill, lo, hi, spec.has_slot() ? &s_slot : nullptr,
+                                                  mask.first_key_factor(query));
                 if (o.slot_weights && spec.has_slot()) o.slot_weights[static_cast<long>(h) * nq + i] = r.slot_weight;
                 if (o.key_attention)
                     for (int j = lo; j <= hi; ++j) o.key_attention[static_cast<long>(h) * nk + j] += row[j];

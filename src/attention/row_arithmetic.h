@@ -98,9 +98,11 @@ struct Fill {
 
 // Normalised softmax over the visible keys of one row, in place on `row`, with a slot column of
 // score `slot` when kSlot; the entries of `fill` outside [lo, hi] become 0. Max-subtracted, accumulated
-// in float. Returns the slot weight (0 without a slot).
+// in float. `first_factor` F != 1 (scale-first, AttentionMask::first_key_factor) multiplies key lo's
+// e^s by F, that is adds ln F to its score. Returns the slot weight (0 without a slot).
 template <bool kSlot>
-inline float softmax_row(float* row, Fill fill, int lo, int hi, float slot) {
+inline float softmax_row(float* row, Fill fill, int lo, int hi, float slot, float first_factor) {
+    if (first_factor != 1.0f) row[lo] += std::log(first_factor);
     float maxv = kSlot ? slot : -INFINITY;
     #pragma omp simd reduction(max : maxv)
     for (int j = lo; j <= hi; ++j) maxv = row[j] > maxv ? row[j] : maxv;
@@ -130,14 +132,23 @@ struct RowResult {
 };
 
 // Any other design's row, in place on `row` (scores in, weights out); one instance per kind, so
-// that the loops vectorise.
+// that the loops vectorise. `first_factor` F != 1 multiplies key lo's f(s) by F before the
+// normaliser reads it (scale-first; without a normaliser, only its weight changes).
 template <AttentionKind K>
-inline RowResult generic_row(const RowFunction& rf, float* row, Fill fill, int lo, int hi, const float* slot) {
+inline RowResult generic_row(const RowFunction& rf, float* row, Fill fill, int lo, int hi, const float* slot,
+                             float first_factor) {
     const float shift = K == AttentionKind::softpick ? row_max(row, lo, hi, slot).value : 0.0f;
     const float e_neg = std::exp(-shift), bias = rf.bias;
     float S = 0.0f;
+    int from = lo;
+    if (first_factor != 1.0f) {
+        const RowEntry e = row_entry<K>(row[lo], bias, shift, e_neg);
+        row[lo] = first_factor * e.n;
+        S += first_factor * e.d;
+        from = lo + 1;
+    }
     #pragma omp simd reduction(+ : S)
-    for (int j = lo; j <= hi; ++j) {
+    for (int j = from; j <= hi; ++j) {
         const RowEntry e = row_entry<K>(row[j], bias, shift, e_neg);
         row[j] = e.n;
         S += e.d;
@@ -155,19 +166,23 @@ inline RowResult generic_row(const RowFunction& rf, float* row, Fill fill, int l
     return {slot_n * inv, S};
 }
 
-inline RowResult row_forward(const RowFunction& rf, float* row, Fill fill, int lo, int hi, const float* slot) {
+// One row's forward; `first_factor` is AttentionMask::first_key_factor of the row (1: no edit).
+inline RowResult row_forward(const RowFunction& rf, float* row, Fill fill, int lo, int hi, const float* slot,
+                             float first_factor) {
     using K = AttentionKind;
+    const float f = first_factor;
     switch (rf.kind) {
         case K::softmax:
-            return {slot ? softmax_row<true>(row, fill, lo, hi, *slot) : softmax_row<false>(row, fill, lo, hi, 0.0f),
+            return {slot ? softmax_row<true>(row, fill, lo, hi, *slot, f)
+                         : softmax_row<false>(row, fill, lo, hi, 0.0f, f),
                     0.0f};
-        case K::sigmoid: return generic_row<K::sigmoid>(rf, row, fill, lo, hi, slot);
-        case K::elu1: return generic_row<K::elu1>(rf, row, fill, lo, hi, slot);
-        case K::softpick: return generic_row<K::softpick>(rf, row, fill, lo, hi, slot);
+        case K::sigmoid: return generic_row<K::sigmoid>(rf, row, fill, lo, hi, slot, f);
+        case K::elu1: return generic_row<K::elu1>(rf, row, fill, lo, hi, slot, f);
+        case K::softpick: return generic_row<K::softpick>(rf, row, fill, lo, hi, slot, f);
         case K::identity:
         case K::linear_elu: break;
     }
-    return generic_row<K::identity>(rf, row, fill, lo, hi, slot);
+    return generic_row<K::identity>(rf, row, fill, lo, hi, slot, f);
 }
 
 // Backward of a softmax row: g (dL/dw) becomes dL/ds = w (g - sum_k w_k g_k) on the visible keys

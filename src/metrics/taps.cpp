@@ -10,6 +10,7 @@ std::string_view tap_name(Tap tap) {
         case Tap::attn_weights: return "attn_weights";
         case Tap::attn_column_sums: return "attn_column_sums";
         case Tap::attn_row_entropy: return "attn_row_entropy";
+        case Tap::attn_out: return "attn_out";
         case Tap::router_logits: return "router_logits";
         case Tap::router_weights: return "router_weights";
         case Tap::block_out: return "block_out";

@@ -24,6 +24,9 @@ enum class Tap {
     attn_weights,       // (B, NH, T, T) materialised path: row i holds query i's weights over the keys
     attn_column_sums,   // (B, NH, T) blockwise path: sum over queries i of w_ij, the weight key j receives
     attn_row_entropy,   // (B, NH, T) blockwise path: -sum_j w_ij ln w_ij of query row i, in nats
+    // (B*T, NH*HS) each head's output as the output projection reads it: sum_j w_ij v_j (with the
+    // slot's value and the value bias of the designs that have them), after the gate of gated designs
+    attn_out,
     // (B*T, E) and (B*T, E) a mixture-of-experts MLP's router logits and each expert's weight for
     // each token (the softmax over the chosen experts' logits, 0 for the others)
     router_logits,

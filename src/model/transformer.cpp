@@ -291,7 +291,7 @@ ScoreBias Transformer::score_bias() {
 }
 
 AttentionMask Transformer::attention_mask(int l, int sink) const {
-    return AttentionMask{config_.window_of(l), config_.prefix > 0 ? config_.prefix + sink : 0};
+    return AttentionMask{config_.window_of(l), config_.prefix > 0 ? config_.prefix + sink : 0, acts_.first_keys};
 }
 
 float* Transformer::gradients() {
@@ -578,6 +578,7 @@ void Transformer::block_forward(int l, const BlockBuffers& buf, int N, const int
         output_gate_forward(buf.gated, buf.attout, buf.gate_logits, N, c.n_heads, HS, c.attention.gate);
         heads = buf.gated;
     }
+    if (obs) obs->observe(Tap::attn_out, l, heads, {N, c.n_heads * HS});
     project_into_residual(buf.mid, heads, w.wo, w.bo, c.n_heads * HS, buf.x, w.attn_out_norm_w, w.attn_out_norm_b,
                           {buf.norm1, buf.norm1_mean, buf.norm1_rstd, w.attn_norm_w, w.attn_norm_b});
 
@@ -631,6 +632,9 @@ double Transformer::forward(const int32_t* tokens, const int32_t* targets, int B
     const ModelConfig& c = config_;
     SINKLAB_CHECK(B > 0 && T > 0, "model", "empty batch (B={}, T={})", B, T);
     SINKLAB_CHECK(options.logits || !targets, "model", "a forward without logits has no loss: pass no targets");
+    SINKLAB_CHECK(!options.training || !options.first_keys.active(), "model",
+                  "attention interventions on the first keys are for inference (training = false)");
+    options.first_keys.validate();
     // sink_token: every sequence runs as [sink, tokens], the sink at position 0 (StreamingLLM's
     // prepended token); the blocks see TS = T + 1 positions, the head and the loss the T tokens.
     const int sink = c.attention.uses_sink_token() ? 1 : 0, TS = T + sink;
@@ -640,6 +644,7 @@ double Transformer::forward(const int32_t* tokens, const int32_t* targets, int B
     const int N = B * TS, C = c.d_model, HS = c.hs();
     a.training = options.training;
     a.sink = sink;
+    a.first_keys = options.first_keys;
     for (int i = 0; i < B * T; ++i)
         SINKLAB_CHECK(tokens[i] >= 0 && tokens[i] < c.vocab_size, "model", "token id {} at position {} is outside the vocabulary (size {})",
                       tokens[i], i, c.vocab_size);

@@ -59,6 +59,9 @@ struct ForwardOptions {
     // false: stop after the last block (no final norm, logits or loss), for readers of the blocks'
     // taps; the (B*T, V) logits are then never allocated.
     bool logits = true;
+    // A sink intervention on every layer's attention (attention_spec.h): the first keys hidden or
+    // key 0 reweighted. With sink_token the sink token is key 0. Inference only (training = false).
+    FirstKeyEdit first_keys;
 };
 
 class KVCache;
@@ -190,6 +193,7 @@ private:
         // 1 in inference (the layers take turns).
         int layer_copies = 0;
         int sink = 0;                  // 1 with sink_token: position 0 of every sequence is the sink
+        FirstKeyEdit first_keys;       // the forward's ForwardOptions::first_keys
         bool training = false, has_targets = false;
         std::vector<int32_t> tokens, targets;
         std::vector<int> positions;

@@ -68,6 +68,7 @@ struct DesignCase {
     ScoreBiasKind bias = ScoreBiasKind::none;  // relative: the table is the input "relative_table"
     std::vector<std::string> input_names;
     std::vector<Vec> inputs;
+    bool forward_only = false;  // no backward to compare (scale-first is inference only)
 
     bool gated() const { return spec.gate != GateKind::none; }
     long out_size() const { return static_cast<long>(dims.B) * dims.T * dims.out_stride(); }
@@ -164,12 +165,29 @@ inline std::vector<DesignCase> long_design_cases() {
     return cases;
 }
 
-// The same and every design on the long layouts.
+// The same, every design on the long layouts, and every design with the sink interventions'
+// first-key edits (AttentionMask::first_keys): two keys hidden (a mask, so with its backward),
+// key 0 reweighted by 0.3 (forward only), and both with a window that some rows see key 0 through.
 inline std::vector<DesignCase> oracle_design_cases() {
     std::vector<DesignCase> cases = all_design_cases();
-    for (const auto& design : designs_under_test())
+    for (const auto& design : designs_under_test()) {
         for (const Layout& l : long_layouts())
             if (design != "linear_elu" || l.bias == ScoreBiasKind::none) cases.push_back(make_design_case(design, l));
+        struct Edit {
+            const char* name;
+            Layout layout;
+            FirstKeyEdit edit;
+        };
+        for (const Edit& e : {Edit{"hidden2", layouts()[0], {.hidden = 2}},
+                              Edit{"factor0_3", layouts()[0], {.factor = 0.3f}},
+                              Edit{"window_hidden1_factor2_5", layouts()[1], {.hidden = 1, .factor = 2.5f}}}) {
+            DesignCase c = make_design_case(design, e.layout);
+            c.name = test_name(design + "_" + e.layout.name + "_" + e.name);
+            c.mask.first_keys = e.edit;
+            c.forward_only = e.edit.factor != 1.0f;
+            cases.push_back(std::move(c));
+        }
+    }
     return cases;
 }
 

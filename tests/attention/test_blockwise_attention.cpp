@@ -147,6 +147,35 @@ TEST(BlockwiseAttentionCalls, OverwriteIsAccumulateIntoZeros) {
         }
 }
 
+// The sink interventions' first-key edits (AttentionMask::first_keys, docs/perturb.md): mask-first:K
+// hides keys across strip and tile boundaries, with its backward, for every kind of row; scale-first
+// reweights key 0 of softmax rows (forward only), with a window that makes some rows lose key 0.
+TEST(BlockwiseAttentionFirstKeys, EditsEqualMaterialised) {
+    const KernelChoice kernel{true, {24, 40}};
+    for (const char* design : {"softmax", "kv_bias", "score_bias", "sigmoid_learnable", "softpick", "identity_norm"})
+        for (const Layout& l : axes_at(389)) {
+            DesignCase c = test::make_design_case(design, l);
+            c.mask.first_keys = {.hidden = 3};
+            expect_blockwise_equals_materialised(c, kernel);
+        }
+    for (const char* design : {"softmax", "kv_bias", "gated"})
+        for (const Layout& l : axes_at(389)) {
+            DesignCase c = test::make_design_case(design, l);
+            c.mask.first_keys = {.hidden = 1, .factor = 4.0f};
+            SCOPED_TRACE(c.name + " scale-first");
+            const test::KernelRun ref = test::run_forward(c, c.inputs);
+            const test::KernelRun got = test::run_forward(c, c.inputs, kernel);
+            expect_close("out", got.out, ref.out);
+            if (c.spec.has_slot()) expect_close("slot weights", got.slot_weights, ref.slot_weights);
+            c.mask.first_keys = {.factor = 0.05f};
+            expect_close("out", test::run_forward(c, c.inputs, kernel).out, test::run_forward(c, c.inputs).out);
+        }
+    // other rows than softmax take scale-first on the materialised kernel only
+    DesignCase c = test::make_design_case("sigmoid_norm", test::layouts()[0]);
+    c.mask.first_keys = {.factor = 2.0f};
+    EXPECT_THROW(test::run_forward(c, c.inputs, kernel), Error);
+}
+
 TEST(BlockwiseAttentionCalls, BadCallsAreOneClearError) {
     const DesignCase c = test::make_design_case("softpick", test::layouts()[0]);
     test::KernelRun run = test::run_forward(c, c.inputs, KernelChoice{true, {}});

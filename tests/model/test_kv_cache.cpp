@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "attention/cached_attention.h"
 #include "core/rng.h"
 #include "hf_test_support.h"
 #include "model/hf_loader.h"
@@ -98,6 +99,36 @@ TEST(KvCache, SinklabStylesWithAWindow) {
         model.init_weights(3);
         expect_cached_logits_match_full(model, random_ids(20, c.vocab_size, 5), {3, 1, 8, 1, 7});
     }
+}
+
+// The cached kernel reads the first-key edits of the mask (attention_spec.h) as the reference kernel
+// does: an empty cache gives the reference's weights and output, for softmax rows (ln F on key 0's
+// score) and for an unnormalised one (sigmoid: key 0's weight F times as large).
+TEST(KvCache, KernelReadsFirstKeyEditsAsTheReferenceKernel) {
+    const AttentionDims d{1, 40, 4, 2, 8};
+    Rng rng(11);
+    std::vector<float> qkv(static_cast<size_t>(d.T) * d.qkv_stride());
+    for (float& x : qkv) x = static_cast<float>(1.5 * rng.normal());
+    for (const char* design : {"softmax", "sigmoid"})
+        for (const AttentionMask& mask : {AttentionMask{0, 0, {.hidden = 3}}, AttentionMask{0, 0, {.factor = 0.1f}},
+                                          AttentionMask{9, 0, {.hidden = 1, .factor = 3.0f}}}) {
+            SCOPED_TRACE(design);
+            const AttentionSpec spec = AttentionSpec::parse(design);
+            const size_t out_n = static_cast<size_t>(d.T) * d.out_stride(), w_n = static_cast<size_t>(d.NH) * d.T * d.T;
+            std::vector<float> ref_out(out_n), ref_w(w_n), out(out_n), w(w_n);
+            attention_forward(ref_out.data(), ref_w.data(), AttentionInputs{qkv.data()}, d, spec, mask);
+            const float* q = qkv.data();
+            CachedAttentionInputs in;
+            in.q = q;
+            in.q_stride = d.qkv_stride();
+            in.k = q + d.NH * d.HS;
+            in.v = q + (d.NH + d.NKV) * d.HS;
+            in.kv_stride = d.qkv_stride();
+            cached_attention_forward({out.data(), d.out_stride(), w.data()}, in, {}, {d.NH, d.NKV, d.HS, d.T, d.T, 0},
+                                     spec, mask);
+            EXPECT_TRUE(all_close(w.data(), ref_w.data(), w_n, 1e-6, 1e-6)) << "weights";
+            EXPECT_TRUE(all_close(out.data(), ref_out.data(), out_n, 1e-5, 1e-5)) << "output";
+        }
 }
 
 TEST(KvCache, RejectsMisuse) {

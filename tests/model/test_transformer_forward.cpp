@@ -133,10 +133,10 @@ TEST(TensorObserver, SeesEveryNamedTapWithItsShape) {
 
         Recorder train, infer;
         m.forward(b.tokens.data(), b.targets.data(), b.B, b.T, ForwardOptions{true, &train});
-        // expected order: embed, then per layer qkv, attn_weights, block_out, then final_norm, logits
+        // expected order: embed, then per layer qkv, attn_weights, attn_out, block_out, then final_norm, logits
         std::vector<std::pair<std::string, int>> expected = {{"embed", -1}};
         for (int l = 0; l < c.n_layers; ++l)
-            for (const char* name : {"qkv", "attn_weights", "block_out"}) expected.push_back({name, l});
+            for (const char* name : {"qkv", "attn_weights", "attn_out", "block_out"}) expected.push_back({name, l});
         expected.push_back({"final_norm", -1});
         expected.push_back({"logits", -1});
         ASSERT_EQ(train.taps.size(), expected.size());
@@ -148,6 +148,7 @@ TEST(TensorObserver, SeesEveryNamedTapWithItsShape) {
             if (tap.name == "embed" || tap.name == "block_out" || tap.name == "final_norm") shape = {N, C};
             if (tap.name == "qkv") shape = {N, c.qkv_width()};
             if (tap.name == "attn_weights") shape = {b.B, c.n_heads, b.T, b.T};
+            if (tap.name == "attn_out") shape = {N, static_cast<int64_t>(c.n_heads) * c.hs()};
             if (tap.name == "logits") shape = {N, c.vocab_size};
             EXPECT_EQ(tap.shape, shape) << tap.name << " of layer " << tap.layer;
         }
@@ -155,8 +156,8 @@ TEST(TensorObserver, SeesEveryNamedTapWithItsShape) {
         // The taps hold what the model keeps: hidden states, attention weights, logits.
         EXPECT_EQ(train.taps[0].data, std::vector<float>(m.hidden(0), m.hidden(0) + N * C));
         for (int l = 0; l < c.n_layers; ++l) {
-            const auto& w = train.taps[1 + 3 * l + 1].data;
-            const auto& out = train.taps[1 + 3 * l + 2].data;
+            const auto& w = train.taps[1 + 4 * l + 1].data;
+            const auto& out = train.taps[1 + 4 * l + 3].data;
             EXPECT_EQ(w, std::vector<float>(m.attention_weights(l), m.attention_weights(l) + w.size())) << "layer " << l;
             EXPECT_EQ(out, std::vector<float>(m.hidden(l + 1), m.hidden(l + 1) + N * C)) << "layer " << l;
             // causal rows sum to one

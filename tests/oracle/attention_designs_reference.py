@@ -16,9 +16,16 @@ Face's T5Attention._relative_position_bucket computes them (bidirectional=False)
 bias and the mask). Gradients come from autograd; everything is float64, so the comparison
 measures sinklab's float32 error alone.
 
+The sink interventions of issue 20 (docs/perturb.md) are two optional case keys: "hidden_first" K
+(mask-first:K: keys j < K hidden from every query i >= K, a mask) and "first_key_factor" F
+(scale-first:F: the first key's f(s) multiplied by F in every row that sees it, before any
+normalisation; for the softmax family that is log F added to its score). "forward_only" cases
+have no gradients.
+
 CASE_DIR holds (written by the C++ test):
   cases.json  {"cases": [{"name", "design", "B", "T", "NH", "NKV", "HS", "window", "prefix",
                "scale", "softcap", "position_bias": "none" | "alibi" | "relative",
+               optional "hidden_first", "first_key_factor", "forward_only",
                "dout": {"offset", "numel"}, "inputs": [{"name", "shape", "offset", "numel"}]}]}
               inputs: "qkv" (B, T, (NH + 2 NKV) * HS), then the design's parameters ("slot_k",
               "slot_v", "slot_score", "sigmoid_bias", "value_bias"), then "relative_table"
@@ -49,13 +56,16 @@ SOFTMAX_FAMILY = {"softmax", "gated", "gated_headwise", "v_bias", "v_bias_shared
 KV_SLOTS = {"kv_bias", "kv_bias_shared", "k_bias", "k_bias_shared"}
 
 
-def visible(T, window, prefix):
-    # causal; prefix LM: the first `prefix` keys are visible to every query; window w: j > i - w
+def visible(T, window, prefix, hidden_first=0):
+    # causal; prefix LM: the first `prefix` keys are visible to every query; window w: j > i - w;
+    # mask-first:K: keys j < K hidden from the queries i >= K
     i = torch.arange(T)[:, None]
     j = torch.arange(T)[None, :]
     mask = (j <= i) | (j < prefix)
     if window > 0:
         mask &= j > i - window
+    if hidden_first > 0:
+        mask &= ~((j < hidden_first) & (i >= hidden_first))
     return mask
 
 
@@ -108,19 +118,28 @@ def position_bias(c, x):
     return None
 
 
+def first_key_factors(vis, factor):
+    # scale-first:F: (T, T) multipliers of f(s), F on key 0 in the rows that see it, 1 elsewhere
+    m = torch.ones(vis.shape, dtype=DTYPE)
+    m[:, 0] = torch.where(vis[:, 0], torch.tensor(factor, dtype=DTYPE), torch.tensor(1.0, dtype=DTYPE))
+    return m
+
+
 def per_head(p, NH):
     # (NH, ...) per-head parameter, or one shared (1, ...) row broadcast to every head
     return p.expand(NH, *p.shape[1:]) if p.shape[0] == 1 else p
 
 
-def softpick(x, dim=-1, eps=1e-8):
+def softpick(x, dim=-1, eps=1e-8, factors=None):
     # zaydzuhri/softpick-attention naive_softpick_attn.py: relu(exp(x)-1) / sum(abs(exp(x)-1)),
-    # numerically stable version
+    # numerically stable version; `factors` multiply each term of both sums (scale-first)
     x_m = torch.max(x, dim=dim, keepdim=True).values
     x_m_e_m = torch.exp(-x_m)
     x_e_1 = torch.exp(x - x_m) - x_m_e_m
     r_x_e_1 = F.relu(x_e_1)
     a_x_e_1 = torch.where(x.isfinite(), torch.abs(x_e_1), torch.zeros_like(x_e_1))
+    if factors is not None:
+        r_x_e_1, a_x_e_1 = r_x_e_1 * factors, a_x_e_1 * factors
     return r_x_e_1 / (torch.sum(a_x_e_1, dim=dim, keepdim=True) + eps)
 
 
@@ -133,7 +152,8 @@ def attention(c, x):
     q = qkv[:, :, :NH].transpose(1, 2)                               # (B, NH, T, HS)
     k = qkv[:, :, NH:NH + NKV].transpose(1, 2).repeat_interleave(NH // NKV, dim=1)
     v = qkv[:, :, NH + NKV:].transpose(1, 2).repeat_interleave(NH // NKV, dim=1)
-    vis = visible(T, c["window"], c["prefix"])                       # (T, T)
+    vis = visible(T, c["window"], c["prefix"], c.get("hidden_first", 0))  # (T, T)
+    fm = first_key_factors(vis, c.get("first_key_factor", 1.0))     # (T, T) multipliers of f(s)
     bias = position_bias(c, x)
     scores = q @ k.transpose(-1, -2) * scale
     softcap = c.get("softcap", 0.0)
@@ -141,7 +161,9 @@ def attention(c, x):
         scores = softcap * torch.tanh(scores / softcap)
     if bias is not None:
         scores = scores + bias                                       # (NH, T, T) broadcast over B
-    masked = scores.masked_fill(~vis, float("-inf"))
+    # e^s times the factor is e^(s + log factor): the softmax family reads `masked`, the rest `vis * fm`
+    masked = scores.masked_fill(~vis, float("-inf")) + fm.log()
+    vis = vis * fm
     slot_w = None
     if design in SOFTMAX_FAMILY:
         w = torch.softmax(masked, dim=-1)
@@ -198,7 +220,7 @@ def attention(c, x):
         w = w / (w.sum(dim=-1, keepdim=True) + 1e-8)
         out = w @ v
     elif design == "softpick":
-        w = softpick(masked, dim=-1)
+        w = softpick(scores.masked_fill(vis == 0, float("-inf")), dim=-1, factors=fm)
         out = w @ v
     else:
         raise SystemExit(f"attention_designs_reference.py: no reference for design '{design}'")
@@ -226,11 +248,12 @@ def main():
     for c in cases:
         x = {i["name"]: tensor(i, i["shape"]).requires_grad_(True) for i in c["inputs"]}
         out, w, slot_w = attention(c, x)
-        (out * tensor(c["dout"]).view_as(out)).sum().backward()
         results = [("out", out), ("weights", w)]
         if slot_w is not None:
             results.append(("slot_weights", slot_w))
-        results += [("d" + i["name"], x[i["name"]].grad) for i in c["inputs"]]
+        if not c.get("forward_only", False):
+            (out * tensor(c["dout"]).view_as(out)).sum().backward()
+            results += [("d" + i["name"], x[i["name"]].grad) for i in c["inputs"]]
         for name, t in results:
             arr = t.detach().numpy().astype("<f8").ravel()
             sections.append([f"{c['name']}/{name}", int(arr.size)])
