@@ -15,6 +15,7 @@ set(SINKLAB_LAYER_model attention metrics io tokenizer)
 set(SINKLAB_LAYER_train model)
 set(SINKLAB_LAYER_probe model report)
 set(SINKLAB_LAYER_stream model)
+set(SINKLAB_LAYER_perturb model)
 set(SINKLAB_LAYER_lab train probe stream analysis report)
 set(SINKLAB_LAYER_cli lab)
 

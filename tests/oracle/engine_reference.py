@@ -93,9 +93,14 @@ def apply_rope(x, T, theta):
 
 
 class Model:
-    def __init__(self, cfg, params):
+    def __init__(self, cfg, params, hidden_first=0, capture=None):
         self.cfg = cfg
         self.p = params
+        # mask-first:K (issue 20): keys j < K hidden from every query i >= K, in every layer
+        self.hidden_first = hidden_first
+        # with a dict: "heads" gets each layer's head outputs (B, T, NH*HS) before the output
+        # projection, "blocks" each block's output (B, T, C); the sink token's row included
+        self.capture = capture
 
     def get(self, name):
         return self.p.get(name)  # None when the model has no such parameter (a bias)
@@ -134,6 +139,7 @@ class Model:
         sink = design == "sink_token"
         case = {"design": "softmax" if sink else design, "B": B, "T": T, "NH": NH, "NKV": NKV, "HS": HS,
                 "window": cfg["window"], "prefix": cfg["prefix"] + 1 if sink and cfg["prefix"] > 0 else cfg["prefix"],
+                "hidden_first": self.hidden_first,
                 "scale": cfg.get("attention_scale", 0.0) or 1.0 / math.sqrt(HS)}
         inputs = {"qkv": qkv}
         for name in ("slot_k", "slot_v", "slot_score", "sigmoid_bias", "value_bias"):
@@ -144,6 +150,8 @@ class Model:
         if score_bias is not None:
             inputs["score_bias"] = score_bias
         out, _, _ = designs.attention(case, inputs)
+        if self.capture is not None:
+            self.capture["heads"].append(out)
         return F.linear(out, self.p[pre + "wo"], self.get(pre + "bo"))
 
     def mlp(self, h, l):
@@ -188,6 +196,8 @@ class Model:
                 x = self.norm(x + self.mlp(x, l), f"layers.{l}.mlp_norm")
             else:
                 raise SystemExit(f"unsupported norm_placement {cfg['norm_placement']}")
+            if self.capture is not None:
+                self.capture["blocks"].append(x)
         if sink:  # the sink token has no prediction: logits and loss cover the real tokens
             x = x[:, 1:]
         x = self.norm(x, "final_norm")

@@ -1,0 +1,184 @@
+// Every number of the over-mixing test against an independent PyTorch computation
+// (tests/oracle/perturb_reference.py, float64, from the definitions): on sinklab models (the forward
+// of tests/oracle/engine_reference.py) with and without their sink (drop-bos, mask-first:K,
+// mask-slot), and on the Hugging Face GPT-2 fixture (a forward written from Hugging Face's
+// conventions, checked against the block outputs transformers captured). Within 1e-4, relative to
+// max(1, |reference|).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "../oracle/oracle_case.h"
+#include "model/hf_loader.h"
+#include "model/sink_interventions.h"
+#include "perturb/over_mixing.h"
+#include "perturb_test_models.h"
+
+namespace sinklab {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr double kTolerance = 1e-4;
+
+fs::path perturb_oracle_script() {
+    return fs::path(SINKLAB_SOURCE_DIR) / "tests" / "oracle" / "perturb_reference.py";
+}
+
+void expect_number(double mine, const nlohmann::json& ref, const std::string& what) {
+    if (ref.is_null()) {
+        EXPECT_TRUE(std::isnan(mine)) << what << ": the reference measured nothing, sinklab " << mine;
+        return;
+    }
+    const double b = ref.get<double>();
+    EXPECT_LE(std::abs(mine - b), kTolerance * std::max(1.0, std::abs(b))) << what << ": " << mine << " vs " << b;
+}
+
+void expect_summary(const ChangeSummary& s, const nlohmann::json& ref, const std::string& what) {
+    EXPECT_EQ(s.count, ref["count"].get<long>()) << what;
+    expect_number(s.mean, ref["mean"], what + " mean");
+    expect_number(s.p90, ref["p90"], what + " p90");
+}
+
+void expect_rows(const std::vector<std::vector<double>>& mine, const nlohmann::json& ref, const std::string& what) {
+    ASSERT_EQ(mine.size(), ref.size()) << what;
+    for (size_t l = 0; l < mine.size(); ++l) {
+        ASSERT_EQ(mine[l].size(), ref[l].size()) << what;
+        for (size_t i = 0; i < mine[l].size(); ++i) expect_number(mine[l][i], ref[l][i], fmt::format("{}[{}][{}]", what, l, i));
+    }
+}
+
+void expect_result(const OverMixingResult& r, const nlohmann::json& ref) {
+    ASSERT_EQ(static_cast<int>(ref["residual"].size()), r.layers);
+    for (int l = 0; l < r.layers; ++l) {
+        expect_summary(r.residual[l], ref["residual"][l], fmt::format("residual[{}]", l));
+        expect_summary(r.heads_pooled[l], ref["heads_pooled"][l], fmt::format("heads_pooled[{}]", l));
+        for (int h = 0; h < r.heads; ++h)
+            expect_summary(r.head[l][h], ref["head"][l][h], fmt::format("head[{}][{}]", l, h));
+    }
+    expect_rows(r.residual_by_distance, ref["residual_by_distance"], "residual_by_distance");
+    expect_rows(r.heads_by_distance, ref["heads_by_distance"], "heads_by_distance");
+    expect_rows(r.residual_by_position, ref["residual_by_position"], "residual_by_position");
+}
+
+// A condition as the reference reads it, with the model and set sinklab runs it on.
+struct Condition {
+    std::string name;
+    int hidden_first = 0;
+    bool drop_first = false, without_slot = false;
+};
+
+nlohmann::json set_json(const PerturbationSet& set) {
+    nlohmann::json windows = nlohmann::json::array(), perturbations = nlohmann::json::array();
+    for (int w = 0; w < set.window_count(); ++w)
+        windows.push_back(std::vector<int32_t>(set.windows.begin() + static_cast<long>(w) * set.T,
+                                               set.windows.begin() + static_cast<long>(w + 1) * set.T));
+    for (const Perturbation& p : set.perturbations)
+        perturbations.push_back({{"window", p.window}, {"first", p.first}, {"replacement", p.replacement}});
+    return {{"T", set.T}, {"windows", windows}, {"perturbations", perturbations}};
+}
+
+nlohmann::json conditions_json(const std::vector<Condition>& conditions) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const Condition& c : conditions)
+        out.push_back({{"name", c.name},
+                       {"hidden_first", c.hidden_first},
+                       {"drop_first", c.drop_first},
+                       {"without_slot", c.without_slot}});
+    return out;
+}
+
+OverMixingResult run_condition(Transformer& model, const PerturbationSet& set, const Condition& c, int32_t bos,
+                               AttentionKernel kernel) {
+    const PerturbationSet used = c.drop_first ? drop_first_token(set, bos) : set;
+    OverMixingOptions options;
+    options.first_keys.hidden = c.hidden_first;
+    options.kernel = kernel;
+    if (!c.without_slot) return measure_over_mixing(model, used, options);
+    auto bare = copy_without_slot(model);
+    return measure_over_mixing(*bare, used, options);
+}
+
+// Windows of T tokens starting with `bos`, and two-per-window random substitutions (one window's
+// pair are two tokens apart at most once in a while: distances overlap).
+PerturbationSet oracle_set(int T, int vocab, int32_t bos, uint64_t seed) {
+    Rng rng(seed);
+    std::vector<int32_t> windows;
+    for (int w = 0; w < 3; ++w) {
+        windows.push_back(bos);
+        for (int t = 1; t < T; ++t) windows.push_back(static_cast<int32_t>(rng.below(vocab - 1)));
+    }
+    return random_perturbations(windows, T, 6, 2, 2, vocab, {bos}, seed);
+}
+
+TEST(PerturbOracle, SinklabModelsAgreeWithPyTorch) {
+    struct Case {
+        std::string name;
+        ModelConfig config;
+        std::vector<Condition> conditions;
+    };
+    const std::vector<Case> cases = {
+        {"rope_gqa", test::mixing_config(PositionKind::rope),
+         {{"with sink"}, {"drop-bos", 0, true}, {"mask-first:2", 2}}},
+        {"learned_kv_bias", test::mixing_config(PositionKind::learned, "kv_bias"),
+         {{"with sink"}, {"mask-slot", 0, false, true}, {"mask-first:1", 1}}},
+        {"rope_sink_token", test::mixing_config(PositionKind::rope, "sink_token"),
+         {{"with sink"}, {"mask-slot", 0, false, true}}},
+    };
+    const int T = 24;
+    const int32_t bos = 63;
+    std::vector<std::unique_ptr<test::OracleDir>> dirs;
+    std::vector<fs::path> paths;
+    std::vector<std::unique_ptr<Transformer>> models;
+    std::vector<PerturbationSet> sets;
+    for (const Case& c : cases) {
+        models.push_back(test::random_model(c.config, 31));
+        sets.push_back(oracle_set(T, c.config.vocab_size, bos, 17));
+        dirs.push_back(std::make_unique<test::OracleDir>(c.name));
+        nlohmann::json extra = set_json(sets.back());
+        extra["kind"] = "model";
+        extra["conditions"] = conditions_json(c.conditions);
+        test::write_oracle_case(dirs.back()->path(), *models.back(), test::OracleBatch{1, 1, {0}, {0}}, extra);
+        paths.push_back(dirs.back()->path());
+    }
+    ASSERT_TRUE(test::run_python_reference(perturb_oracle_script(), paths));
+    for (size_t i = 0; i < cases.size(); ++i) {
+        const nlohmann::json ref = nlohmann::json::parse(std::ifstream(paths[i] / "reference.json"));
+        for (const Condition& c : cases[i].conditions)
+            for (AttentionKernel kernel : {AttentionKernel::materialised, AttentionKernel::blockwise}) {
+                SCOPED_TRACE(cases[i].name + " " + c.name + " " + attention_kernel_name(kernel));
+                expect_result(run_condition(*models[i], sets[i], c, bos, kernel), ref["conditions"][c.name]);
+            }
+    }
+}
+
+TEST(PerturbOracle, HuggingFaceGpt2AgreesWithPyTorch) {
+    const fs::path folder = fs::path(SINKLAB_SOURCE_DIR) / "tests" / "fixtures" / "hf" / "gpt2";
+    auto model = load_model(folder);
+    const PerturbationSet set = oracle_set(20, model->config().vocab_size, 1, 23);
+    const std::vector<Condition> conditions = {{"with sink"}, {"mask-first:1", 1}, {"drop-bos", 0, true}};
+    test::OracleDir dir("gpt2");
+    nlohmann::json c = set_json(set);
+    c["kind"] = "hf_gpt2";
+    c["folder"] = folder.string();
+    c["conditions"] = conditions_json(conditions);
+    std::ofstream(dir.path() / "case.json") << c.dump();
+    ASSERT_TRUE(test::run_python_reference(perturb_oracle_script(), {dir.path()}));
+    const nlohmann::json ref = nlohmann::json::parse(std::ifstream(dir.path() / "reference.json"));
+    for (const Condition& cond : conditions)
+        for (AttentionKernel kernel : {AttentionKernel::materialised, AttentionKernel::blockwise}) {
+            SCOPED_TRACE(cond.name + " " + attention_kernel_name(kernel));
+            expect_result(run_condition(*model, set, cond, 1, kernel), ref["conditions"][cond.name]);
+        }
+}
+
+}  // namespace
+}  // namespace sinklab
