@@ -59,8 +59,16 @@ std::optional<InterventionSpec> intervention_from(const ProbeArgs& a) {
         SINKLAB_CHECK(a.layer < 0 && a.dims.empty(), "probe", "--layer and --dims belong to --intervene zero|mean");
         return std::nullopt;
     }
+    InterventionSpec spec = parse_intervention(a.intervene);
+    if (spec.mode == InterventionMode::sink) {
+        SINKLAB_CHECK(a.layer < 0 && a.dims.empty(), "probe",
+                      "--layer and --dims belong to --intervene zero|mean; {} edits every layer", a.intervene);
+        return spec;
+    }
     SINKLAB_CHECK(a.layer >= 0, "probe", "--intervene needs --layer L (the block whose output is edited, from 0)");
-    return InterventionSpec{parse_intervention_mode(a.intervene), a.layer, parse_dims(a.dims.empty() ? "auto" : a.dims)};
+    spec.layer = a.layer;
+    spec.dims = parse_dims(a.dims.empty() ? "auto" : a.dims);
+    return spec;
 }
 
 void run_probe_command(const ProbeArgs& a) {
@@ -88,6 +96,7 @@ void run_probe_command(const ProbeArgs& a) {
     const ModelConfig& c = model.config();
     const ProbeSamples samples =
         probe_samples(pm, input, natural_text(input, "probe"), bos_mode, a.sample.seq_len, a.sample.samples, a.sample.seed);
+    if (options.intervention) check_intervention(*options.intervention, c, samples);
     std::printf("probe %s (%s %s, %d layers, %d heads, %d kv heads, attention %s)\n%s\n", a.model.c_str(),
                 pm.info.source.c_str(), pm.info.architecture.c_str(), c.n_layers, c.n_heads, c.n_kv_heads,
                 c.attention.name().c_str(), samples.description.c_str());
@@ -147,8 +156,10 @@ void add_probe_command(CLI::App& app) {
     cmd->add_option("--map-scale", a->map_scale, "linear|log colour scale of the maps")->capture_default_str();
     cmd->add_option("--colormap", a->colormap, "viridis|magma")->capture_default_str();
     cmd->add_option("--intervene", a->intervene,
-                    "zero|mean: set --dims of --layer's output to 0 or to their mean per position, and report the "
-                    "loss change on natural input (Sun et al.)");
+                    "zero|mean: set --dims of --layer's output to 0 or to their mean per position (Sun et al.); or take "
+                    "the sink away: mask-first:K (no query after the first K keys sees them), scale-first:F (the first "
+                    "key's weight times F), replace-first:ID (another token at position 1), mask-slot (the slot or "
+                    "sink token removed). Reports the loss change on natural input (and the new Sink_k)");
     cmd->add_option("--layer", a->layer, "the block whose output --intervene edits (0-indexed)");
     cmd->add_option("--dims", a->dims, "D1,D2,... or auto (the massive dims found at --layer; the default)");
     cmd->add_option("--json", a->json, "write every number, its definition and the parameters to this file");

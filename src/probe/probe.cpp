@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <memory>
 #include <set>
 
 #include <fmt/format.h>
@@ -15,13 +17,34 @@
 
 namespace sinklab {
 
-InterventionMode parse_intervention_mode(const std::string& text) {
-    if (text == "zero") return InterventionMode::zero;
-    if (text == "mean") return InterventionMode::mean;
-    fail("probe", "--intervene '{}': expected zero or mean", text);
+const std::vector<SinkInterventionKind>& probe_sink_interventions() {
+    static const std::vector<SinkInterventionKind> kinds = {
+        SinkInterventionKind::mask_first, SinkInterventionKind::scale_first, SinkInterventionKind::replace_first,
+        SinkInterventionKind::mask_slot};
+    return kinds;
 }
 
-std::string intervention_mode_name(InterventionMode mode) { return mode == InterventionMode::zero ? "zero" : "mean"; }
+InterventionSpec parse_intervention(const std::string& text) {
+    InterventionSpec spec;
+    if (text == "zero" || text == "mean") {
+        spec.mode = text == "zero" ? InterventionMode::zero : InterventionMode::mean;
+        return spec;
+    }
+    SINKLAB_CHECK(!text.empty(), "probe", "--intervene: expected zero, mean, mask-first:K, scale-first:F, "
+                                          "replace-first:ID or mask-slot");
+    spec.mode = InterventionMode::sink;
+    spec.sink = SinkIntervention::parse(text, "--intervene", probe_sink_interventions());
+    return spec;
+}
+
+std::string InterventionSpec::name() const {
+    switch (mode) {
+        case InterventionMode::zero: return "zero";
+        case InterventionMode::mean: return "mean";
+        case InterventionMode::sink: return sink.name();
+    }
+    return "";
+}
 
 bool ProbeResult::has(Metric metric) const { return std::find(metrics.begin(), metrics.end(), metric) != metrics.end(); }
 
@@ -69,6 +92,10 @@ public:
             value_norms.emplace(L, NKV);
         }
         if (wants(metrics, Metric::geometry)) geometry.emplace(L, NH, NKV, c.hs());
+        if (wants(metrics, Metric::no_op)) {
+            head_output_norms.emplace(L, NH);
+            value_mean_norms.emplace(L, NKV);
+        }
     }
 
     // Collect sum over samples of h[t, d] at `layer` for these dims (the intervention's means).
@@ -123,6 +150,14 @@ public:
                 value_norms->add(layer, data + static_cast<long>(config_.n_heads + config_.n_kv_heads) * HS, stride, HS,
                                  B, T);
             if (geometry) geometry->add(layer, data, B, T);
+            if (value_mean_norms)
+                value_mean_norms->add(layer, data + static_cast<long>(config_.n_heads + config_.n_kv_heads) * HS, stride,
+                                      HS, B, T);
+        } else if (tap == Tap::attn_out) {
+            if (head_output_norms) {
+                const int T = T_, B = static_cast<int>(shape[0] / T);
+                head_output_norms->add(layer, data, shape[1], config_.hs(), B, T);
+            }
         } else if (tap == Tap::block_out) {
             const int T = T_, B = static_cast<int>(shape[0] / T), C = config_.d_model;
             if (massive) massive->add(layer, data, B, T, first_sample_);
@@ -140,6 +175,7 @@ public:
     std::optional<MassiveActivationAccumulator> massive;
     std::optional<NormRatioAccumulator> hidden_norms, key_norms, value_norms;
     std::optional<SinkGeometryAccumulator> geometry;
+    std::optional<MeanNormAccumulator> head_output_norms, value_mean_norms;
 
 private:
     void add_sink_columns(int layer, const float* column_sums, const float* slot_sums, int B, int T, int columns = 0) {
@@ -222,7 +258,7 @@ private:
 // loss over the samples' targets; without, the forwards stop after the last block (no logits).
 double run_batches(Transformer& model, const ProbeSamples& samples, TensorObserver& observer,
                    ProbeObserver* probe_observer, AttentionKernel kernel, int columns, bool with_loss, int batch_tokens,
-                   const std::string& label, bool progress_line) {
+                   const std::string& label, bool progress_line, FirstKeyEdit first_keys = {}) {
     const int T = samples.T, N = samples.N, L = model.config().n_layers;
     const int B = std::clamp(batch_tokens / T, 1, N);
     Progress progress(label, static_cast<int64_t>(N) * L, progress_line);
@@ -233,6 +269,7 @@ double run_batches(Transformer& model, const ProbeSamples& samples, TensorObserv
     forward.attention_kernel = kernel;
     forward.attention_columns = columns;
     forward.logits = with_loss;
+    forward.first_keys = first_keys;
     double loss_sum = 0.0;
     for (int n0 = 0; n0 < N; n0 += B) {
         const int b = std::min(B, N - n0);
@@ -286,15 +323,66 @@ std::vector<LayerGroup> layer_groups(const ProbeResult& r) {
     }
     return groups;
 }
+}  // namespace
 
 void check_intervention(const InterventionSpec& spec, const ModelConfig& c, const ProbeSamples& samples) {
     SINKLAB_CHECK(!samples.targets.empty(), "probe",
                   "--intervene measures the next-token loss on natural text: use --input natural[:FILE]");
+    if (spec.mode == InterventionMode::sink) {
+        const SinkIntervention& s = spec.sink;
+        const std::string name = s.name();
+        SINKLAB_CHECK(s.kind != SinkInterventionKind::mask_first || s.count < samples.T, "probe",
+                      "--intervene {}: the samples have {} tokens; hide fewer", name, samples.T);
+        SINKLAB_CHECK(s.kind != SinkInterventionKind::replace_first || s.token < c.vocab_size, "probe",
+                      "--intervene {}: the id is outside the vocabulary (0..{})", name, c.vocab_size - 1);
+        SINKLAB_CHECK(s.kind != SinkInterventionKind::mask_slot || has_removable_slot(c.attention), "probe",
+                      "--intervene mask-slot: attention design '{}' has no slot column or sink token to remove",
+                      c.attention.name());
+        return;
+    }
     SINKLAB_CHECK(spec.layer >= 0 && spec.layer < c.n_layers, "probe", "--layer {}: the model has layers 0..{}",
                   spec.layer, c.n_layers - 1);
     for (int d : spec.dims)
         SINKLAB_CHECK(d >= 0 && d < c.d_model, "probe", "--dims: dimension {} is outside the residual stream (0..{})",
                       d, c.d_model - 1);
+}
+
+namespace {
+
+// A sink intervention (mask-first, scale-first: the attention's first keys; replace-first: another
+// first token; mask-slot: the model without its slot), run over the same samples with the loss and
+// the sink metric.
+InterventionResult run_sink_intervention(Transformer& model, const ProbeSamples& samples, const ProbeOptions& options,
+                                         AttentionKernel kernel, int positions, double loss_clean) {
+    const SinkIntervention& s = options.intervention->sink;
+    InterventionResult ir;
+    ir.mode = InterventionMode::sink;
+    ir.name = s.name();
+    ir.loss_clean = loss_clean;
+    ProbeSamples edited;
+    const ProbeSamples* used = &samples;
+    if (s.kind == SinkInterventionKind::replace_first) {
+        edited = samples;
+        for (int n = 0; n < samples.N; ++n) edited.tokens[static_cast<size_t>(n) * samples.T] = static_cast<int32_t>(s.token);
+        used = &edited;
+    }
+    std::unique_ptr<Transformer> bare;
+    Transformer* target = &model;
+    if (s.kind == SinkInterventionKind::mask_slot) {
+        bare = copy_without_slot(model);
+        target = bare.get();
+    }
+    const ModelConfig& c = target->config();
+    const int TS = samples.T + (c.attention.uses_sink_token() ? 1 : 0);
+    ProbeObserver observer(c, {Metric::sink}, TS, positions, options);
+    // the blockwise kernel reweights key 0 (scale-first) of softmax rows only; other rows take the materialised one
+    if (s.kind == SinkInterventionKind::scale_first && c.attention.kind != AttentionKind::softmax)
+        kernel = AttentionKernel::materialised;
+    ir.loss_intervened = run_batches(*target, *used, observer, &observer, kernel, positions, true, options.batch_tokens,
+                                     "intervention", options.progress, s.first_key_edit());
+    for (int k = 1; k <= positions; ++k) ir.sink_percent_intervened.push_back(observer.sink->sink_percent(k));
+    if (observer.sink->has_slot()) ir.sink_star_intervened = observer.sink->sink_percent(SinkScoreAccumulator::kSlot);
+    return ir;
 }
 
 }  // namespace
@@ -321,8 +409,11 @@ ProbeResult run_probe(Transformer& model, const ProbeSamples& samples, const Pro
     r.kernel = resolve_attention_kernel(options.kernel, T + (c.attention.uses_sink_token() ? 1 : 0));
     r.metrics = options.metrics;
     r.thresholds = options.thresholds;
-    const bool automatic_dims_wanted = options.intervention && options.intervention->dims.empty();
+    const bool sink_intervention = options.intervention && options.intervention->mode == InterventionMode::sink;
+    const bool automatic_dims_wanted = options.intervention && !sink_intervention && options.intervention->dims.empty();
     if (automatic_dims_wanted && !r.has(Metric::massive)) r.metrics.push_back(Metric::massive);
+    if (sink_intervention && !r.has(Metric::sink)) r.metrics.push_back(Metric::sink);  // the Sink_k it changes
+    if (r.has(Metric::no_op) && !r.has(Metric::sink)) r.metrics.push_back(Metric::sink);  // the sink share
 
     // sink_token: the blocks see the sink token first, so rows of the taps come T + 1 per sample
     const int TS = T + (c.attention.uses_sink_token() ? 1 : 0);
@@ -367,11 +458,26 @@ ProbeResult run_probe(Transformer& model, const ProbeSamples& samples, const Pro
         r.cos_query_first_key = observer.geometry->cos_first();
         r.cos_query_other_keys = observer.geometry->cos_rest();
     }
+    if (observer.head_output_norms) {
+        const auto outputs = observer.head_output_norms->mean(), values = observer.value_mean_norms->mean();
+        const int group = c.n_heads / c.n_kv_heads;
+        r.sink_share_of = r.sink_star ? "slot" : "token 1";
+        r.sink_share = r.sink_star ? r.alpha_star : r.alpha[0];
+        r.head_output_ratio.assign(r.layers, std::vector<double>(r.heads, 0.0));
+        for (int l = 0; l < r.layers; ++l)
+            for (int h = 0; h < r.heads; ++h) {
+                const double v = values[l][h / group];
+                r.head_output_ratio[l][h] = v > 0.0 ? outputs[l][h] / v : std::nan("");
+            }
+    }
 
-    if (options.intervention) {
+    if (sink_intervention) {
+        r.intervention = run_sink_intervention(model, samples, options, r.kernel, r.positions, loss);
+    } else if (options.intervention) {
         const InterventionSpec& spec = *options.intervention;
         InterventionResult ir;
         ir.mode = spec.mode;
+        ir.name = spec.name();
         ir.layer = spec.layer;
         ir.dims = spec.dims;
         ir.dims_rule = "given";

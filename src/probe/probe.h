@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "metrics/massive_activations.h"
+#include "model/sink_interventions.h"
 #include "model/transformer.h"
 #include "probe/probe_input.h"
 #include "probe/probe_metrics.h"
@@ -16,19 +17,27 @@ namespace sinklab {
 
 // Sun et al. 2024's intervention: residual dimensions at one layer's output set to zero, or each
 // entry h[t, d] to its mean over the samples at the same position t (for the massive entries at the
-// first token, Sun et al.'s "set to mean"); the probe reports the next-token loss with and without.
-enum class InterventionMode { zero, mean };
-InterventionMode parse_intervention_mode(const std::string& text);  // "zero" | "mean"
-std::string intervention_mode_name(InterventionMode mode);
+// first token, Sun et al.'s "set to mean"); or a sink intervention (issue 20: mask-first:K,
+// scale-first:F, replace-first:ID, mask-slot; model/sink_interventions.h). The probe reports the
+// next-token loss with and without, and for a sink intervention the new Sink_k.
+enum class InterventionMode { zero, mean, sink };
 
 struct InterventionSpec {
     InterventionMode mode = InterventionMode::zero;
-    int layer = 0;           // 0-indexed block whose output is edited
-    std::vector<int> dims;   // empty: the massive dimensions the probe finds at that layer
+    int layer = 0;           // zero, mean: the 0-indexed block whose output is edited
+    std::vector<int> dims;   // zero, mean: empty means the massive dimensions the probe finds at that layer
+    SinkIntervention sink;   // mode sink
+    std::string name() const;  // "zero", "mean", "mask-first:1", ...
 };
+
+// --intervene: "zero" | "mean" | a sink intervention (mask-first:K, scale-first:F, replace-first:ID,
+// mask-slot); layer and dims are the caller's.
+InterventionSpec parse_intervention(const std::string& text);
+const std::vector<SinkInterventionKind>& probe_sink_interventions();
 
 struct InterventionResult {
     InterventionMode mode = InterventionMode::zero;
+    std::string name;
     int layer = 0;
     std::vector<int> dims;
     // how the dims were chosen: "given"; "massive" (the layer's massive entries); "top" (no entry
@@ -36,6 +45,10 @@ struct InterventionResult {
     std::string dims_rule;
     double loss_clean = 0.0;  // mean next-token cross-entropy in nats over all sample positions
     double loss_intervened = 0.0;
+    // sink interventions: Sink_k (percent, k = 1..K) and the slot's Sink_* (designs with a slot)
+    // of the edited model on the same samples
+    std::vector<double> sink_percent_intervened;
+    std::optional<double> sink_star_intervened;
 };
 
 struct ProbeOptions {
@@ -85,6 +98,12 @@ struct ProbeResult {
     std::vector<std::vector<double>> value_norm_ratio;    // [layer][kv head], value_drain
     std::vector<std::vector<double>> cos_query_first_key; // [layer][head], geometry
     std::vector<std::vector<double>> cos_query_other_keys;
+    // no_op (Barbero, Gu et al. 2025): per layer and head, the share of attention on the sink
+    // (alpha_1, or the slot's alpha_* for designs with a slot) against the head's mean output norm
+    // over its mean value norm (a head that sinks should output almost nothing)
+    std::vector<std::vector<double>> sink_share;          // [layer][head]
+    std::vector<std::vector<double>> head_output_ratio;   // [layer][head]
+    std::string sink_share_of;                            // "token 1" or "slot"
     std::optional<InterventionResult> intervention;
     double seconds = 0.0;  // wall time of the forwards and metrics
 
@@ -99,6 +118,11 @@ void check_probe_seq_len(const ModelConfig& config, int T);
 void check_sink_eps(double eps);
 // The line that says T exceeds max_seq_len (the positions extrapolate), or empty when it does not.
 std::string beyond_max_seq_len_note(const ModelConfig& config, int T);
+
+// Throws, naming the flag, for an intervention these samples or this model cannot take (no targets,
+// a layer or dim outside the model, mask-slot without a slot, an id outside the vocabulary, ...).
+// run_probe calls it first; a command may call it before it prints anything.
+void check_intervention(const InterventionSpec& spec, const ModelConfig& config, const ProbeSamples& samples);
 
 ProbeResult run_probe(Transformer& model, const ProbeSamples& samples, const ProbeOptions& options);
 

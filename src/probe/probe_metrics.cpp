@@ -10,8 +10,9 @@
 namespace sinklab {
 
 const std::vector<Metric>& all_metrics() {
-    static const std::vector<Metric> metrics = {Metric::sink,         Metric::entropy,     Metric::massive,
-                                                Metric::hidden_norms, Metric::value_drain, Metric::geometry};
+    static const std::vector<Metric> metrics = {Metric::sink,        Metric::entropy,  Metric::massive,
+                                                Metric::hidden_norms, Metric::value_drain, Metric::geometry,
+                                                Metric::no_op};
     return metrics;
 }
 
@@ -23,6 +24,7 @@ std::string metric_name(Metric metric) {
         case Metric::hidden_norms: return "hidden_norms";
         case Metric::value_drain: return "value_drain";
         case Metric::geometry: return "geometry";
+        case Metric::no_op: return "no_op";
     }
     return "";
 }

@@ -7,7 +7,7 @@
 
 namespace sinklab {
 
-enum class Metric { sink, entropy, massive, hidden_norms, value_drain, geometry };
+enum class Metric { sink, entropy, massive, hidden_norms, value_drain, geometry, no_op };
 const std::vector<Metric>& all_metrics();
 std::string metric_name(Metric metric);
 // "all" or a comma-separated list of names; throws for an unknown name, listing the known ones.

@@ -57,12 +57,24 @@ nlohmann::json definitions(const ProbeResult& r) {
         d["key_norm_ratio"] = "||k_1|| / mean_{j>1} ||k_j|| per kv head, keys after RoPE, norms averaged over samples";
         d["value_norm_ratio"] = "||v_1|| / mean_{j>1} ||v_j|| per kv head (value drain; docs/definitions.md)";
     }
+    if (r.has(Metric::no_op))
+        d["no_op"] = "the no-op reading (Barbero, Gu et al. 2025) per layer and head: sink_share = alpha_1 (or the "
+                     "slot's alpha_* for designs with a slot, `sink`), output_ratio = mean over positions and samples "
+                     "of ||o_t|| over the same mean of ||v_j|| of the head's values, o_t the head's output as the "
+                     "output projection reads it (after the gate of gated designs)";
     if (r.has(Metric::geometry)) {
         d["cos_query_first_key"] = "mean over queries t of cos(q_t, k_1), after RoPE, mean over samples";
         d["cos_query_other_keys"] =
             "mean over queries t > 1 of the mean over keys 1 < j <= t of cos(q_t, k_j), mean over samples";
     }
-    if (r.intervention)
+    if (r.intervention && r.intervention->mode == InterventionMode::sink)
+        d["intervention"] =
+            "a sink taken away (docs/probe.md): mask-first:K (no query after the first K keys sees them, rows "
+            "renormalised), scale-first:F (the first key's weight times F, rows renormalised), replace-first:ID "
+            "(another token at position 1), mask-slot (the slot column or sink token removed); mean next-token "
+            "cross-entropy in nats over every position of the natural samples without (loss_clean) and with "
+            "(loss_intervened), and Sink_k (percent) of the edited model (sink_k_intervened)";
+    else if (r.intervention)
         d["intervention"] = "Sun et al. 2024: dims of one block's output set to 0 (zero) or h[t, d] to its mean over "
                             "samples at position t (mean); mean next-token cross-entropy in nats over every position "
                             "of the natural samples, without (loss_clean) and with (loss_intervened)";
@@ -133,22 +145,29 @@ nlohmann::json probe_result_json(const ProbeResult& r) {
         j["cos_query_first_key"] = r.cos_query_first_key;
         j["cos_query_other_keys"] = r.cos_query_other_keys;
     }
+    if (r.has(Metric::no_op))
+        j["no_op"] = {{"sink", r.sink_share_of}, {"sink_share", r.sink_share}, {"output_ratio", r.head_output_ratio}};
     if (r.intervention) {
         const InterventionResult& i = *r.intervention;
-        j["intervention"] = {{"mode", intervention_mode_name(i.mode)},
-                             {"layer", i.layer},
-                             {"dims", i.dims},
-                             {"dims_rule", i.dims_rule},
+        j["intervention"] = {{"mode", i.name},
                              {"loss_clean", i.loss_clean},
                              {"loss_intervened", i.loss_intervened},
                              {"loss_change", i.loss_intervened - i.loss_clean}};
+        if (i.mode == InterventionMode::sink) {
+            j["intervention"]["sink_k_intervened"] = i.sink_percent_intervened;
+            if (i.sink_star_intervened) j["intervention"]["sink_star_intervened"] = *i.sink_star_intervened;
+        } else {
+            j["intervention"]["layer"] = i.layer;
+            j["intervention"]["dims"] = i.dims;
+            j["intervention"]["dims_rule"] = i.dims_rule;
+        }
     }
     return j;
 }
 
 std::string probe_table(const ProbeResult& r) {
     const bool sink = r.has(Metric::sink), massive = r.has(Metric::massive);
-    const bool norms = r.has(Metric::hidden_norms), entropy = r.has(Metric::entropy);
+    const bool norms = r.has(Metric::hidden_norms), entropy = r.has(Metric::entropy), no_op = r.has(Metric::no_op);
     const bool windows = !r.layer_groups.empty(), slot = sink && r.sink_star.has_value();
     std::string out = "layer";
     if (windows) out += "  window";
@@ -157,6 +176,7 @@ std::string probe_table(const ProbeResult& r) {
     if (massive) out += "   top |h|   median |h|  top/median  massive";
     if (norms) out += "  |h_1|/|h_t|";
     if (entropy) out += "  entropy";
+    if (no_op) out += "  out/|v|";
     out += "\n";
     for (int l = 0; l < r.layers; ++l) {
         out += fmt::format("{:>5}", l);
@@ -182,6 +202,11 @@ std::string probe_table(const ProbeResult& r) {
             for (double x : r.entropy[l]) e += x;
             out += fmt::format("  {:>7.3f}", e / r.heads);
         }
+        if (no_op) {
+            double ratio = 0.0;
+            for (double x : r.head_output_ratio[l]) ratio += x;
+            out += fmt::format("  {:>7.3f}", ratio / r.heads);
+        }
         out += "\n";
     }
     if (sink) {
@@ -197,11 +222,21 @@ std::string probe_table(const ProbeResult& r) {
             out += "\n";
         }
     }
-    if (r.intervention) {
+    if (r.intervention && r.intervention->mode == InterventionMode::sink) {
+        const InterventionResult& i = *r.intervention;
+        out += fmt::format("intervention: {}: loss {:.4f} -> {:.4f} nats/token ({:+.4f}); Sink_1 {:.1f}% -> {:.1f}%",
+                           i.name, i.loss_clean, i.loss_intervened, i.loss_intervened - i.loss_clean,
+                           r.sink_percent.at(0), i.sink_percent_intervened.at(0));
+        if (i.sink_percent_intervened.size() > 1)
+            out += fmt::format(", Sink_2 {:.1f}% -> {:.1f}%", r.sink_percent[1], i.sink_percent_intervened[1]);
+        if (r.sink_star && i.sink_star_intervened)
+            out += fmt::format(", Sink_* {:.1f}% -> {:.1f}%", *r.sink_star, *i.sink_star_intervened);
+        out += "\n";
+    } else if (r.intervention) {
         const InterventionResult& i = *r.intervention;
         const std::string dims = fmt::format("{}", fmt::join(i.dims, ","));
         out += fmt::format("intervention: {} dims {} ({}) at layer {}: loss {:.4f} -> {:.4f} nats/token ({:+.4f})\n",
-                           intervention_mode_name(i.mode), dims, i.dims_rule, i.layer, i.loss_clean, i.loss_intervened,
+                           i.name, dims, i.dims_rule, i.layer, i.loss_clean, i.loss_intervened,
                            i.loss_intervened - i.loss_clean);
     }
     return out;

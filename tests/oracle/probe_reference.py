@@ -28,7 +28,16 @@ Each CASE_DIR holds case.json with "kind":
 It writes reference.json: {"alpha_k": [k][layer][head], "sink_k": [k] (percent),
 "entropy": [layer][head], "massive": [{"median", "top": [[sample, position, dim, value]], "count"}],
 "hidden_norm_ratio": [layer]} and, for models, "key_norm_ratio", "value_norm_ratio" [layer][kv head],
-"cos_query_first_key", "cos_query_other_keys" [layer][head] and "loss" (with targets).
+"cos_query_first_key", "cos_query_other_keys", "head_output_ratio" (the no-op reading) [layer][head]
+and "loss" (with targets).
+
+A model case may also list "interventions" (the probe's sink interventions, issue 20), each
+{"name", "kind": "mask_first" with "count" K | "scale_first" with "factor" F | "replace_first" with
+"id"}, written from their definitions (docs/definitions.md): mask-first:K removes keys 1..K from
+the softmax of every query after them (queries 1..K keep their rows); scale-first:F multiplies the
+first key's exp(score) by F before the row is normalised, in every row; replace-first:ID writes ID
+at position 1 of every sample, the targets unchanged. For each, "interventions"[name] = {"loss",
+"sink_k"} of the edited forward.
 """
 import json
 import math
@@ -98,7 +107,7 @@ class CapturingModel:
             return F.layer_norm(x, (x.shape[-1],), w, b, self.cfg["norm_eps"])
         return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.cfg["norm_eps"]) * w
 
-    def run(self, tokens):
+    def run(self, tokens, edit=None):
         cfg, p = self.cfg, self.p
         B, T = tokens.shape
         NH, NKV, HS = cfg["heads"], cfg["kv_heads"], cfg["head_dim"]
@@ -110,7 +119,13 @@ class CapturingModel:
         elif cfg["pe"] not in ("rope", "nope"):
             raise SystemExit(f"unsupported positions {cfg['pe']}")
         causal = torch.ones(T, T, dtype=torch.bool).tril()
-        maps, queries, keys, values, outputs = [], [], [], [], []
+        first_key_bonus = torch.zeros(T, T, dtype=torch.float64)
+        if edit and edit["kind"] == "mask_first":
+            K = edit["count"]
+            causal[K:, :K] = False  # queries after the first K keys no longer see them
+        elif edit and edit["kind"] == "scale_first":
+            first_key_bonus[:, 0] = math.log(edit["factor"])  # F e^s = e^(s + ln F)
+        maps, queries, keys, values, outputs, heads = [], [], [], [], [], []
         for l in range(cfg["layers"]):
             pre = f"layers.{l}."
             h = self.norm(x, pre + "attn_norm")
@@ -124,9 +139,10 @@ class CapturingModel:
             values.append(v)
             group = NH // NKV
             scores = q @ k.repeat_interleave(group, dim=1).transpose(-1, -2) / math.sqrt(HS)
-            A = torch.softmax(scores.masked_fill(~causal, float("-inf")), dim=-1)
+            A = torch.softmax((scores + first_key_bonus).masked_fill(~causal, float("-inf")), dim=-1)
             maps.append(A)
             att = (A @ v.repeat_interleave(group, dim=1)).transpose(1, 2).reshape(B, T, NH * HS)
+            heads.append(att.view(B, T, NH, HS))
             x = x + F.linear(att, p[pre + "attn.wo"], p.get(pre + "attn.bo"))
             h = self.norm(x, pre + "mlp_norm")
             if cfg["mlp"] == "swiglu":
@@ -141,6 +157,7 @@ class CapturingModel:
         logits = F.linear(x, p["embed.tokens"] if cfg["tied_embeddings"] else p["lm_head"])
         return {"maps": torch.stack(maps, dim=1),  # [N, L, H, T, T]
                 "queries": queries, "keys": keys, "values": values,  # [L] of [N, heads, T, HS]
+                "heads": heads,  # [L] of [N, T, NH, HS], each head's output before the output projection
                 "outputs": torch.stack(outputs, dim=1),  # [N, L, T, C]
                 "logits": logits}
 
@@ -208,9 +225,25 @@ def run_model_case(case, folder):
     out["value_norm_ratio"] = norm_ratio(torch.stack(got["values"])).tolist()
     out["cos_query_first_key"], out["cos_query_other_keys"] = geometry(got["queries"], got["keys"], cfg["heads"],
                                                                        cfg["kv_heads"])
+    # the no-op reading: mean ||o_t|| of each head over its mean ||v_j||, both over positions then samples
+    group = cfg["heads"] // cfg["kv_heads"]
+    out["head_output_ratio"] = [
+        (o.norm(dim=-1).mean(dim=1).mean(dim=0) /
+         v.norm(dim=-1).mean(dim=-1).mean(dim=0).repeat_interleave(group)).tolist()
+        for o, v in zip(got["heads"], got["values"])]
     targets = torch.tensor(case["targets"], dtype=torch.long)
     if (targets >= 0).all():
         out["loss"] = float(F.cross_entropy(got["logits"].reshape(-1, got["logits"].shape[-1]), targets))
+    out["interventions"] = {}
+    for edit in case.get("interventions", []):
+        edited_tokens = tokens.clone()
+        if edit["kind"] == "replace_first":
+            edited_tokens[:, 0] = edit["id"]
+        edited = model.run(edited_tokens, edit)
+        logits = edited["logits"]
+        out["interventions"][edit["name"]] = {
+            "loss": float(F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets)),
+            "sink_k": sink_metrics(edited["maps"], case)["sink_k"]}
     return out
 
 

@@ -74,6 +74,7 @@ void expect_same_results(const ProbeResult& blockwise, const ProbeResult& materi
     expect_same_matrix(a.value_norm_ratio, b.value_norm_ratio, "value_norm_ratio");
     expect_same_matrix(a.cos_query_first_key, b.cos_query_first_key, "cos_query_first_key");
     expect_same_matrix(a.cos_query_other_keys, b.cos_query_other_keys, "cos_query_other_keys");
+    expect_same_matrix(a.head_output_ratio, b.head_output_ratio, "head_output_ratio");
     ASSERT_TRUE(a.intervention && b.intervention);
     expect_close(a.intervention->loss_clean, b.intervention->loss_clean, tol, "loss");
     expect_close(a.intervention->loss_intervened, b.intervention->loss_intervened, tol, "loss with the intervention");

@@ -1,7 +1,8 @@
-// The probe's metrics against an independent PyTorch implementation (tests/oracle/probe_reference.py,
-// with Gu et al.'s compute_attention_sink as their code writes it): on sinklab models, whose forward
-// the script recomputes in float64, and on the Hugging Face fixtures of tests/fixtures/hf/, whose
-// attention maps and block outputs were captured by transformers itself. Both attention paths.
+// The probe's metrics (the no-op reading included) against an independent PyTorch implementation
+// (tests/oracle/probe_reference.py, with Gu et al.'s compute_attention_sink as their code writes
+// it): on sinklab models, whose forward the script recomputes in float64, and on the Hugging Face
+// fixtures of tests/fixtures/hf/, whose attention maps and block outputs were captured by
+// transformers itself. Both attention paths.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -39,6 +40,15 @@ nlohmann::json case_settings(const ProbeOptions& o) {
             {"eps", o.eps},
             {"massive_absolute", o.thresholds.absolute},
             {"massive_relative", o.thresholds.relative}};
+}
+
+// The probe's sink interventions the reference recomputes (tests/oracle/probe_reference.py).
+nlohmann::json sink_intervention_cases() {
+    return nlohmann::json::array({{{"name", "mask-first:1"}, {"kind", "mask_first"}, {"count", 1}},
+                                  {{"name", "mask-first:3"}, {"kind", "mask_first"}, {"count", 3}},
+                                  {{"name", "scale-first:0.25"}, {"kind", "scale_first"}, {"factor", 0.25}},
+                                  {{"name", "scale-first:4"}, {"kind", "scale_first"}, {"factor", 4.0}},
+                                  {{"name", "replace-first:7"}, {"kind", "replace_first"}, {"id", 7}}});
 }
 
 void expect_matrix(const std::vector<std::vector<double>>& mine, const nlohmann::json& ref, double tol,
@@ -101,6 +111,7 @@ TEST(ProbeOracle, SinklabModelsAgreeWithPyTorch) {
         scratch.push_back(std::make_unique<test::OracleDir>(c.name));
         nlohmann::json extra = case_settings(options);
         extra["kind"] = "model";
+        extra["interventions"] = sink_intervention_cases();
         test::write_oracle_case(scratch.back()->path(), *models.back(),
                                 test::OracleBatch{N, T, samples.back().tokens, samples.back().targets}, extra);
         dirs.push_back(scratch.back()->path());
@@ -117,8 +128,27 @@ TEST(ProbeOracle, SinklabModelsAgreeWithPyTorch) {
             expect_matrix(r.value_norm_ratio, ref["value_norm_ratio"], 1e-5, "value_norm_ratio");
             expect_matrix(r.cos_query_first_key, ref["cos_query_first_key"], 1e-5, "cos_query_first_key");
             expect_matrix(r.cos_query_other_keys, ref["cos_query_other_keys"], 1e-5, "cos_query_other_keys");
+            expect_matrix(r.head_output_ratio, ref["head_output_ratio"], 1e-5, "head_output_ratio");
+            expect_matrix(r.sink_share, ref["alpha_k"][0], 1e-5, "sink_share");
             ASSERT_TRUE(r.intervention);
             expect_close(r.intervention->loss_clean, ref["loss"].get<double>(), 1e-5, "loss");
+            // the sink interventions: the edited forward's loss and Sink_k
+            for (const nlohmann::json& edit : sink_intervention_cases()) {
+                const std::string name = edit["name"];
+                SCOPED_TRACE(name);
+                ProbeOptions edited = options;
+                edited.metrics = {Metric::sink};
+                edited.intervention = parse_intervention(name);
+                const ProbeResult e = run_probe(*models[i], samples[i], edited);
+                ASSERT_TRUE(e.intervention);
+                const nlohmann::json& want = ref["interventions"][name];
+                expect_close(e.intervention->loss_clean, ref["loss"].get<double>(), 1e-5, "clean loss");
+                expect_close(e.intervention->loss_intervened, want["loss"].get<double>(), 1e-5, "loss");
+                ASSERT_EQ(e.intervention->sink_percent_intervened.size(), want["sink_k"].size());
+                for (size_t k = 0; k < want["sink_k"].size(); ++k)
+                    EXPECT_NEAR(e.intervention->sink_percent_intervened[k], want["sink_k"][k].get<double>(), 1e-4)
+                        << "Sink_" << k + 1;
+            }
         }
     }
 }
