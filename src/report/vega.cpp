@@ -163,6 +163,35 @@ json vega_bar_chart(const std::vector<std::string>& categories, const std::vecto
     return spec;
 }
 
+json vega_scatter_chart(const std::vector<ScatterPoint>& points, const ChartOptions& o) {
+    json values = json::array();
+    std::vector<std::string> names;
+    for (const ScatterPoint& p : points) {
+        if (!std::isfinite(p.x) || !drawable(p.y, o.log_y)) continue;
+        if (std::find(names.begin(), names.end(), p.series) == names.end()) names.push_back(p.series);
+        values.push_back({{"series", p.series}, {"label", p.label}, {"x", p.x}, {"y", p.y}});
+    }
+    SINKLAB_CHECK(!values.empty(), "report", "scatter '{}' has no point to draw", o.title);
+    json spec = base_spec(o);
+    spec["data"] = {{"values", values}};
+    json marks = {
+        {"params", {{{"name", "zoom"}, {"select", "interval"}, {"bind", "scales"}}, legend_pick()}},
+        {"mark", {{"type", "point"}, {"filled", true}, {"size", 60}}},
+        {"encoding",
+         {{"x", {{"field", "x"}, {"type", "quantitative"}, {"title", o.x_label}}},
+          {"y", {{"field", "y"}, {"type", "quantitative"}, {"title", o.y_label}, {"scale", y_scale(o)}}},
+          {"color", series_color(names)},
+          {"opacity", kPickedOpacity},
+          {"tooltip", {{{"field", "series"}, {"title", "series"}},
+                       {{"field", "label"}, {"title", "point"}},
+                       {{"field", "x"}, {"title", o.x_label.empty() ? "x" : o.x_label}, {"format", kNumberFormat}},
+                       {{"field", "y"}, {"title", o.y_label.empty() ? "y" : o.y_label}, {"format", kNumberFormat}}}}}}};
+    json layers = json::array({marks});
+    add_rules(layers, o);
+    spec["layer"] = std::move(layers);
+    return spec;
+}
+
 json vega_heatmap(const HeatmapFigure& f) {
     SINKLAB_CHECK(f.rows > 0 && f.cols > 0 && !f.png.empty(), "report", "heatmap '{}' is empty", f.title);
     SINKLAB_CHECK(f.scale.vmax > f.scale.vmin && (f.scale.kind != ScaleKind::log || f.scale.vmin > 0), "report",

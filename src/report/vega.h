@@ -58,6 +58,19 @@ nlohmann::json vega_line_chart(const std::vector<Series>& series, const ChartOpt
 nlohmann::json vega_bar_chart(const std::vector<std::string>& categories, const std::vector<BarSeries>& series,
                               const ChartOptions& options);
 
+// A point of a scatter: its coordinates, the series it is coloured by (its legend entry, e.g.
+// "layer 2") and its own name in the tooltip (e.g. "head 3").
+struct ScatterPoint {
+    double x = 0.0;
+    double y = 0.0;
+    std::string series{};
+    std::string label{};
+};
+
+// Points, one colour per series in the order they first appear; zoom and pan; a point's tooltip
+// shows its series, label and values. Non-finite points are left out.
+nlohmann::json vega_scatter_chart(const std::vector<ScatterPoint>& points, const ChartOptions& options);
+
 struct HeatmapFigure {
     std::string png{};       // the map's PNG bytes (encode_png), rows top to bottom
     int rows = 0, cols = 0;  // the matrix the PNG draws (before pooling)

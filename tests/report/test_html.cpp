@@ -78,7 +78,12 @@ ReportPage demo_page() {
         .vega_figure(vega_bar_chart({"0", "1", "2"}, {{"softmax", {25, 75, 100}}, {"softmax1", {0, 0, 0}}},
                                     {.title = "Sink metric per layer", .x_label = "layer",
                                      .y_label = "heads with α₁ > 0.3 (%)"}),
-                     "Every head of the softmax model's last layer is a sink head; no softmax1 head is.");
+                     "Every head of the softmax model's last layer is a sink head; no softmax1 head is.")
+        .vega_figure(vega_scatter_chart({{0.9, 0.1, "layer 2", "head 0"}, {0.2, 0.8, "layer 0", "head 1"},
+                                         {0.5, 0.4, "layer 1", "head 0"}},
+                                        {.title = "No-op reading", .x_label = "attention on token 1",
+                                         .y_label = "output norm / value norm"}),
+                     "Heads that attend to the sink output little.");
 
     Table table({"run", "attention", "Sink_1 (%)", "alpha_1", "val loss"});
     table.add_row({"baseline", "softmax", "66.66666666666667", "0.6033333333333334", "3.1412345"});
@@ -185,6 +190,14 @@ TEST(VegaSpecs, CarryTheDataTooltipsAndLines) {
     EXPECT_EQ(line["layer"][0]["encoding"]["x"]["axis"]["tickMinStep"], 1);  // whole layers
     EXPECT_EQ(line["layer"][0]["params"][0]["bind"], "scales");              // zoom and pan
     EXPECT_EQ(line["layer"][0]["params"][1]["bind"], "legend");              // legend toggles
+    const nlohmann::json scatter = vega_scatter_chart(
+        {{0.5, 1.0, "layer 0", "head 0"}, {NAN, 1.0, "layer 0", "head 1"}, {0.25, 2.0, "layer 1", "head 0"}},
+        {.x_label = "share", .y_label = "ratio"});
+    ASSERT_EQ(scatter["data"]["values"].size(), 2u);  // the NaN point is left out
+    EXPECT_EQ(scatter["data"]["values"][1]["label"], "head 0");
+    EXPECT_EQ(scatter["layer"][0]["mark"]["type"], "point");
+    EXPECT_EQ(scatter["layer"][0]["encoding"]["color"]["scale"]["domain"], nlohmann::json({"layer 0", "layer 1"}));
+    EXPECT_THROW(vega_scatter_chart({{NAN, 1.0, "a", "b"}}, {}), Error);  // nothing to draw
     const nlohmann::json heat = vega_heatmap({.png = encode_png(Image(4, 4)), .rows = 4, .cols = 4,
                                               .scale = {ScaleKind::log, 1e-3, 1.0, 1e-3}});
     EXPECT_EQ(heat["layer"][0]["mark"]["type"], "image");
