@@ -16,7 +16,7 @@ set(SINKLAB_LAYER_train model)
 set(SINKLAB_LAYER_probe model report)
 set(SINKLAB_LAYER_stream model)
 set(SINKLAB_LAYER_perturb model)
-set(SINKLAB_LAYER_lab train probe stream analysis report)
+set(SINKLAB_LAYER_lab train probe stream perturb analysis report)
 set(SINKLAB_LAYER_cli lab)
 
 # sinklab_layer_closure(<folder> <out-var>): every folder <folder> may use, directly or through others.

@@ -7,6 +7,7 @@ namespace sinklab::cli {
 void add_train_command(CLI::App& app);
 void add_sweep_command(CLI::App& app);
 void add_probe_command(CLI::App& app);
+void add_perturb_command(CLI::App& app);
 void add_generate_command(CLI::App& app);
 void add_tokenize_command(CLI::App& app);
 void add_export_command(CLI::App& app);

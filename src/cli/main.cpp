@@ -35,6 +35,7 @@ int main(int argc, char** argv) {
     sinklab::cli::add_train_command(app);
     sinklab::cli::add_sweep_command(app);
     sinklab::cli::add_probe_command(app);
+    sinklab::cli::add_perturb_command(app);
     sinklab::cli::add_generate_command(app);
     sinklab::cli::add_tokenize_command(app);
     sinklab::cli::add_export_command(app);

@@ -9,9 +9,11 @@
 #include <sstream>
 #include <string>
 
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include "../support/run_command.h"
+#include "model/checkpoint.h"
 
 namespace sinklab::testing {
 
@@ -20,6 +22,32 @@ using test::CommandResult;
 inline std::string sinklab_binary() { return std::string(SINKLAB_BINARY_DIR) + "/sinklab"; }
 
 inline CommandResult run_sinklab(const std::string& args) { return test::run_command(sinklab_binary() + " " + args); }
+
+// A small byte-level model folder dir/name with learned positions (64 of them) and a BOS token
+// (vocab 257), random weights of seed 3, attention `design`.
+inline std::filesystem::path make_byte_model(const std::filesystem::path& dir, const std::string& name,
+                                             const std::string& design = "softmax") {
+    ModelConfig c;
+    c.vocab_size = 257;
+    c.d_model = 32;
+    c.n_layers = 2;
+    c.n_heads = c.n_kv_heads = 2;
+    c.max_seq_len = 64;
+    c.attention = AttentionSpec::parse(design);
+    Transformer model(c);
+    model.init_weights(3);
+    save_model_folder(model, dir / name);
+    return dir / name;
+}
+
+// A bad input ends the command with exit code 1 and one line, "error: [<module>] ...", naming the
+// problem (`message` is part of it).
+inline void expect_one_clear_error(const CommandResult& r, const std::string& message, const std::string& module) {
+    EXPECT_EQ(r.exit_code, 1) << r.output;
+    EXPECT_EQ(r.output.rfind("error: [" + module + "] ", 0), 0u) << r.output;
+    EXPECT_NE(r.output.find(message), std::string::npos) << r.output;
+    EXPECT_EQ(r.output.find('\n'), r.output.size() - 1) << "one line: " << r.output;
+}
 
 // A small training text of `lines` numbered lines in dir/corpus.txt; returns its path.
 inline std::filesystem::path write_corpus(const std::filesystem::path& dir, int lines) {

@@ -80,10 +80,7 @@ TEST_F(ProbeCli, InterventionReportsTheLossChange) {
 
 // Each bad input ends the command with exit code 1 and one line naming the problem.
 void expect_one_clear_error(const CommandResult& r, const std::string& message) {
-    EXPECT_EQ(r.exit_code, 1) << r.output;
-    EXPECT_EQ(r.output.rfind("error: [probe] ", 0), 0u) << r.output;
-    EXPECT_NE(r.output.find(message), std::string::npos) << r.output;
-    EXPECT_EQ(r.output.find('\n'), r.output.size() - 1) << "one line: " << r.output;
+    sinklab::testing::expect_one_clear_error(r, message, "probe");
 }
 
 TEST_F(ProbeCli, EmptyPromptFile) {
