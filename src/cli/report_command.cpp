@@ -26,6 +26,7 @@ struct ReportArgs {
     int samples = 32;
     int analysis_samples = 4;
     int map_side = 320;
+    int perturbations = 64;
     bool no_head_maps = false;
     float eps = 0.3f;
     uint64_t seed = 1234;
@@ -51,6 +52,7 @@ void run_report_command(const ReportArgs& a) {
     SINKLAB_CHECK(a.analysis_samples >= 0, "report", "--analysis-samples {}: must be >= 0", a.analysis_samples);
     SINKLAB_CHECK(a.map_side >= 64, "report", "--map-side {}: at least 64 pixels", a.map_side);
     check_sink_eps(a.eps);
+    SINKLAB_CHECK(a.perturbations >= 0, "report", "--perturbations {}: must be >= 0", a.perturbations);
     ReportOptions options;
     options.out = a.out;
     options.title = a.title;
@@ -61,6 +63,7 @@ void run_report_command(const ReportArgs& a) {
     options.measure.analysis_samples = a.analysis_samples;
     options.measure.map_side = a.map_side;
     options.measure.head_maps = !a.no_head_maps;
+    options.measure.perturbations = a.perturbations;
     options.measure.eps = a.eps;
     options.measure.seed = a.seed;
     options.measure.tokenizer = a.tokenizer;
@@ -96,6 +99,10 @@ void add_report_command(CLI::App& app) {
         ->capture_default_str();
     cmd->add_option("--map-side", a->map_side, "longest side of a head-averaged map in pixels")->capture_default_str();
     cmd->add_flag("--no-head-maps", a->no_head_maps, "only head-averaged maps (smaller page)");
+    cmd->add_option("--perturbations", a->perturbations,
+                    "random substitutions of the over-mixing test per model, with and without the sink "
+                    "(docs/perturb.md; 0: none)")
+        ->capture_default_str();
     cmd->add_option("--eps", a->eps, "threshold of Sink_1 (alpha_1 > eps)")->capture_default_str();
     cmd->add_option("--seed", a->seed, "seed of the random input")->capture_default_str();
     cmd->add_option("--tokenizer", a->tokenizer,

@@ -55,7 +55,8 @@ private:
 
 ProbeOptions probe_options(const MeasureOptions& o) {
     ProbeOptions p;
-    p.metrics = {Metric::sink, Metric::massive, Metric::hidden_norms, Metric::value_drain, Metric::geometry};
+    p.metrics = {Metric::sink,        Metric::massive,  Metric::hidden_norms,
+                 Metric::value_drain, Metric::geometry, Metric::no_op};
     p.eps = o.eps;
     p.positions = std::min(10, o.seq_len);
     p.progress = false;
@@ -74,7 +75,15 @@ std::string input_kind_name(InputKind kind) {
 }
 
 int measurement_steps(const MeasureOptions& options) {
-    return static_cast<int>(options.inputs.size()) + (options.analysis_samples > 0 ? 1 : 0);
+    return static_cast<int>(options.inputs.size()) + (options.analysis_samples > 0 ? 1 : 0) +
+           (options.perturbations > 0 ? 1 : 0);
+}
+
+std::vector<SinkIntervention> report_sink_removals(const ModelConfig& config, bool has_bos) {
+    std::vector<SinkIntervention> modes = {{.kind = SinkInterventionKind::mask_first, .count = 1}};
+    if (has_bos) modes.push_back({.kind = SinkInterventionKind::drop_bos});
+    if (has_removable_slot(config.attention)) modes.push_back({.kind = SinkInterventionKind::mask_slot});
+    return modes;
 }
 
 ModelMeasurement measure_model(const std::filesystem::path& model_path, const MeasureOptions& options,
@@ -120,6 +129,22 @@ ModelMeasurement measure_model(const std::filesystem::path& model_path, const Me
             m.notes.push_back(fmt::format("{} input not probed: {}", name, e.what()));
         }
         step(name);
+    }
+    if (options.perturbations > 0) {
+        try {
+            SINKLAB_CHECK(!options.natural_text.empty(), "report",
+                          "no natural text (the default corpus is missing: run scripts/setup.sh)");
+            PerturbRequest request;
+            request.random = options.perturbations;
+            request.seq_len = T;
+            request.seed = options.seed;
+            request.text = {options.natural_text, options.natural_source};
+            request.without_sink = report_sink_removals(c, bos.has_value());
+            m.over_mixing = perturb_model(pm, model_path.string(), request);
+        } catch (const Error& e) {
+            m.notes.push_back(fmt::format("over-mixing not measured: {}", e.what()));
+        }
+        step("over-mixing");
     }
     if (options.analysis_samples <= 0) return m;
 

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "lab/perturb_models.h"
 #include "probe/probe.h"
 #include "probe/probe_input.h"
 #include "report/html.h"
@@ -46,6 +47,7 @@ struct ModelMeasurement {
     std::vector<InputProbe> probes;
     std::optional<DiffusionCurves> diffusion;
     std::optional<AttentionMaps> maps;
+    std::optional<ModelOverMixing> over_mixing;  // with the sink and without it (docs/perturb.md)
     std::vector<std::string> notes;  // what could not be measured, and why
 };
 
@@ -55,6 +57,9 @@ struct MeasureOptions {
     int samples = 32;            // probe samples per input
     int analysis_samples = 4;    // natural samples whose attention powers are analysed
     bool head_maps = true;       // per-head maps as well as the head average
+    // random substitutions of the over-mixing test on natural windows, with the model's sink and
+    // without it (mask-first:1; drop-bos with BOS; mask-slot with a slot); 0: not measured
+    int perturbations = 64;
     int map_side = 320;          // longest side of a map in pixels; longer sequences are pooled
     float eps = 0.3f;
     uint64_t seed = 1234;
@@ -63,6 +68,10 @@ struct MeasureOptions {
     std::string natural_source;  // names the text in descriptions and notes
     std::filesystem::path tokenizer;  // --tokenizer: replaces each model's own (must fit its vocabulary)
 };
+
+// The --without-sink modes a report runs on a model: mask-first:1, drop-bos when its inputs start
+// with BOS, mask-slot when its design has a slot.
+std::vector<SinkIntervention> report_sink_removals(const ModelConfig& config, bool has_bos);
 
 // Loads `model_path` (any model load_model reads) and measures it. Measurements that fail (an input
 // the model cannot take, attention the analyses cannot read) become notes; only a model that cannot

@@ -14,6 +14,7 @@
 #include "probe/probe_model.h"
 #include "probe/probe_report.h"
 #include "report/vega.h"
+#include "lab/sink_function_figures.h"
 
 namespace sinklab {
 
@@ -360,6 +361,9 @@ void add_model_section(ReportPage& page, const ReportEntry& e) {
                                                            .x_label = "layer", .y_label = "mean cosine"}),
                          geometry_caption(first, others));
     }
+    if (const InputProbe* reference = reference_probe(m); reference && reference->result.has(Metric::no_op))
+        add_no_op_figure(page, reference->result, reference->input);
+    if (m.over_mixing) add_over_mixing_figures(page, *m.over_mixing);
     if (m.diffusion) {
         const DiffusionCurves& d = *m.diffusion;
         std::vector<Series> series;
@@ -415,6 +419,13 @@ json entry_json(const ReportEntry& e) {
                                     {"mass", m.diffusion->mass},
                                     {"baseline", m.diffusion->baseline}};
         if (m.maps) j["maps"] = {{"input", m.maps->input}, {"seq_len", m.maps->seq_len}, {"pool", m.maps->pool}};
+        if (const InputProbe* reference = reference_probe(m); reference && reference->result.has(Metric::no_op))
+            j["figures"]["no_op"] = no_op_records(reference->result);
+        if (m.over_mixing) {
+            j["over_mixing"] = perturb_models_json({*m.over_mixing})["models"][0];
+            j["figures"]["over_mixing_by_layer"] = over_mixing_layer_records(*m.over_mixing);
+            j["figures"]["over_mixing_by_distance"] = over_mixing_distance_records(*m.over_mixing);
+        }
     }
     return j;
 }

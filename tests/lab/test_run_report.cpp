@@ -110,12 +110,27 @@ TEST_F(RunReport, WritesPageJsonAndCsvForARun) {
 
     const std::string html = read_text_file(out / "index.html", "test");
     for (const char* text : {"Loss during training", "Sink_1 during training", "alpha_1 per layer", "Sink_1 per layer",
-                             "Massive activations", "Power sink mass", "uniform causal", "Head-averaged attention"})
+                             "Massive activations", "Power sink mass", "uniform causal", "Head-averaged attention",
+                             "No-op reading of each head", "Over-mixing: change of the residual stream"})
         EXPECT_NE(html.find(text), std::string::npos) << text;
     const auto report = nlohmann::json::parse(read_text_file(out / "report.json", "test"));
     EXPECT_EQ(report["schema"], "sinklab.report/1");
     EXPECT_EQ(report["entries"][0]["probes"]["natural"]["layers"], 2);
     EXPECT_EQ(report["entries"][0]["power_sink_mass"]["mass"].size(), 2u);
+    // what the sink is for: a no-op record per head, the over-mixing test with the sink and without it
+    // (mask-first:1, and drop-bos: the run puts BOS first)
+    const auto& figures = report["entries"][0]["figures"];
+    EXPECT_EQ(figures["no_op"].size(), 2u * 2u);
+    EXPECT_TRUE(figures["no_op"][0].contains("sink_share") && figures["no_op"][0].contains("output_ratio"));
+    const auto& mixing = report["entries"][0]["over_mixing"];
+    ASSERT_EQ(mixing["runs"].size(), 3u);
+    EXPECT_EQ(mixing["runs"][0]["sink"], "with sink");
+    EXPECT_EQ(mixing["runs"][1]["sink"], "mask-first:1");
+    EXPECT_EQ(mixing["runs"][2]["sink"], "drop-bos");
+    EXPECT_EQ(mixing["runs"][0]["perturbations"], 64);
+    EXPECT_EQ(figures["over_mixing_by_layer"].size(), 3u * 2u);  // condition x layer
+    EXPECT_GT(figures["over_mixing_by_layer"][1]["mean"].get<double>(), 0.0);
+    EXPECT_EQ(figures["over_mixing_by_distance"].size(), 2u * (31u + 31u + 30u));  // layer x distance; drop-bos: T = 31
     const std::string csv = read_text_file(out / "runs.csv", "test");
     EXPECT_EQ(csv.rfind("run,design,params,layers,heads,steps,val_loss,sink1_natural,sink1_random,sink1_repeat", 0), 0u)
         << csv;
@@ -190,9 +205,10 @@ TEST_F(RunReport, HeadlessChromiumDrawsEveryFigureWithoutNetwork) {
     const test::BrowserCheck check = test::browser_check(out / "index.html", out / "screenshot.png");
     ASSERT_TRUE(check.ran) << check.output;
     EXPECT_TRUE(check.result.value("ok", false)) << check.output;
-    // per model: 7 charts (alpha_1, Sink_1, Sink_k, massive, drain, geometry, s_k), 2 layer maps, 2 x 2 head
+    // per model: 7 charts (alpha_1, Sink_1, Sink_k, massive, drain, geometry, s_k), the no-op scatter, the
+    // over-mixing bars and its 3 heatmaps (with the sink, mask-first:1, drop-bos), 2 layer maps, 2 x 2 head
     // maps; 3 training charts
-    EXPECT_EQ(check.result.value("figures", -1), 3 + 2 * (7 + 2 + 2 * 2)) << check.output;
+    EXPECT_EQ(check.result.value("figures", -1), 3 + 2 * (7 + 1 + 1 + 3 + 2 + 2 * 2)) << check.output;
     EXPECT_NE(check.result.value("tooltip", std::string()), "") << check.output;
     EXPECT_TRUE(fs::exists(out / "screenshot.png"));
     std::printf("screenshot: %s\n", (out / "screenshot.png").c_str());
