@@ -131,7 +131,7 @@ TEST(Base64, Rfc4648Vectors) {
 TEST(ReportPage, IsSelfContained) {
     const ReportPage page = demo_page();
     const std::string html = page.html();
-    EXPECT_EQ(page.vega_count(), 2 + kLayers * (1 + kHeads));  // two charts, one view per map
+    EXPECT_EQ(page.vega_count(), 3 + kLayers * (1 + kHeads));  // three charts, one view per map
     EXPECT_NE(html.find("Content-Security-Policy"), std::string::npos);
     EXPECT_EQ(html.find("<script src"), std::string::npos);
     EXPECT_EQ(html.find("<link rel=\"stylesheet\""), std::string::npos);
