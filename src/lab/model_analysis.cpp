@@ -115,6 +115,9 @@ TargetResult analyze_model(Transformer& model, const ProbeSamples& samples, cons
         forward.training = false;
         forward.observer = &capture;
         forward.logits = false;
+        // the graphs are the attention weights themselves, which only the materialised kernel
+        // keeps (auto takes the blockwise kernel from T = 64, analyze's default --seq-len)
+        forward.attention_kernel = AttentionKernel::materialised;
         model.forward(samples.tokens.data() + static_cast<size_t>(n) * T, nullptr, 1, T, forward);
         const an::AttentionSample& s = capture.graph.sample();
         accumulate_raw_row_sums(raw_row_sums, capture.graph.raw_row_sums());

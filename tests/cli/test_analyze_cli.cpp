@@ -272,6 +272,23 @@ void expect_clean_failure(const CommandResult& r, const std::string& needle) {
     EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
 }
 
+// analyze's default length (64 tokens) is where the blockwise kernel takes over under auto; the
+// graphs need the weights, so analyze must run the materialised kernel there too.
+TEST(AnalyzeCli, DefaultLengthWhereTheBlockwiseKernelTakesOver) {
+    const fs::path dir = fresh_temp_dir("analyze_default_length");
+    make_corpus(dir);
+    auto trained = run_sinklab("train --data " + (dir / "corpus.txt").string() +
+                               " --d-model 32 --layers 2 --heads 2 --seq-len 64 --steps 0 --threads 2 --quiet --out " +
+                               (dir / "run").string());
+    ASSERT_EQ(trained.exit_code, 0) << trained.output;
+    const fs::path json_path = dir / "analyze.json";
+    auto r = run_sinklab("analyze --model " + (dir / "run" / "checkpoint").string() +
+                         " --input random --samples 1 --threads 2 --analyses diffusion --json " + json_path.string());
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    const auto j = nlohmann::json::parse(read_file(json_path));
+    EXPECT_EQ(j["analyses"]["diffusion"]["layers"].size(), 2u) << j.dump();
+}
+
 TEST(AnalyzeCli, UnknownAnalysisIsAnError) {
     expect_clean_failure(run_sinklab(base(fixture().model) + " --analyses diffusion,bogus"),
                          "unknown analysis 'bogus'; valid: all, diffusion, spectral, topology, rmt, value, frames");
