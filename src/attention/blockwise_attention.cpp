@@ -116,9 +116,12 @@ float tile_row(RowState& st, float* s, int cols, int a, int b, int key0, float b
 template <AttentionKind K>
 float slot_start(RowState& st, float s_slot, float bias) {
     if constexpr (K == AttentionKind::softmax) {
+        // a slot logit of -inf takes no weight: the row starts empty (m = -inf, S = 0), the state
+        // tile_row expects before any key, not with e^(s* - m) = 1 counted in S
         st.m = s_slot;
-        st.S = 1.0;
-        return 1.0f;
+        const bool empty = s_slot == -INFINITY;
+        st.S = empty ? 0.0 : 1.0;
+        return empty ? 0.0f : 1.0f;
     } else {
         if constexpr (K == AttentionKind::softpick) {
             st.m = s_slot;

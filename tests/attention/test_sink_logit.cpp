@@ -151,8 +151,7 @@ TEST(SinkLogit, OutputIsThePlainOutputTimesSigmoidOfLseMinusTheSink) {
     }
 }
 
-// The materialised and the cache kernel (the blockwise kernel's rows go wrong with a slot logit of
-// -inf: left to its owner, see the closing note of issue 22).
+// Every kernel (the blockwise one once counted e^(s* - m) = 1 for a slot at -inf in its normaliser).
 TEST(SinkLogit, EverySinkAtMinusInfinityIsPlainSoftmax) {
     const Case c(12);
     const std::vector<float> sinks(NH, -std::numeric_limits<float>::infinity());
@@ -161,15 +160,20 @@ TEST(SinkLogit, EverySinkAtMinusInfinityIsPlainSoftmax) {
         materialised(c, mask, sinks, plain, sinked, sink_weights);
         cached(c, mask, sinks.data(), cached_sinked, cached_sink);
         cached(c, mask, nullptr, cached_plain, unused);
-        double worst = 0.0, worst_cached = 0.0, worst_plain = 0.0, largest_sink = 0.0;
+        std::vector<float> blockwise_sinked, blockwise_sink;
+        blockwise(c, mask, sinks, blockwise_sinked, blockwise_sink);
+        double worst = 0.0, worst_cached = 0.0, worst_plain = 0.0, worst_blockwise = 0.0, largest_sink = 0.0;
         for (size_t i = 0; i < plain.size(); ++i) {
             worst = std::max(worst, static_cast<double>(std::abs(sinked[i] - plain[i])));
+            worst_blockwise = std::max(worst_blockwise, static_cast<double>(std::abs(blockwise_sinked[i] - plain[i])));
             worst_cached = std::max(worst_cached, static_cast<double>(std::abs(cached_sinked[i] - cached_plain[i])));
             worst_plain = std::max(worst_plain, static_cast<double>(std::abs(cached_plain[i] - plain[i])));
         }
         for (size_t i = 0; i < sink_weights.size(); ++i)
-            largest_sink = std::max({largest_sink, static_cast<double>(sink_weights[i]), static_cast<double>(cached_sink[i])});
+            largest_sink = std::max({largest_sink, static_cast<double>(sink_weights[i]), static_cast<double>(cached_sink[i]),
+                                     static_cast<double>(blockwise_sink[i])});
         EXPECT_LE(worst, kTol) << "materialised kernel";
+        EXPECT_LE(worst_blockwise, kBlockwiseTol) << "blockwise kernel";
         EXPECT_LE(worst_cached, kTol) << "cache kernel";
         EXPECT_LE(worst_plain, kTol) << "the two kernels' plain softmax";
         EXPECT_LE(largest_sink, kTol) << "sink weights";
