@@ -61,7 +61,7 @@ struct ForwardOptions {
     bool logits = true;
     // A sink intervention on every layer's attention (attention_spec.h): the first keys hidden or
     // key 0 reweighted. With sink_token the sink token is key 0. Inference only (training = false).
-    FirstKeyEdit first_keys;
+    FirstKeyEdit first_keys{};
 };
 
 class KVCache;
