@@ -29,16 +29,8 @@ inline ModelConfig mixing_config(PositionKind positions, const std::string& desi
 // the normed marks; a = 40 keeps key 1's score so far above the others' 0 that its weight is exactly
 // 1 in float in every row (OverMixing.MaskFirstOneMakesTheSinkHeadsUniform checks it).
 inline std::unique_ptr<Transformer> first_token_only_model(int max_seq_len = 128) {
-    ModelConfig c = ModelConfig::for_style("llama");
-    c.positions = PositionKind::learned;
-    c.vocab_size = 16;
-    c.d_model = 8;
-    c.n_layers = 2;
-    c.n_heads = 2;
-    c.n_kv_heads = 2;
-    c.max_seq_len = max_seq_len;
-    auto model = std::make_unique<Transformer>(c);
-    std::fill(model->param_data(), model->param_data() + model->num_params(), 0.0f);
+    auto model = zeroed_tiny_llama(max_seq_len);
+    const ModelConfig& c = model->config();
     Rng rng(99);
     const int C = c.d_model, HS = c.hs();
     for (const ParamInfo& p : model->params()) {
