@@ -12,6 +12,40 @@ namespace sinklab {
 
 using namespace attention_rows;
 
+namespace {
+
+// The rows of one kv head read through KeyValueTiles as j walks up to `last`: a tile of up to
+// kCachedTileRows rows is fetched (rotated, dequantized) when j leaves the current one.
+class TileCursor {
+public:
+    using Fetch = const float* (KeyValueTiles::*)(int, int, int, float*, long&) const;
+    TileCursor(const KeyValueTiles* tiles, Fetch fetch, std::vector<float>& scratch)
+        : tiles_(tiles), fetch_(fetch), scratch_(scratch) {}
+    void reset(int head, int last) {
+        head_ = head;
+        last_ = last;
+        start_ = end_ = 0;
+    }
+    const float* row(int j) {
+        if (j < start_ || j >= end_) {
+            start_ = j;
+            end_ = std::min(last_ + 1, j + kCachedTileRows);
+            base_ = (tiles_->*fetch_)(head_, start_, end_, scratch_.data(), stride_);
+        }
+        return base_ + static_cast<long>(j - start_) * stride_;
+    }
+
+private:
+    const KeyValueTiles* tiles_;
+    Fetch fetch_;
+    std::vector<float>& scratch_;
+    int head_ = 0, last_ = 0, start_ = 0, end_ = 0;
+    const float* base_ = nullptr;
+    long stride_ = 0;
+};
+
+}  // namespace
+
 void cached_attention_forward(const CachedAttentionOutputs& o, const CachedAttentionInputs& in,
                               const AttentionParams& p, const CachedAttentionDims& d, const AttentionSpec& spec,
                               const AttentionMask& mask) {
@@ -21,7 +55,8 @@ void cached_attention_forward(const CachedAttentionOutputs& o, const CachedAtten
     SINKLAB_CHECK(d.n_queries > 0 && d.first_query >= 0 && d.first_query + d.n_queries <= d.n_keys, "attention",
                   "cached attention: {} queries from key index {} do not fit {} keys", d.n_queries, d.first_query,
                   d.n_keys);
-    SINKLAB_CHECK(in.q && in.k && in.v && o.out, "attention", "cached attention needs q, k, v and an output buffer");
+    SINKLAB_CHECK(in.q && ((in.k && in.v) || in.tiles) && o.out, "attention",
+                  "cached attention needs q, k and v (or their tiles) and an output buffer");
     SINKLAB_CHECK(spec.kind != AttentionKind::linear_elu || in.bias.kind == ScoreBiasKind::none, "attention",
                   "linear_elu is a kernel design: an additive score bias (ALiBi, relative) does not apply");
     for (const AttentionParamInfo& info : attention_param_infos(spec, d.NH, d.HS))
@@ -38,6 +73,9 @@ void cached_attention_forward(const CachedAttentionOutputs& o, const CachedAtten
     {
         std::vector<float> scratch(o.weights ? 0 : nk);
         std::vector<float> phi(features ? 2L * HS : 0);  // linear_elu: phi(q), phi(k) of one pair
+        // rows read through tiles (a cache that rotates or dequantizes them): one tile of keys, one of values
+        std::vector<float> key_tile(in.tiles ? static_cast<size_t>(kCachedTileRows) * HS : 0), value_tile(key_tile.size());
+        TileCursor key_rows(in.tiles, &KeyValueTiles::keys, key_tile), value_rows(in.tiles, &KeyValueTiles::values, value_tile);
         #pragma omp for schedule(static)
         for (int h = 0; h < d.NH; ++h) {
             const long kv_offset = static_cast<long>(h / group) * HS;
@@ -52,9 +90,10 @@ void cached_attention_forward(const CachedAttentionOutputs& o, const CachedAtten
                 const int lo = mask.lo(query), hi = mask.hi(query, nk);
                 const int pi = in.query_positions ? in.query_positions[i] : query;
                 if (features) elu1_features(phi.data(), q, 1, HS, HS);
+                if (in.tiles) key_rows.reset(h / group, hi);
                 // the scores s_j = scale q.k_j (phi(q).phi(k_j) for linear_elu), soft-capped, + bias(p_i, p_j)
                 for (int j = lo; j <= hi; ++j) {
-                    const float* k = in.k + static_cast<long>(j) * in.kv_stride + kv_offset;
+                    const float* k = in.tiles ? key_rows.row(j) : in.k + static_cast<long>(j) * in.kv_stride + kv_offset;
                     const float* a = q;
                     if (features) {
                         elu1_features(phi.data() + HS, k, 1, HS, HS);
@@ -83,8 +122,9 @@ void cached_attention_forward(const CachedAttentionOutputs& o, const CachedAtten
                 for (int e = 0; e < HS; ++e) out[e] = vb ? vb[e] : 0.0f;
                 if (vs)
                     for (int e = 0; e < HS; ++e) out[e] += r.slot_weight * vs[e];
+                if (in.tiles) value_rows.reset(h / group, hi);
                 for (int j = lo; j <= hi; ++j) {
-                    const float* v = in.v + static_cast<long>(j) * in.kv_stride + kv_offset;
+                    const float* v = in.tiles ? value_rows.row(j) : in.v + static_cast<long>(j) * in.kv_stride + kv_offset;
                     const float w = row[j];
                     #pragma omp simd
                     for (int e = 0; e < HS; ++e) out[e] += w * v[e];

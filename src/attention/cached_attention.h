@@ -23,6 +23,19 @@ struct CachedAttentionDims {
     int first_query = 0;
 };
 
+// Key and value rows that are not plain floats in memory: a cache that holds its keys before RoPE,
+// or quantized (model/kv_cache.h), hands the kernel kCachedTileRows rows of one kv head at a time,
+// rotated and dequantized into the kernel's scratch, so the kernel never needs a whole-cache copy.
+class KeyValueTiles {
+public:
+    virtual ~KeyValueTiles() = default;
+    // The keys (values) of kv head `head` for rows [j0, j1), j1 - j0 <= kCachedTileRows: the first
+    // row, with `stride` floats between rows; either in the cache or written into scratch (HS per row).
+    virtual const float* keys(int head, int j0, int j1, float* scratch, long& stride) const = 0;
+    virtual const float* values(int head, int j0, int j1, float* scratch, long& stride) const = 0;
+};
+inline constexpr int kCachedTileRows = 64;
+
 struct CachedAttentionInputs {
     const float* q = nullptr;  // (n_queries, q_stride), NH heads of HS floats at the start of each row
     long q_stride = 0;
@@ -32,6 +45,7 @@ struct CachedAttentionInputs {
     ScoreBias bias;
     const int* query_positions = nullptr;  // (n_queries) positions of the score bias; null: first_query + i
     const int* key_positions = nullptr;    // (n_keys); null: the key index
+    const KeyValueTiles* tiles = nullptr;  // given: the keys and values are read through it (k, v unused)
 };
 
 struct CachedAttentionOutputs {

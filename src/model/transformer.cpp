@@ -716,67 +716,78 @@ double Transformer::forward(const int32_t* tokens, const int32_t* targets, int B
 const float* Transformer::forward_step(const int32_t* tokens, const int* positions, int n, KVCache& cache,
                                        TensorObserver* obs) {
     const ModelConfig& c = config_;
+    const AttentionSpec& spec = c.attention;
     SINKLAB_CHECK(n > 0, "model", "forward_step needs at least one token");
-    SINKLAB_CHECK(!c.attention.uses_sink_token(), "model",
-                  "generation with a KV cache does not prepend the sink token of attention 'sink_token' yet");
     SINKLAB_CHECK(cache.layers() == c.n_layers && cache.row_width() == static_cast<long>(c.n_kv_heads) * c.hs(),
                   "model", "the KV cache was made for another model configuration");
-    SINKLAB_CHECK(cache.length() + n <= cache.capacity(), "model",
+    // sink_token: the first step of a cache puts the learned token first, at position 0, as every
+    // training sequence had it; it stays in the cache as its row 0 and gives no logits.
+    const int sink = spec.uses_sink_token() && cache.length() == 0 ? 1 : 0;
+    const int rows = n + sink;  // the rows this step runs
+    SINKLAB_CHECK(cache.length() + rows <= cache.capacity(), "model",
                   "the KV cache is full: it holds {} of {} tokens and {} more were given", cache.length(),
-                  cache.capacity(), n);
+                  cache.capacity(), rows);
     SINKLAB_CHECK(c.prefix <= cache.length() + n, "model",
                   "a prefix-LM model needs its whole prefix ({} tokens) in the first step", c.prefix);
-    int last_position = 0;
+    ensure_activations(1, rows, false);  // before the tokens and positions: a new shape resets acts_
+    Activations& a = acts_;
+    a.tokens.assign(sink, 0);  // the sink row's placeholder token: embed writes the sink token over it
+    a.positions.assign(sink, 0);
     for (int i = 0; i < n; ++i) {
         SINKLAB_CHECK(tokens[i] >= 0 && tokens[i] < c.vocab_size, "model",
                       "token id {} is outside the vocabulary (size {})", tokens[i], c.vocab_size);
-        SINKLAB_CHECK(positions[i] >= 0, "model", "position {} is negative", positions[i]);
-        last_position = std::max(last_position, positions[i]);
+        SINKLAB_CHECK(positions[i] >= (spec.uses_sink_token() ? 1 : 0), "model", "position {} is {}", positions[i],
+                      spec.uses_sink_token() ? "below 1 (the sink token holds position 0)" : "negative");
+        a.tokens.push_back(tokens[i]);
+        a.positions.push_back(positions[i]);
     }
+    // every key's position, the held rows' then the new ones': the keys are rotated and biased at them
+    const std::vector<int>& key_positions = cache.key_positions_with(a.positions);
+    const int last_position = *std::max_element(key_positions.begin(), key_positions.end());
     check_positions(last_position);
-    ensure_activations(1, n, false);
-    Activations& a = acts_;
     a.training = false;
     a.has_targets = false;
-    a.tokens.assign(tokens, tokens + n);
-    a.positions.assign(positions, positions + n);
     a.rope = c.positions == PositionKind::rope ? &rope_table(last_position) : nullptr;
     const int C = c.d_model, QKV = c.qkv_width(), HS = c.hs();
-    const int first = cache.length(), keys = first + n;
-    step_weights_ = Tensor({c.n_heads, n, keys});
-    if (c.attention.has_slot()) step_slot_weights_ = Tensor({c.n_heads, n});
+    const int first = cache.length(), keys = first + rows;
+    if (step_weights_.numel() < static_cast<int64_t>(c.n_heads) * rows * keys)
+        step_weights_ = Tensor({c.n_heads, rows, keys});
+    if (spec.has_slot() && step_slot_weights_.numel() < static_cast<int64_t>(c.n_heads) * rows)
+        step_slot_weights_ = Tensor({c.n_heads, rows});
 
-    embed(a.resid.data(), tokens, a.positions.data(), 1, n, false);
-    if (obs) obs->observe(Tap::embed, -1, a.resid.data(), {n, C});
+    embed(a.resid.data(), a.tokens.data(), a.positions.data(), 1, rows, sink);
+    if (obs) obs->observe(Tap::embed, -1, a.resid.data(), {rows, C});
 
     const long kv_width = cache.row_width();
-    // the positions of the held keys and of the new ones (the score bias reads them)
-    std::vector<int> key_positions = cache.positions();
-    key_positions.insert(key_positions.end(), positions, positions + n);
+    cache.reserve(rows);
     const ScoreBias bias = score_bias();
     const AttendFn attend = [&](int l, const BlockBuffers& buf) {
-        // append this step's keys and values, then attend over everything held
+        // the queries rotated at their positions; this step's keys appended before RoPE with the
+        // values, then attention over everything held, each key rotated at its row's position as the
+        // kernel reads it (block_forward got no RoPE table, so that the keys stay unrotated)
+        if (a.rope) rope_forward(buf.qkv, a.positions.data(), rows, c.n_heads, HS, QKV, *a.rope);
         const float* qkv = buf.qkv;
-        float* k_rows = cache.keys(l) + static_cast<long>(first) * kv_width;
-        float* v_rows = cache.values(l) + static_cast<long>(first) * kv_width;
-        for (int i = 0; i < n; ++i) {
+        for (int i = 0; i < rows; ++i) {
             const float* row = qkv + static_cast<long>(i) * QKV;
-            std::memcpy(k_rows + i * kv_width, row + c.n_heads * HS, kv_width * sizeof(float));
-            std::memcpy(v_rows + i * kv_width, row + c.n_heads * HS + kv_width, kv_width * sizeof(float));
+            std::memcpy(cache.key_row(l, first + i), row + c.n_heads * HS, kv_width * sizeof(float));
+            std::memcpy(cache.value_row(l, first + i), row + c.n_heads * HS + kv_width, kv_width * sizeof(float));
         }
-        const CachedAttentionInputs in{qkv,  QKV,       cache.keys(l), cache.values(l), kv_width,
-                                       bias, positions, key_positions.data()};
+        const CachedLayerTiles tiles(cache, l, HS, key_positions.data(), a.rope);
+        CachedAttentionInputs in{qkv, QKV, nullptr, nullptr, 0, bias, a.positions.data(), key_positions.data()};
+        in.tiles = &tiles;
         const CachedAttentionOutputs out{buf.attout, static_cast<long>(c.n_heads) * HS, step_weights_.data(),
-                                         c.attention.has_slot() ? step_slot_weights_.data() : nullptr};
+                                         spec.has_slot() ? step_slot_weights_.data() : nullptr};
         cached_attention_forward(out, in, attention_params(l),
-                                 CachedAttentionDims{c.n_heads, c.n_kv_heads, HS, n, keys, first}, c.attention,
-                                 AttentionMask{c.window_of(l), c.prefix});
-        if (obs && out.slot_weights) obs->observe(Tap::attn_slot_weights, l, out.slot_weights, {1, c.n_heads, n});
-        if (obs) obs->observe(Tap::attn_weights, l, step_weights_.data(), {1, c.n_heads, n, keys});
+                                 CachedAttentionDims{c.n_heads, c.n_kv_heads, HS, rows, keys, first}, spec,
+                                 attention_mask(l, spec.uses_sink_token() ? 1 : 0));
+        if (obs && out.slot_weights) obs->observe(Tap::attn_slot_weights, l, out.slot_weights, {1, c.n_heads, rows});
+        if (obs) obs->observe(Tap::attn_weights, l, step_weights_.data(), {1, c.n_heads, rows, keys});
     };
-    for (int l = 0; l < c.n_layers; ++l) block_forward(l, block_buffers(l), n, a.positions.data(), a.rope, attend, obs);
-    cache.commit(n, positions);
-    head_forward(a.resid.data() + static_cast<long>(c.n_layers % 2) * n * C, n, obs);
+    for (int l = 0; l < c.n_layers; ++l)
+        block_forward(l, block_buffers(l), rows, a.positions.data(), nullptr, attend, obs);
+    cache.commit(rows, a.positions.data());
+    // the head reads the real tokens' rows
+    head_forward(a.resid.data() + (static_cast<long>(c.n_layers % 2) * rows + sink) * C, n, obs);
     return a.logits.data();
 }
 

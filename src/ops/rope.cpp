@@ -1,4 +1,5 @@
 #include "ops/rope.h"
+#include "ops/rope_head.h"
 
 #include <cmath>
 
@@ -32,21 +33,11 @@ RopeTable RopeTable::build(const std::vector<double>& inv_freq, int max_position
 
 static void rotate(float* x, const int* positions, int n_tokens, int n_heads, int HS, long row_stride,
                    const RopeTable& table, float sign) {
-    const int half = table.rotary_dim / 2;
     #pragma omp parallel for schedule(static)
     for (int t = 0; t < n_tokens; ++t) {
         const int p = positions[t];
         SINKLAB_ASSERT(p >= 0 && p < table.positions);
-        const float* c = table.cos.data() + static_cast<size_t>(p) * half;
-        const float* s = table.sin.data() + static_cast<size_t>(p) * half;
-        for (int h = 0; h < n_heads; ++h) {
-            float* v = x + t * row_stride + static_cast<long>(h) * HS;
-            for (int i = 0; i < half; ++i) {
-                float a = v[i], b = v[i + half];
-                v[i] = a * c[i] - sign * b * s[i];
-                v[i + half] = b * c[i] + sign * a * s[i];
-            }
-        }
+        for (int h = 0; h < n_heads; ++h) rope_rotate_head(x + t * row_stride + static_cast<long>(h) * HS, table, p, sign);
     }
 }
 

@@ -155,5 +155,22 @@ TEST(KvCache, RejectsMisuse) {
     EXPECT_THROW(gpt2->forward_step(ids.data(), &far, 1, learned), Error);
 }
 
+TEST(KvCache, RemovingRowsMovesTheLastRowsIntoTheHoles) {
+    auto model = load_model(fixture("hf/llama"));
+    const std::vector<int32_t> ids = random_ids(10, model->config().vocab_size, 19);
+    KVCache cache(model->config(), 12);
+    std::vector<int> positions(10);
+    for (int i = 0; i < 10; ++i) positions[i] = i;
+    model->forward_step(ids.data(), positions.data(), 10, cache);
+    const std::vector<float> row8(cache.key_row(1, 8), cache.key_row(1, 8) + cache.row_width());
+    const std::vector<int> rows = {5, 2, 9, 3};
+    std::vector<std::pair<int, int>> moves;
+    cache.remove_rows(rows, [&](int from, int to) { moves.emplace_back(from, to); });
+    // holes 2, 3 and 5 below the 6 kept rows take rows 6, 7 and 8 (9 was dropped)
+    EXPECT_EQ(moves, (std::vector<std::pair<int, int>>{{6, 2}, {7, 3}, {8, 5}}));
+    EXPECT_EQ(cache.positions(), (std::vector<int>{0, 1, 6, 7, 4, 8}));
+    EXPECT_EQ(std::vector<float>(cache.key_row(1, 5), cache.key_row(1, 5) + cache.row_width()), row8);
+}
+
 }  // namespace
 }  // namespace sinklab
