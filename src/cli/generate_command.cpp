@@ -1,6 +1,7 @@
 // `sinklab generate`: text from a model with a KV cache, greedy or sampled (temperature, top-p),
 // streamed to stdout; timings to stderr. `--json` prints {"prompt_ids": [...], "generated_ids": [...]}
-// instead, for scripts.
+// instead, for scripts. `--cache POLICY` runs the streaming caches of src/stream: with any policy but
+// dense, generation goes on in constant memory for any --max-new-tokens.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -37,6 +38,10 @@ struct GenerateArgs {
     bool no_bos = false;
     bool ignore_eos = false;
     bool json = false;
+    std::string cache = "dense";
+    std::string positions = "reindexed";
+    std::string kv = "f32";
+    std::string kv_exact = "none";
     int threads = 0;
 };
 
@@ -105,6 +110,10 @@ int run_generate(const GenerateArgs& args) {
     options.sampling = {args.greedy, args.temperature, args.top_p};
     options.seed = args.seed;
     options.ignore_eos = args.ignore_eos;
+    options.cache = parse_cache_policy(args.cache, "--cache");
+    options.streaming.positions = parse_stream_positions(args.positions);
+    options.streaming.kv = parse_kv_precision(args.kv);
+    options.streaming.exact = parse_exact_tokens(args.kv_exact);
     check_generation_options(options);
     set_threads(args.threads);
 
@@ -140,12 +149,13 @@ int run_generate(const GenerateArgs& args) {
     if (tokenizer && tokenizer->eos_id) options.eos_ids.push_back(*tokenizer->eos_id);
 
     if (const std::string note = beyond_context_note(model->config(), static_cast<int>(prompt.size()), options.max_new_tokens);
-        !note.empty())
+        !note.empty() && std::holds_alternative<DenseCache>(options.cache))
         std::fprintf(stderr, "%s\n", note.c_str());
     TextStream stream(args.json ? nullptr : tokenizer.get());
     const Generation g = generate(*model, prompt, options, [&](const std::vector<int32_t>& ids) {
         if (!args.json) stream.show(ids);
     });
+    std::fprintf(stderr, "KV cache: %s\n", g.cache.c_str());
     if (args.json) {
         std::printf("%s\n", nlohmann::json{{"prompt_ids", prompt}, {"generated_ids", g.generated}}.dump().c_str());
     } else {
@@ -187,6 +197,16 @@ void add_generate_command(CLI::App& app) {
     cmd->add_flag("--no-bos", args->no_bos, "do not add the tokenizer's BOS token before --prompt");
     cmd->add_flag("--ignore-eos", args->ignore_eos, "keep generating past end-of-sequence tokens");
     cmd->add_flag("--json", args->json, "print {\"prompt_ids\": [...], \"generated_ids\": [...]} instead of text");
+    cmd->add_option("--cache", args->cache,
+                    "KV-cache policy: dense (stops at learned positions) or a streaming one that goes on in constant "
+                    "memory: window:W, sink:S+W, sink:auto+W, shift:K, recompute:W (docs/streaming.md)")
+        ->capture_default_str();
+    cmd->add_option("--positions", args->positions,
+                    "reindexed (kept tokens take their places in the cache) or absolute")
+        ->capture_default_str();
+    cmd->add_option("--kv", args->kv, "KV-cache precision: f32, int8 or int4 (docs/streaming.md)")->capture_default_str();
+    cmd->add_option("--kv-exact", args->kv_exact, "tokens a quantized cache keeps in f32: none, first:S, auto:S")
+        ->capture_default_str();
     cmd->add_option("--threads", args->threads, "threads (0 = all cores)")->check(CLI::NonNegativeNumber);
     cmd->callback([args] {
         int rc = run_generate(*args);

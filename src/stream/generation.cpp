@@ -8,7 +8,6 @@
 #include <fmt/format.h>
 
 #include "core/error.h"
-#include "model/kv_cache.h"
 
 namespace sinklab {
 
@@ -47,9 +46,13 @@ Generation generate(Transformer& model, const std::vector<int32_t>& prompt, cons
     SINKLAB_CHECK(P >= 1, "generate", "the prompt is empty");
     // Learned positions end at max_seq_len; the others (RoPE, sinusoidal, ALiBi, relative, none)
     // extrapolate, and the generation goes on past it.
+    // A policy other than dense streams past them in constant memory.
     const bool bounded = c.positions == PositionKind::learned;
-    SINKLAB_CHECK(!bounded || P <= c.max_seq_len, "generate",
-                  "the prompt has {} tokens; the model's learned positions end at {}", P, c.max_seq_len);
+    const bool dense = std::holds_alternative<DenseCache>(options.cache);
+    SINKLAB_CHECK(!dense || !bounded || P <= c.max_seq_len, "generate",
+                  "the prompt has {} tokens; the model's learned positions end at {} (a --cache policy other than "
+                  "dense streams past them)",
+                  P, c.max_seq_len);
     check_generation_options(options);
     auto is_eos = [&](int32_t id) {
         return !options.ignore_eos && std::find(options.eos_ids.begin(), options.eos_ids.end(), id) != options.eos_ids.end();
@@ -58,16 +61,21 @@ Generation generate(Transformer& model, const std::vector<int32_t>& prompt, cons
         if (on_tokens) on_tokens(ids);
     };
 
-    KVCache cache(c, bounded ? std::min(c.max_seq_len, P + options.max_new_tokens) : P + options.max_new_tokens);
+    StreamingOptions streaming = options.streaming;
+    // dense holds the prompt and what is generated, never more than needed
+    const int needed = P + std::max(options.max_new_tokens, 1);
+    if (dense) streaming.max_cache = bounded ? std::min(c.max_seq_len, needed) : needed;
+    StreamingCache cache(model, options.cache, streaming);
     Rng rng(options.seed);
     std::vector<int32_t> ids = prompt;
     show(ids);
     Generation g;
     g.stop = "max-new-tokens";
+    g.cache = fmt::format("{}, {} positions, {} (exact: {}), {} bytes", policy_name(cache.policy()),
+                          to_string(cache.options().positions), to_string(cache.options().kv),
+                          to_string(cache.options().exact), cache.cache_bytes());
     const auto prefill_start = std::chrono::steady_clock::now();
-    std::vector<int> positions(P);
-    std::iota(positions.begin(), positions.end(), 0);
-    const float* logits = model.forward_step(prompt.data(), positions.data(), P, cache) + static_cast<size_t>(P - 1) * V;
+    const float* logits = cache.step(prompt.data(), P) + static_cast<size_t>(P - 1) * V;
     const auto decode_start = std::chrono::steady_clock::now();
     while (static_cast<int>(g.generated.size()) < options.max_new_tokens) {
         const int32_t next = sample_next_token(logits, V, options.sampling, rng);
@@ -78,13 +86,12 @@ Generation generate(Transformer& model, const std::vector<int32_t>& prompt, cons
             g.stop = "end of sequence";
             break;
         }
-        if (bounded && static_cast<int>(ids.size()) >= c.max_seq_len) {
+        if (static_cast<int>(g.generated.size()) == options.max_new_tokens) break;
+        if (dense && static_cast<int>(ids.size()) >= streaming.max_cache) {  // learned positions: the context is full
             g.stop = fmt::format("the model's context ({} tokens)", c.max_seq_len);
             break;
         }
-        if (static_cast<int>(g.generated.size()) == options.max_new_tokens) break;
-        const int position = static_cast<int>(ids.size()) - 1;
-        logits = model.forward_step(&next, &position, 1, cache);
+        logits = cache.step(&next, 1);
     }
     const auto end = std::chrono::steady_clock::now();
     g.prefill_seconds = std::chrono::duration<double>(decode_start - prefill_start).count();

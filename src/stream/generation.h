@@ -9,6 +9,7 @@
 
 #include "core/rng.h"
 #include "model/transformer.h"
+#include "stream/streaming_cache.h"
 
 namespace sinklab {
 
@@ -26,8 +27,12 @@ struct GenerationOptions {
     int max_new_tokens = 128;
     SamplingOptions sampling;
     uint64_t seed = 0;                // of the sampler
-    std::vector<int32_t> eos_ids;     // generation stops after one of them
+    std::vector<int32_t> eos_ids{};   // generation stops after one of them
     bool ignore_eos = false;          // keep going past them
+    // The KV cache (stream/streaming_cache.h): dense holds the prompt and every new token (up to the
+    // learned positions); any other policy generates in constant memory for any max_new_tokens.
+    CachePolicy cache = DenseCache{};
+    StreamingOptions streaming{};  // positions, precision, exact tokens (its max_cache is set here for dense)
 };
 
 struct Generation {
@@ -35,6 +40,7 @@ struct Generation {
     std::string stop;                // why it stopped: "max-new-tokens", "end of sequence", "the model's context (N tokens)"
     double prefill_seconds = 0.0;    // the prompt's pass
     double decode_seconds = 0.0;     // the cached steps
+    std::string cache;               // the cache: its policy, positions, precision and bytes, in words
 };
 
 // Throws naming the flag for options generate cannot run with.

@@ -104,6 +104,32 @@ TEST(Generate, RopeModelsGenerateBeyondMaxSeqLen) {
     expect_greedy_is_the_argmax(model, prompt, g);
 }
 
+// A streaming cache (sink:2+6: 9 tokens attended) takes a learned-position model past its context of
+// 12 in constant memory: while the sequence fits the cache, every token is dense's; after it, each
+// is the argmax of the cache's own logits, and the cache's bytes do not grow.
+TEST(Generate, AStreamingCacheGoesPastTheContextInConstantMemory) {
+    Transformer model([] {
+        ModelConfig c = tiny_llama();
+        c.positions = PositionKind::learned;
+        return c;
+    }());
+    model.init_weights(5);
+    const std::vector<int32_t> prompt = {3, 1, 4};
+    GenerationOptions options{.max_new_tokens = 40, .sampling = {.greedy = true}, .cache = parse_cache_policy("sink:2+6")};
+    const Generation streamed = generate(model, prompt, options);
+    ASSERT_EQ(streamed.generated.size(), 40u);
+    EXPECT_EQ(streamed.stop, "max-new-tokens");
+    EXPECT_NE(streamed.cache.find("sink:2+6"), std::string::npos) << streamed.cache;
+    options.cache = DenseCache{};
+    const Generation dense = generate(model, prompt, options);
+    // 3 + 6 tokens fit the cache before its first eviction: the first 6 new tokens are dense's
+    EXPECT_EQ(std::vector<int32_t>(streamed.generated.begin(), streamed.generated.begin() + 6),
+              std::vector<int32_t>(dense.generated.begin(), dense.generated.begin() + 6));
+    options.cache = parse_cache_policy("sink:2+6");
+    options.max_new_tokens = 200;
+    EXPECT_EQ(generate(model, prompt, options).cache, streamed.cache);  // the same bytes for 5x the tokens
+}
+
 TEST(Generate, StopsAtEndOfSequenceUnlessTold) {
     Transformer model(tiny_llama());
     model.init_weights(5);
