@@ -9,6 +9,7 @@ void add_sweep_command(CLI::App& app);
 void add_probe_command(CLI::App& app);
 void add_perturb_command(CLI::App& app);
 void add_generate_command(CLI::App& app);
+void add_stream_command(CLI::App& app);
 void add_tokenize_command(CLI::App& app);
 void add_export_command(CLI::App& app);
 void add_analyze_command(CLI::App& app);

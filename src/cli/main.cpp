@@ -37,6 +37,7 @@ int main(int argc, char** argv) {
     sinklab::cli::add_probe_command(app);
     sinklab::cli::add_perturb_command(app);
     sinklab::cli::add_generate_command(app);
+    sinklab::cli::add_stream_command(app);
     sinklab::cli::add_tokenize_command(app);
     sinklab::cli::add_export_command(app);
     sinklab::cli::add_analyze_command(app);

@@ -1,4 +1,5 @@
 #include "io/corpus.h"
+#include "io/corpus_bytes.h"
 
 #include <algorithm>
 #include <cstdlib>
@@ -12,12 +13,11 @@ namespace sinklab {
 
 namespace fs = std::filesystem;
 
-ByteCorpus load_byte_corpus(const fs::path& path, double val_fraction) {
+std::vector<uint8_t> read_corpus_bytes(const fs::path& path, std::vector<std::string>* files_read) {
     std::error_code ec;
     if (!fs::exists(path, ec))
         fail("data", "{}: no such file or folder{}", path.string(),
              path.string().find("sotu") != std::string::npos ? " (run scripts/setup.sh to install the default corpus)" : "");
-    ByteCorpus corpus;
     std::vector<fs::path> files;
     if (fs::is_directory(path, ec)) {
         for (const auto& entry : fs::directory_iterator(path))
@@ -33,10 +33,20 @@ ByteCorpus load_byte_corpus(const fs::path& path, double val_fraction) {
         SINKLAB_CHECK(in.good(), "data", "{}: cannot open", f.string());
         std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
         all.insert(all.end(), bytes.begin(), bytes.end());
-        corpus.files.push_back(f.string());
+        if (files_read) files_read->push_back(f.string());
     }
     SINKLAB_CHECK(!all.empty(), "data", "{}: no data (empty file{})", path.string(), files.size() > 1 ? "s" : "");
-    const size_t n_val = static_cast<size_t>(static_cast<double>(all.size()) * val_fraction);
+    return all;
+}
+
+size_t validation_bytes(size_t total_bytes, double val_fraction) {
+    return static_cast<size_t>(static_cast<double>(total_bytes) * val_fraction);
+}
+
+ByteCorpus load_byte_corpus(const fs::path& path, double val_fraction) {
+    ByteCorpus corpus;
+    const std::vector<uint8_t> all = read_corpus_bytes(path, &corpus.files);
+    const size_t n_val = validation_bytes(all.size(), val_fraction);
     SINKLAB_CHECK(n_val >= 2 && all.size() - n_val >= 2, "data",
                   "{}: {} bytes is too little data for a validation split of {}", path.string(), all.size(), val_fraction);
     corpus.train.assign(all.begin(), all.end() - static_cast<long>(n_val));

@@ -1,4 +1,5 @@
 #include "lab/run_report.h"
+#include "lab/stream_run.h"
 
 #include <algorithm>
 #include <cmath>
@@ -287,6 +288,16 @@ void add_training_section(ReportPage& page, const std::vector<ReportEntry>& entr
                          training_alpha_caption(alpha));
 }
 
+// Long-stream perplexity per KV-cache policy (lab/stream_run.h).
+void add_stream_section(ReportPage& page, const StreamResults& stream) {
+    const StreamFigure f = stream_figure(stream.json);
+    page.section("Streaming: " + stream.file.filename().string())
+        .vega_figure(vega_line_chart(f.curves, {.title = f.title, .x_label = f.x_label, .y_label = f.y_label}),
+                     f.caption)
+        .table(f.table, "Each policy's perplexity over the whole stream and over its last sample, its speed, the "
+                        "KV cache's bytes and the process's peak resident memory (sinklab stream).");
+}
+
 void add_model_section(ReportPage& page, const ReportEntry& e) {
     const ModelMeasurement& m = *e.measured;
     page.section(e.source.name);
@@ -508,6 +519,7 @@ ReportOutcome build_report(const std::vector<fs::path>& inputs, ReportOptions op
     outcome.eps = options.measure.eps;
     ReportSources found = find_report_sources(inputs);
     outcome.notes = found.notes;
+    outcome.streams = std::move(found.streams);
     const bool wants_natural = std::count(options.measure.inputs.begin(), options.measure.inputs.end(), InputKind::natural) > 0;
     if (wants_natural && options.measure.natural_text.empty()) {
         auto [text, source] = default_probe_text(outcome.notes);
@@ -551,8 +563,9 @@ ReportOutcome build_report(const std::vector<fs::path>& inputs, ReportOptions op
     outcome.findings = no_sink_findings(outcome, options.reference);
     ReportPage page(options.title);
     if (!outcome.has_content()) {
-        page.paragraph("Nothing to report: no training run, sweep or model was found in the inputs (see below).");
-    } else {
+        page.paragraph("Nothing to report: no training run, sweep, model or stream result was found in the inputs "
+                       "(see below).");
+    } else if (!outcome.entries.empty()) {
         page.paragraph(fmt::format(
             "{} run(s) or model(s); each model probed on {} input ({} samples of {} tokens). Sink_1 is the share of "
             "layer-heads whose mean attention to token 1 (alpha_1) exceeds {} (docs/probe.md).",
@@ -564,7 +577,8 @@ ReportOutcome build_report(const std::vector<fs::path>& inputs, ReportOptions op
         page.section("What was found");
         for (const std::string& note : outcome.notes) page.paragraph(note);
     }
-    if (outcome.has_content()) {
+    for (const StreamResults& stream : outcome.streams) add_stream_section(page, stream);
+    if (!outcome.entries.empty()) {
         page.section("Comparison")
             .table(outcome.comparison,
                    "One row per run or model: final validation loss, Sink_1 (%) per input kind, the largest "
@@ -584,6 +598,12 @@ ReportOutcome build_report(const std::vector<fs::path>& inputs, ReportOptions op
                    {"inputs", input_list}, {"seq_len", measure.seq_len}, {"samples", measure.samples}};
     report["entries"] = json::array();
     for (const ReportEntry& e : outcome.entries) report["entries"].push_back(entry_json(e));
+    for (const StreamResults& stream : outcome.streams) {
+        json policies = json::array();
+        for (const json& p : stream.json.at("policies"))
+            policies.push_back({{"policy", p.at("policy")}, {"settings", p.at("settings")}, {"summary", p.at("summary")}});
+        report["streams"].push_back({{"file", stream.file.string()}, {"policies", policies}});
+    }
     for (const SweepTable& sweep : found.sweeps) report["sweeps"].push_back({{"folder", sweep.folder.string()},
                                                                            {"csv", to_csv(sweep.table)}});
     write_file_atomic(options.out / "report.json", report.dump(1) + "\n");

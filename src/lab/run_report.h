@@ -39,8 +39,9 @@ struct ReportOutcome {
     // Sentences computed from the measurements, shown under the summary: each training run that formed
     // no sink says so, and names the reference model's sink when there is one.
     std::vector<std::string> findings;
+    std::vector<StreamResults> streams;  // `sinklab stream` results, drawn in a section each
 
-    bool has_content() const { return !entries.empty(); }
+    bool has_content() const { return !entries.empty() || !streams.empty(); }
     // One line per entry, computed from what was measured: its final validation loss, where it has a
     // first-token sink or that none formed (probe/probe_report.h sink_finding, on natural input when
     // measured), and its Sink_1 on each input kind.

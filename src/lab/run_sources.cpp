@@ -149,6 +149,14 @@ ReportSources find_report_sources(const std::vector<fs::path>& paths) {
                                                          : path.filename().string();
         if (!fs::exists(path, ec)) {
             found.notes.push_back(fmt::format("{}: no such file or folder", shown));
+        } else if (fs::is_regular_file(path, ec) && path.extension() == ".json") {
+            std::ifstream in(path);
+            nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+            if (!j.is_discarded() && j.is_object() && j.value("command", "") == "stream" && j.contains("policies"))
+                found.streams.push_back({path, std::move(j)});
+            else
+                found.notes.push_back(fmt::format("{}: a JSON file that is not the output of `sinklab stream`; skipped",
+                                                  shown));
         } else if (fs::is_regular_file(path, ec)) {
             if (path.extension() == ".bin") found.sources.push_back({unique_name(stem), path, std::nullopt, path, {}});
             else found.notes.push_back(fmt::format("{}: a file that is not a llama2.c checkpoint (.bin); skipped", shown));

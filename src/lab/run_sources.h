@@ -45,14 +45,21 @@ struct SweepTable {
     Table table;
 };
 
+// The JSON of a `sinklab stream` run (lab/stream_run.h).
+struct StreamResults {
+    std::filesystem::path file;
+    nlohmann::json json;
+};
+
 struct ReportSources {
     std::vector<ReportSource> sources;
     std::vector<SweepTable> sweeps;
+    std::vector<StreamResults> streams;
     std::vector<std::string> notes;  // inputs that held nothing to report
 };
 
 // Classifies each path: a run folder, a sweep folder (its runs, in name order), a model folder or
-// llama2.c file; a path that is none of these gets a note saying what it holds.
+// llama2.c file, the JSON of `sinklab stream`; a path that is none of these gets a note saying what it holds.
 ReportSources find_report_sources(const std::vector<std::filesystem::path>& paths);
 
 }  // namespace sinklab
