@@ -142,14 +142,15 @@ AttentionSavedNeeds attention_saved_needs(const AttentionSpec& spec) {
 }
 
 void attention_forward(float* out, const AttentionSaved& saved, const AttentionInputs& in, const AttentionParams& p,
-                       const AttentionDims& d, const AttentionSpec& spec, const AttentionMask& mask) {
-    check_call(saved, in, p, d, spec, mask);
+                       const AttentionDims& d, const AttentionSpec& spec, const AttentionMask& batch_mask) {
+    check_call(saved, in, p, d, spec, batch_mask);
     const int T = d.T, HS = d.HS, group = d.NH / d.NKV;
     const long qs = d.qkv_stride(), os = d.out_stride();
     const float scale = attention_scale(spec, HS);
     const bool features = spec.kind == AttentionKind::linear_elu;
-    const std::vector<Strip> head_strips = strips(T, mask);
     const DistanceBias bias(in.bias, d.NH, T);
+    // Key lengths change which columns a call writes from one call to the next: rows are then written whole.
+    const bool zeros_kept = saved.zeros_kept && !batch_mask.key_lengths;
     #pragma omp parallel
     {
         std::vector<float> phi(features ? 2L * T * HS : 0);  // linear_elu: phi(q), phi(k) (T, HS) each
@@ -159,6 +160,8 @@ void attention_forward(float* out, const AttentionSaved& saved, const AttentionI
             for (int h = 0; h < d.NH; ++h) {
                 const int kvh = h / group;
                 const long bh = static_cast<long>(b) * d.NH + h;
+                const AttentionMask mask = batch_mask.sequence(b);
+                const std::vector<Strip> head_strips = strips(T, mask);
                 const float* q = in.qkv + static_cast<long>(b) * T * qs + static_cast<long>(h) * HS;
                 const float* k = in.qkv + static_cast<long>(b) * T * qs + static_cast<long>(d.NH + kvh) * HS;
                 const float* v = in.qkv + static_cast<long>(b) * T * qs + static_cast<long>(d.NH + d.NKV + kvh) * HS;
@@ -182,7 +185,7 @@ void attention_forward(float* out, const AttentionSaved& saved, const AttentionI
                 const RowFunction rf = row_function(spec, p, h);
                 for (const Strip& st : head_strips) {
                     strip_scores(w, st, sa, sstride, key_t.data(), bias, h, spec.softcap, T, HS, scale, mask);
-                    const Fill fill = saved.zeros_kept ? Fill{st.c0, st.c1} : Fill{0, T};
+                    const Fill fill = zeros_kept ? Fill{st.c0, st.c1} : Fill{0, T};
                     for (int i = st.i0; i < st.i1; ++i) {
                         float* row = w + static_cast<long>(i) * T;
                         const int lo = mask.lo(i), hi = mask.hi(i, T);
@@ -219,16 +222,15 @@ void attention_forward(float* out, const AttentionSaved& saved, const AttentionI
 
 void attention_backward(float* dqkv, const AttentionParamGrads& dp, const float* dout, const AttentionInputs& in,
                         const AttentionParams& p, const AttentionSaved& saved, const AttentionDims& d,
-                        const AttentionSpec& spec, const AttentionMask& mask, GradWrite dqkv_write) {
-    check_call(saved, in, p, d, spec, mask);
-    SINKLAB_CHECK(mask.first_keys.factor == 1.0f, "attention",
+                        const AttentionSpec& spec, const AttentionMask& batch_mask, GradWrite dqkv_write) {
+    check_call(saved, in, p, d, spec, batch_mask);
+    SINKLAB_CHECK(batch_mask.first_keys.factor == 1.0f, "attention",
                   "scaling the first key's weight (scale-first) is an inference-time intervention: it has no backward");
     const int B = d.B, T = d.T, NH = d.NH, HS = d.HS, group = d.NH / d.NKV;
     const long qs = d.qkv_stride(), os = d.out_stride();
     const float scale = attention_scale(spec, HS);
     const bool features = spec.kind == AttentionKind::linear_elu;
     const bool slot_keyed = spec.slot == SlotKind::kv || spec.slot == SlotKind::k;
-    const std::vector<Strip> head_strips = strips(T, mask);
     const DistanceBias bias(in.bias, NH, T);
     ParamPartials part(spec, dp, in.bias, B, NH, HS, bias.width());
     const bool relative_grad = !part.distance_bias.empty();
@@ -247,6 +249,8 @@ void attention_backward(float* dqkv, const AttentionParamGrads& dp, const float*
         #pragma omp for collapse(2) schedule(static)
         for (int b = 0; b < B; ++b) {
             for (int kvh = 0; kvh < d.NKV; ++kvh) {
+                const AttentionMask mask = batch_mask.sequence(b);
+                const std::vector<Strip> head_strips = strips(T, mask);
                 const long base = static_cast<long>(b) * T * qs;
                 const auto [k, v, dk, dv] = kv_head_columns(in.qkv + base, dqkv + base, kvh, NH, d.NKV, HS);
                 if (dqkv_write == GradWrite::overwrite) zero_task_columns(dqkv + base, T, qs, kvh, group, NH, d.NKV, HS);

@@ -93,7 +93,8 @@ struct AttentionSaved {
     // The forward computes rows in blocks of 32, each over the keys any of its rows sees. true: the
     // weights buffer holds zeros beyond those keys already (it was zeroed, and only calls with the
     // same dims and mask have written it since), so the forward writes only the keys the blocks
-    // see; a third to a half less memory traffic on a causal mask. false: every row is written whole.
+    // see; a third to a half less memory traffic on a causal mask. false: every row is written whole,
+    // as it is whenever the mask has key lengths (they change from one batch to the next).
     bool zeros_kept = false;
 };
 

@@ -76,28 +76,47 @@ struct FirstKeyEdit {
     bool operator==(const FirstKeyEdit&) const = default;
 };
 
-// Which keys a query sees. Causal always; window w: the w most recent keys including itself;
-// prefix p: the first p tokens are visible to every query (prefix LM); first_keys: the edits above.
+// Which keys a query sees: mask data that every kernel reads through lo() and hi().
+// causal (decoders): key j <= query i; window w: the w most recent keys including itself; prefix
+// p: the first p tokens are visible to every query (prefix LM). causal = false (encoders):
+// bidirectional, every query sees every key; window and prefix do not apply.
+// first_keys: the edits above.
+// Key padding of a right-padded batch: keys [keys, T) are padding, seen by no query (weight exactly
+// 0); key_lengths holds `keys` per sequence (B), and a kernel reads sequence(b)'s mask for
+// sequence b. Padded query rows still attend to the real keys, as Hugging Face computes them.
 struct AttentionMask {
     int window = 0;
     int prefix = 0;
     FirstKeyEdit first_keys;
+    bool causal = true;
+    int keys = 0;                       // real keys of the sequence; 0: all T
+    const int* key_lengths = nullptr;   // (B) `keys` of each sequence of a padded batch, or null
 
     AttentionMask() = default;
     AttentionMask(int window_, int prefix_, FirstKeyEdit first_keys_ = {})
         : window(window_), prefix(prefix_), first_keys(first_keys_) {}
+    // The mask of sequence b of the batch (the same mask when no key lengths are given).
+    AttentionMask sequence(int b) const {
+        AttentionMask m = *this;
+        if (key_lengths) {
+            m.keys = key_lengths[b];
+            m.key_lengths = nullptr;
+        }
+        return m;
+    }
     // Visible key range [lo, hi] (inclusive) of query i in a sequence of T keys (a prefix longer
     // than the sequence makes every key visible, never one past the end).
     int lo(int i) const {
-        const int from_window = window > 0 && i - window + 1 > 0 ? i - window + 1 : 0;
+        const int from_window = causal && window > 0 && i - window + 1 > 0 ? i - window + 1 : 0;
         const int hidden = first_keys.hidden;
         return i >= hidden && from_window < hidden ? hidden : from_window;
     }
     // The factor on key 0 in row i (1 when the row does not see key 0 or nothing is scaled).
     float first_key_factor(int i) const { return lo(i) == 0 ? first_keys.factor : 1.0f; }
     int hi(int i, int T) const {
-        const int last = prefix > 0 && prefix - 1 > i ? prefix - 1 : i;
-        return last < T - 1 ? last : T - 1;
+        const int end = keys > 0 && keys < T ? keys : T;  // one past the last real key
+        const int last = !causal ? end - 1 : prefix > 0 && prefix - 1 > i ? prefix - 1 : i;
+        return last < end - 1 ? last : end - 1;
     }
 };
 

@@ -365,8 +365,8 @@ PackedHeads pack_heads(const AttentionInputs& in, const AttentionDims& d, bool f
 
 void blockwise_attention_forward(float* out, const AttentionRowStats& stats, const AttentionTaps& taps,
                                  const AttentionInputs& in, const AttentionParams& p, const AttentionDims& d,
-                                 const AttentionSpec& spec, const AttentionMask& mask, const BlockwiseTiles& tiles) {
-    check_call(stats, false, in, p, d, spec, mask, tiles);
+                                 const AttentionSpec& spec, const AttentionMask& batch_mask, const BlockwiseTiles& tiles) {
+    check_call(stats, false, in, p, d, spec, batch_mask, tiles);
     SINKLAB_CHECK(out, "attention", "the blockwise kernel needs an output buffer (B, T, NH * HS)");
     SINKLAB_CHECK(!taps.column_sums || taps.columns > 0, "attention", "column-sum taps need at least one column");
     const int T = d.T, HS = d.HS, group = d.NH / d.NKV;
@@ -398,6 +398,7 @@ void blockwise_attention_forward(float* out, const AttentionRowStats& stats, con
             const int strip = strips - 1 - static_cast<int>(task / BH);
             const long bh = task % BH;
             const int b = static_cast<int>(bh / d.NH), h = static_cast<int>(bh % d.NH), kvh = h / group;
+            const AttentionMask mask = batch_mask.sequence(b);
             const Strip st = strip_at(strip * QB, QB, T, mask);
             const float* base = in.qkv + static_cast<long>(b) * T * qs;
             HeadView hv{};
@@ -619,9 +620,9 @@ void backward_strip(const Strip& st, int b, int h, const HeadView& hv, const flo
 
 void blockwise_attention_backward(float* dqkv, const AttentionParamGrads& dp, const float* dout, const float* out,
                                   const AttentionInputs& in, const AttentionParams& p, const AttentionRowStats& stats,
-                                  const AttentionDims& d, const AttentionSpec& spec, const AttentionMask& mask,
+                                  const AttentionDims& d, const AttentionSpec& spec, const AttentionMask& batch_mask,
                                   GradWrite dqkv_write, const BlockwiseTiles& tiles) {
-    check_call(stats, true, in, p, d, spec, mask, tiles);
+    check_call(stats, true, in, p, d, spec, batch_mask, tiles);
     SINKLAB_CHECK(dqkv && dout && out, "attention", "the blockwise backward needs dqkv, dout and the forward's output");
     const int B = d.B, T = d.T, NH = d.NH, HS = d.HS, group = d.NH / d.NKV;
     const int QB = std::min(tiles.query_rows, T), KB = tiles.key_columns;
@@ -653,6 +654,7 @@ void blockwise_attention_backward(float* dqkv, const AttentionParamGrads& dp, co
         #pragma omp for collapse(2) schedule(static)
         for (int b = 0; b < B; ++b) {
             for (int kvh = 0; kvh < d.NKV; ++kvh) {
+                const AttentionMask mask = batch_mask.sequence(b);
                 const long base = static_cast<long>(b) * T * qs;
                 const auto [k, v, dk, dv] = kv_head_columns(in.qkv + base, dqkv + base, kvh, NH, d.NKV, HS);
                 if (dqkv_write == GradWrite::overwrite) zero_task_columns(dqkv + base, T, qs, kvh, group, NH, d.NKV, HS);
