@@ -16,7 +16,7 @@
 namespace sinklab {
 
 enum class Tap {
-    embed,              // (B*T, C) token (and absolute position) embeddings; layer -1
+    embed,              // (B*T, C) token (and absolute position) embeddings, after an encoder's embedding norm; layer -1
     qkv,                // (B*T, QKV) queries, keys and values after the q/k norms and RoPE
     // (B, NH, T) the weight of the slot column, by the designs with a slot (kv_bias, k_bias,
     // softmax1, score_bias), tapped just before the same layer's attn_weights (SlotWeightsTap)
@@ -32,7 +32,9 @@ enum class Tap {
     router_logits,
     router_weights,
     block_out,          // (B*T, C) a block's output, the residual stream (TensorObserver::intervene edits it)
-    final_norm,         // (B*T, C) the final norm's output; layer -1
+    // (B*T, C) the final norm's output; layer -1. With a masked-LM head (head_transform) the final
+    // norm is the head's LayerNorm: the head's state just before the vocabulary projection.
+    final_norm,
     logits,             // (B*T, V); layer -1
 };
 

@@ -1,5 +1,7 @@
 #include "model/config.h"
 
+#include <algorithm>
+
 #include "core/error.h"
 
 namespace sinklab {
@@ -135,6 +137,21 @@ void ModelConfig::validate() const {
                   "the experts' MXFP4 rows come in blocks of 32 values: d_model ({}) must be a multiple of 32", d_model);
     SINKLAB_CHECK(!moe() || ff() % 32 == 0, "config",
                   "the experts' MXFP4 rows come in blocks of 32 values: d_ff ({}) must be a multiple of 32", ff());
+    SINKLAB_CHECK(causal || (window == 0 && layer_windows.empty() && prefix == 0), "config",
+                  "window and prefix restrict causal attention; a bidirectional model (causal false) has neither");
+    SINKLAB_CHECK(position_offset >= 0, "config", "position_offset must be >= 0, got {}", position_offset);
+    SINKLAB_CHECK((position_offset == 0 && !padding_id) || positions == PositionKind::learned, "config",
+                  "position_offset and padding_id apply to learned positions, not pe '{}'", to_string(positions));
+    SINKLAB_CHECK(!padding_id || (*padding_id >= 0 && *padding_id < position_rows() && *padding_id < vocab_size &&
+                                  !attention.uses_sink_token()),
+                  "config", "padding_id must be a token id and a row of the position table (0..{}), without a sink token",
+                  std::min(position_rows(), vocab_size) - 1);
+    SINKLAB_CHECK(type_vocab_size >= 0, "config", "type_vocab_size must be >= 0, got {}", type_vocab_size);
+    SINKLAB_CHECK(!embed_norm || !attention.uses_sink_token(), "config",
+                  "embed_norm with attention 'sink_token' is not supported (the sink token's row would skip the norm)");
+    SINKLAB_CHECK(!head_transform || (*head_transform != MlpKind::swiglu && *head_transform != MlpKind::geglu), "config",
+                  "head_transform takes a plain activation (gelu, gelu_erf, relu), not the gated '{}'",
+                  to_string(*head_transform));
 }
 
 std::string ModelConfig::inference_only_features() const {
@@ -146,6 +163,11 @@ std::string ModelConfig::inference_only_features() const {
     if (final_logit_softcap > 0) features.push_back("final_logit_softcap");
     if (mlp == MlpKind::swiglu_clamped) features.push_back("mlp swiglu_clamped");
     if (moe()) features.push_back("a mixture-of-experts MLP (MXFP4 experts)");
+    if (position_offset > 0) features.push_back("position_offset");
+    if (type_vocab_size > 0) features.push_back("type_vocab_size");
+    if (embed_norm) features.push_back("embed_norm");
+    if (head_transform) features.push_back("head_transform");
+    if (head_bias) features.push_back("head_bias");
     std::string list;
     for (const auto& f : features) list += (list.empty() ? "" : ", ") + f;
     return list;
@@ -199,6 +221,13 @@ nlohmann::json ModelConfig::to_json() const {
         j["moe_experts"] = moe_experts;
         j["moe_top_k"] = moe_top_k;
     }
+    if (causal != defaults.causal) j["causal"] = causal;
+    if (position_offset != defaults.position_offset) j["position_offset"] = position_offset;
+    if (padding_id) j["padding_id"] = *padding_id;
+    if (type_vocab_size != defaults.type_vocab_size) j["type_vocab_size"] = type_vocab_size;
+    if (embed_norm) j["embed_norm"] = embed_norm;
+    if (head_transform) j["head_transform"] = to_string(*head_transform);
+    if (head_bias) j["head_bias"] = head_bias;
     return j;
 }
 
@@ -248,6 +277,13 @@ ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& s
             else if (key == "swiglu_alpha") c.swiglu_alpha = value.get<float>();
             else if (key == "moe_experts") c.moe_experts = value.get<int>();
             else if (key == "moe_top_k") c.moe_top_k = value.get<int>();
+            else if (key == "causal") c.causal = value.get<bool>();
+            else if (key == "position_offset") c.position_offset = value.get<int>();
+            else if (key == "padding_id") c.padding_id = value.get<int>();
+            else if (key == "type_vocab_size") c.type_vocab_size = value.get<int>();
+            else if (key == "embed_norm") c.embed_norm = value.get<bool>();
+            else if (key == "head_transform") c.head_transform = parse_mlp(value.get<std::string>());
+            else if (key == "head_bias") c.head_bias = value.get<bool>();
             else fail("config", "{}: unknown model key '{}'", source, key);
         }
     } catch (const nlohmann::json::exception& e) {

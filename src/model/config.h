@@ -78,6 +78,21 @@ struct ModelConfig {
     // MXFP4 (Transformer::quantized). 0: one dense MLP.
     int moe_experts = 0;
     int moe_top_k = 0;
+    // Encoders (BERT, RoBERTa, XLM-R, DistilBERT), off by default.
+    // causal false: bidirectional attention, every query sees every key (AttentionMask::causal).
+    bool causal = true;
+    // Learned positions: token t reads row t + position_offset (RoBERTa counts from padding_idx + 1).
+    // padding_id (RoBERTa's create_position_ids_from_input_ids): a token of this id reads row
+    // padding_id and is not counted, so the tokens after it keep their positions among the others.
+    int position_offset = 0;
+    std::optional<int> padding_id;
+    int type_vocab_size = 0;  // token-type (segment) embeddings added to the tokens' (BERT: 2); 0: none
+    bool embed_norm = false;  // a norm over the summed embeddings before the first block
+    // The masked-LM head: a dense C -> C layer and this activation before the final norm, which
+    // then normalises the head's hidden state rather than the last block's output (BERT's
+    // cls.predictions.transform); unset: the final norm reads the last block.
+    std::optional<MlpKind> head_transform;
+    bool head_bias = false;  // a bias on the logits (the masked-LM decoder's)
 
     int hs() const { return head_dim > 0 ? head_dim : d_model / n_heads; }
     int ff() const;
@@ -90,8 +105,8 @@ struct ModelConfig {
     int rope_dim() const { return rotary_dim > 0 ? rotary_dim : hs(); }
     int window_of(int layer) const { return layer_windows.empty() ? window : layer_windows[layer]; }
     // Rows of the position tables (learned, sinusoidal, RoPE): max_seq_len tokens, after the sink
-    // token of sink_token attention, which takes position 0.
-    int position_rows() const { return max_seq_len + (attention.uses_sink_token() ? 1 : 0); }
+    // token of sink_token attention, which takes position 0, and after position_offset rows.
+    int position_rows() const { return max_seq_len + position_offset + (attention.uses_sink_token() ? 1 : 0); }
     // Positions enter as an additive score bias (AttentionInputs::score_bias, ops/position_bias.h).
     bool has_score_bias() const { return positions == PositionKind::alibi || positions == PositionKind::relative; }
     // A norm on each sub-layer's input (pre, sandwich) and on its output before the residual add

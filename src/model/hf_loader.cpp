@@ -26,7 +26,8 @@ const std::vector<const Architecture*>& registry() {
     static const std::vector<const Architecture*> architectures = {
         &gpt2_architecture(),   &gpt_neox_architecture(), &llama_architecture(), &mistral_architecture(),
         &qwen2_architecture(),  &qwen3_architecture(),    &gemma_architecture(), &gemma2_architecture(),
-        &phi3_architecture(),   &olmo_architecture(),     &olmo2_architecture(), &gpt_oss_architecture()};
+        &phi3_architecture(),   &olmo_architecture(),     &olmo2_architecture(), &gpt_oss_architecture(),
+        &bert_architecture(),   &roberta_architecture(),  &xlm_roberta_architecture(), &distilbert_architecture()};
     return architectures;
 }
 
@@ -172,7 +173,8 @@ fs::path find_tokenizer(const fs::path& model_path) {
         return fs::is_regular_file(sized) ? sized : fs::path();
     }
     const fs::path dir = resolve_model_dir(model_path);
-    for (const char* name : {"tokenizer.json", "vocab.json", "tokenizer.model", "tokenizer.bin"})
+    for (const char* name :
+         {"tokenizer.json", "vocab.json", "tokenizer.model", "tokenizer.bin", "vocab.txt", "sentencepiece.bpe.model"})
         if (fs::is_regular_file(dir / name)) return dir;
     return {};
 }

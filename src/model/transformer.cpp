@@ -100,6 +100,8 @@ std::vector<ParamInfo> Transformer::param_table(const ModelConfig& c) {
     const bool sublayer_norms = c.norms_sublayer_inputs() || c.norm_placement == NormPlacement::post;
     add("embed.tokens", {c.vocab_size, C}, false);
     if (c.positions == PositionKind::learned) add("embed.positions", {c.position_rows(), C}, false);
+    if (c.type_vocab_size > 0) add("embed.token_types", {c.type_vocab_size, C}, false);
+    if (c.embed_norm) add_norm("embed.norm");
     if (c.attention.uses_sink_token()) add("embed.sink_token", {C}, false);
     // T5 shares one bucket table by all layers (computed in its first layer and passed down)
     if (c.positions == PositionKind::relative) add("embed.relative_bias", {kRelativeBuckets, c.n_heads}, false);
@@ -143,8 +145,13 @@ std::vector<ParamInfo> Transformer::param_table(const ModelConfig& c) {
         }
         if (c.norms_sublayer_outputs()) add_norm(layer_name(l, "mlp_out_norm"));
     }
+    if (c.head_transform) {
+        add("head.transform.weight", {C, C}, true);
+        add("head.transform.bias", {C}, false);
+    }
     add_norm("final_norm");
     if (!c.tied_embeddings) add("lm_head", {c.vocab_size, C}, true);
+    if (c.head_bias) add("head.bias", {c.vocab_size}, false);
     return params;
 }
 
@@ -291,7 +298,10 @@ ScoreBias Transformer::score_bias() {
 }
 
 AttentionMask Transformer::attention_mask(int l, int sink) const {
-    return AttentionMask{config_.window_of(l), config_.prefix > 0 ? config_.prefix + sink : 0, acts_.first_keys};
+    AttentionMask mask{config_.window_of(l), config_.prefix > 0 ? config_.prefix + sink : 0, acts_.first_keys};
+    mask.causal = config_.causal;
+    mask.key_lengths = acts_.lengths.empty() ? nullptr : acts_.lengths.data();
+    return mask;
 }
 
 float* Transformer::gradients() {
@@ -343,6 +353,7 @@ void Transformer::ensure_activations(int B, int T, bool training, AttentionKerne
         a.gated = Tensor({copies, N, HSO});
     }
     if (config_.attention.uses_sink_token()) a.head_in = Tensor({static_cast<int64_t>(B) * (T - 1), C});
+    if (config_.head_transform) a.head_act = Tensor({N, C});
     a.attout = Tensor({copies, N, HSO});
     a.mid = Tensor({copies, N, C});
     a.norm2 = Tensor({copies, N, C});
@@ -420,8 +431,9 @@ void norm_backward(const ModelConfig& c, float* dinp, float* dw, float* db, cons
         rmsnorm_backward(dinp, dw, dout, inp, w, rstd, N, c.d_model, c.norm_weight_offset);
 }
 
-void mlp_activation_forward(const ModelConfig& c, float* act, const float* pre, int N, int F) {
-    switch (c.mlp) {
+// kind: the blocks' c.mlp, or the masked-LM head's c.head_transform (c gives swiglu_clamped's constants)
+void mlp_activation_forward(const ModelConfig& c, MlpKind kind, float* act, const float* pre, int N, int F) {
+    switch (kind) {
         case MlpKind::gelu: gelu_forward(act, pre, static_cast<long>(N) * F); break;
         case MlpKind::gelu_erf: gelu_erf_forward(act, pre, static_cast<long>(N) * F); break;
         case MlpKind::relu: relu_forward(act, pre, static_cast<long>(N) * F); break;
@@ -448,15 +460,18 @@ void mlp_activation_backward(MlpKind kind, float* dpre, const float* pre, const 
 }  // namespace
 
 const float* Transformer::position_table() {
-    if (config_.positions == PositionKind::learned) return param("embed.positions");
-    if (config_.positions == PositionKind::sinusoidal) return sinusoidal_.data();
+    // RoBERTa's positions start at row padding_idx + 1 (position_offset): position p reads row p + offset
+    const long offset = static_cast<long>(config_.position_offset) * config_.d_model;
+    if (config_.positions == PositionKind::learned) return param("embed.positions") + offset;
+    if (config_.positions == PositionKind::sinusoidal) return sinusoidal_.data() + offset;
     return nullptr;
 }
 
 void Transformer::check_positions(int last_position) {
     const ModelConfig& c = config_;
-    SINKLAB_CHECK(c.positions != PositionKind::learned || last_position < c.position_rows(), "model",
-                  "position {} is beyond the model's learned positions (max_seq_len {}): a learned table has no row "
+    // RoBERTa's table starts its positions at row position_offset
+    SINKLAB_CHECK(c.positions != PositionKind::learned || last_position + c.position_offset < c.position_rows(),
+                  "model", "position {} is beyond the model's learned positions (max_seq_len {}): a learned table has no row "
                   "to extrapolate from",
                   last_position - (c.attention.uses_sink_token() ? 1 : 0), c.max_seq_len);
     if (c.positions == PositionKind::sinusoidal && last_position >= sinusoidal_rows_) {
@@ -467,12 +482,24 @@ void Transformer::check_positions(int last_position) {
     }
 }
 
-void Transformer::embed(float* out, const int32_t* tokens, const int* positions, int B, int T, bool sink_token) {
+void Transformer::embed(float* out, const int32_t* tokens, const int* positions, const int* token_types, int B, int T,
+                        bool sink_token) {
     const ModelConfig& c = config_;
     const int N = B * T;
-    embedding_forward(out, tokens, param("embed.tokens"), N, c.d_model, c.embed_scale);
-    if (sink_token) sink_token_forward(out, param("embed.sink_token"), B, T, c.d_model);
-    if (const float* table = position_table()) position_add_forward(out, table, positions, N, c.d_model);
+    // encoders normalise the sum: it is built in the scratch rows first
+    float* sum = c.embed_norm ? acts_.scratch.data() : out;
+    embedding_forward(sum, tokens, param("embed.tokens"), N, c.d_model, c.embed_scale);
+    if (sink_token) sink_token_forward(sum, param("embed.sink_token"), B, T, c.d_model);
+    if (const float* table = position_table()) position_add_forward(sum, table, positions, N, c.d_model);
+    if (c.type_vocab_size > 0) {
+        SINKLAB_CHECK(token_types, "model", "a model with token-type embeddings needs the rows' token types");
+        position_add_forward(sum, param("embed.token_types"), token_types, N, c.d_model);  // rows of the type table
+    }
+    if (c.embed_norm) {
+        const bool affine = find("embed.norm.weight") != nullptr, has_bias = find("embed.norm.bias") != nullptr;
+        norm_forward(c, out, acts_.final_mean.data(), acts_.final_rstd.data(), sum,
+                     affine ? param("embed.norm.weight") : nullptr, has_bias ? param("embed.norm.bias") : nullptr, N);
+    }
 }
 
 Transformer::BlockBuffers Transformer::block_buffers(int l) {
@@ -597,13 +624,13 @@ void Transformer::block_forward(int l, const BlockBuffers& buf, int N, const int
         moe_forward({experts_out, a.router_logits.data(), a.routing.data()}, mlp_in,
                     {w.router, w.router_bias, w.expert_w_up, w.expert_b_up, w.expert_w_down, w.expert_b_down},
                     {N, C, F, c.moe_experts, c.moe_top_k, up_width},
-                    [&](float* act, const float* pre, int n) { mlp_activation_forward(c, act, pre, n, F); });
+                    [&](float* act, const float* pre, int n) { mlp_activation_forward(c, c.mlp, act, pre, n, F); });
         if (obs) obs->observe(Tap::router_logits, l, a.router_logits.data(), {N, c.moe_experts});
         if (obs) obs->observe(Tap::router_weights, l, a.routing.data(), {N, c.moe_experts});
         join_residual(buf.out, experts_out, buf.mid, w.mlp_out_norm_w, w.mlp_out_norm_b, mlp_post);
     } else {
         matmul_forward(buf.mlp_pre, mlp_in, w.w_up, w.b_up, N, C, up_width);
-        mlp_activation_forward(c, buf.mlp_act, buf.mlp_pre, N, F);
+        mlp_activation_forward(c, c.mlp, buf.mlp_act, buf.mlp_pre, N, F);
         project_into_residual(buf.out, buf.mlp_act, w.w_down, w.b_down, F, buf.mid, w.mlp_out_norm_w,
                               w.mlp_out_norm_b, mlp_post);
     }
@@ -616,15 +643,66 @@ void Transformer::head_forward(const float* last, int N, TensorObserver* obs) {
     Activations& a = acts_;
     const ParamInfo* w = find("final_norm.weight");
     const ParamInfo* b = find("final_norm.bias");
+    if (c.head_transform) {
+        // the masked-LM head's transform (BERT's cls.predictions.transform): act(last W^T + b), whose
+        // norm is the final norm below; the scratch rows hold the pre-activation
+        matmul_forward(a.scratch.data(), last, param("head.transform.weight"), param("head.transform.bias"), N,
+                       c.d_model, c.d_model);
+        mlp_activation_forward(c, *c.head_transform, a.head_act.data(), a.scratch.data(), N, c.d_model);
+        last = a.head_act.data();
+    }
     norm_forward(c, a.final_norm.data(), a.final_mean.data(), a.final_rstd.data(), last,
                  w ? param("final_norm.weight") : nullptr, b ? param("final_norm.bias") : nullptr, N);
     if (a.logits.numel() != static_cast<int64_t>(N) * c.vocab_size) a.logits = Tensor({N, c.vocab_size});
     if (obs) obs->observe(Tap::final_norm, -1, a.final_norm.data(), {N, c.d_model});
     const float* head = c.tied_embeddings ? param("embed.tokens") : param("lm_head");
     float* logits = a.logits.data();
-    matmul_forward(logits, a.final_norm.data(), head, nullptr, N, c.d_model, c.vocab_size);
+    matmul_forward(logits, a.final_norm.data(), head, c.head_bias ? param("head.bias") : nullptr, N, c.d_model,
+                   c.vocab_size);
     if (c.final_logit_softcap > 0) softcap_forward(logits, static_cast<long>(N) * c.vocab_size, c.final_logit_softcap);
     if (obs) obs->observe(Tap::logits, -1, logits, {N, c.vocab_size});
+}
+
+void Transformer::set_positions_and_padding(const ForwardOptions& options, int B, int T, int sink) {
+    const ModelConfig& c = config_;
+    Activations& a = acts_;
+    const int TS = T + sink, N = B * TS;
+    a.token_types.clear();
+    if (c.type_vocab_size > 0) {
+        a.token_types.assign(N, 0);  // the sink rows have type 0
+        if (options.token_types)
+            for (int i = 0; i < B * T; ++i) {
+                SINKLAB_CHECK(options.token_types[i] >= 0 && options.token_types[i] < c.type_vocab_size, "model",
+                              "token type {} at position {} is outside the model's types 0..{}", options.token_types[i],
+                              i, c.type_vocab_size - 1);
+                a.token_types[static_cast<long>(i / T) * TS + sink + i % T] = options.token_types[i];
+            }
+    } else {
+        SINKLAB_CHECK(!options.token_types, "model", "token types given to a model without token-type embeddings");
+    }
+    // Padding: its keys get weight 0 (the mask's key lengths).
+    a.lengths.clear();
+    if (options.lengths) {
+        SINKLAB_CHECK(!sink && c.layer_windows.empty() && c.window == 0, "model",
+                      "padded batches (lengths) are not supported with a sliding window or a sink token");
+        for (int b = 0; b < B; ++b)
+            SINKLAB_CHECK(options.lengths[b] >= 1 && options.lengths[b] <= T, "model",
+                          "sequence {} has length {}; lengths must lie in 1..{}", b, options.lengths[b], T);
+        a.lengths.assign(options.lengths, options.lengths + B);
+    }
+    a.positions.resize(N);
+    for (int i = 0; i < N; ++i) a.positions[i] = i % TS;
+    if (c.padding_id) {
+        // RoBERTa (create_position_ids_from_input_ids): padding tokens read row padding_idx and do
+        // not count; the position rows are read at position + position_offset = padding_idx + 1 + count
+        for (int b = 0; b < B; ++b) {
+            int counted = 0;
+            for (int t = 0; t < TS; ++t) {
+                const long i = static_cast<long>(b) * TS + t;
+                a.positions[i] = a.tokens[i] == *c.padding_id ? *c.padding_id - c.position_offset : counted++;
+            }
+        }
+    }
 }
 
 double Transformer::forward(const int32_t* tokens, const int32_t* targets, int B, int T,
@@ -655,14 +733,14 @@ double Transformer::forward(const int32_t* tokens, const int32_t* targets, int B
                   a.tokens.begin() + static_cast<long>(b) * TS + sink);
     a.has_targets = targets != nullptr;
     if (targets) a.targets.assign(targets, targets + B * T);
-    a.positions.resize(N);
-    for (int i = 0; i < N; ++i) a.positions[i] = i % TS;
+    set_positions_and_padding(options, B, T, sink);
     a.rope = c.positions == PositionKind::rope ? &rope_table(TS - 1) : nullptr;
     TensorObserver* obs = options.observer;
     const AttentionDims dims{B, TS, c.n_heads, c.n_kv_heads, HS};
 
     // token (and absolute position) embeddings; the sink token first in every sequence
-    embed(a.resid.data(), a.tokens.data(), a.positions.data(), B, TS, sink);
+    embed(a.resid.data(), a.tokens.data(), a.positions.data(), a.token_types.empty() ? nullptr : a.token_types.data(), B,
+          TS, sink);
     if (obs) obs->observe(Tap::embed, -1, a.resid.data(), {N, C});
 
     const ScoreBias bias = score_bias();
@@ -718,6 +796,8 @@ const float* Transformer::forward_step(const int32_t* tokens, const int* positio
     const ModelConfig& c = config_;
     const AttentionSpec& spec = c.attention;
     SINKLAB_CHECK(n > 0, "model", "forward_step needs at least one token");
+    SINKLAB_CHECK(c.causal, "model",
+                  "this model is an encoder (bidirectional attention): it has no next-token steps over a KV cache");
     SINKLAB_CHECK(cache.layers() == c.n_layers && cache.row_width() == static_cast<long>(c.n_kv_heads) * c.hs(),
                   "model", "the KV cache was made for another model configuration");
     // sink_token: the first step of a cache puts the learned token first, at position 0, as every
@@ -755,7 +835,8 @@ const float* Transformer::forward_step(const int32_t* tokens, const int* positio
     if (spec.has_slot() && step_slot_weights_.numel() < static_cast<int64_t>(c.n_heads) * rows)
         step_slot_weights_ = Tensor({c.n_heads, rows});
 
-    embed(a.resid.data(), a.tokens.data(), a.positions.data(), 1, rows, sink);
+    a.lengths.clear();
+    embed(a.resid.data(), a.tokens.data(), a.positions.data(), nullptr, 1, rows, sink);
     if (obs) obs->observe(Tap::embed, -1, a.resid.data(), {rows, C});
 
     const long kv_width = cache.row_width();
@@ -933,7 +1014,8 @@ void Transformer::backward() {
     // in the forward pass this was (embed): resid = wte[tokens] * scale, the sink token over row 0 of
     // each sequence, + the position rows
     if (c.positions == PositionKind::learned)
-        position_add_backward(grad("embed.positions"), g.dresid.data(), a.positions.data(), N, C);
+        position_add_backward(grad("embed.positions") + static_cast<long>(c.position_offset) * C, g.dresid.data(),
+                              a.positions.data(), N, C);
     if (sink) sink_token_backward(grad("embed.sink_token"), g.dresid.data(), B, TS, C);
     embedding_backward(grad("embed.tokens"), g.dresid.data(), a.tokens.data(), N, C, c.embed_scale);
 }

@@ -62,6 +62,14 @@ struct ForwardOptions {
     // A sink intervention on every layer's attention (attention_spec.h): the first keys hidden or
     // key 0 reweighted. With sink_token the sink token is key 0. Inference only (training = false).
     FirstKeyEdit first_keys{};
+    // (B, T) segment ids of models with token-type embeddings (BERT's sentence pairs: 0 for
+    // [CLS] A [SEP], 1 for B [SEP]); null: every token has type 0.
+    const int32_t* token_types = nullptr;
+    // (B) a right-padded batch: sequence b holds lengths[b] real tokens (1..T) and padding after
+    // them, whose keys get weight exactly 0 in every query's row (AttentionMask::key_lengths; the
+    // padded rows are computed as Hugging Face computes them, and their targets should be -1).
+    // null: every sequence is T tokens long.
+    const int* lengths = nullptr;
 };
 
 class KVCache;
@@ -150,20 +158,27 @@ private:
     // The positional score bias the kernels compute (pe alibi, relative), none for the others.
     ScoreBias score_bias();
     // Prefix LM with a sink token: the prefix grows by the sink so that it covers the same tokens.
+    // Bidirectional models and the key lengths of the last forward's padded batch are mask data too.
     AttentionMask attention_mask(int l, int sink) const;
     // The gradient buffer, allocated (zeroed) on first use: a model that only runs inference never holds one.
     float* gradients();
     void ensure_activations(int B, int T, bool training, AttentionKernel kernel = AttentionKernel::materialised);
     void ensure_gradient_buffers();
     const RopeTable& rope_table(int last_position);
-    // The absolute position rows (learned or sinusoidal), or null for the other position kinds.
+    // The absolute position rows (learned or sinusoidal) from the row of position 0 (RoBERTa's
+    // padding offset applied), or null for the other position kinds.
     const float* position_table();
     // Refuses a position beyond a learned table (nothing to extrapolate from); grows the sinusoidal
     // table. RoPE, ALiBi, relative and no positions take any position (rope_table grows).
     void check_positions(int last_position);
-    // out (B*T, C): token embeddings, the sink token over row 0 of each sequence (sink_token), then
-    // the absolute position of each row.
-    void embed(float* out, const int32_t* tokens, const int* positions, int B, int T, bool sink_token);
+    // out (B*T, C): token embeddings, the sink token over row 0 of each sequence (sink_token), the
+    // absolute position and the token type (token_types (B*T): models with token-type embeddings) of
+    // each row, then the embedding norm of encoders.
+    void embed(float* out, const int32_t* tokens, const int* positions, const int* token_types, int B, int T,
+               bool sink_token);
+    // The forward's token types, key lengths (padded batches) and positions (RoBERTa's padding ids
+    // keep row padding_idx), from the options; B sequences of T tokens after `sink` sink tokens.
+    void set_positions_and_padding(const ForwardOptions& options, int B, int T, int sink);
     // Layer l's buffers in the activations of the last ensure_activations, wired in one place for
     // forward, forward_step and backward.
     BlockBuffers block_buffers(int l);
@@ -196,7 +211,9 @@ private:
         FirstKeyEdit first_keys;       // the forward's ForwardOptions::first_keys
         bool training = false, has_targets = false;
         std::vector<int32_t> tokens, targets;
+        std::vector<int> token_types;            // (N) models with token-type embeddings
         std::vector<int> positions;
+        std::vector<int> lengths;                // (B) real tokens per sequence; empty: all T
         const RopeTable* rope = nullptr;         // the table the forward rotated with
         Tensor resid;                            // (layer_copies + 1, N, C) residual stream; 2 in inference
         Tensor norm1, norm1_mean, norm1_rstd;    // (layer_copies, N, C), (layer_copies, N)
@@ -222,6 +239,7 @@ private:
         Tensor out_norm, out_norm_mean, out_norm_rstd;  // (N, C), (N), (N): sandwich / output norms
         Tensor qk_rows, qk_rstd;                 // (N * NH, HS or NH*HS) gathered q or k heads, their rstd
         Tensor head_in;                          // (B*T_real, C) sink_token: the real tokens' last hidden rows
+        Tensor head_act;                         // (N, C) head_transform: the masked-LM head's activation
         Tensor final_norm, final_mean, final_rstd;  // (N, C), (N)
         Tensor logits, dlogits;                  // (N, V)
         Tensor losses;                           // (N)

@@ -1,7 +1,8 @@
 // The engine against an independent PyTorch implementation (tests/oracle/engine_reference.py,
 // float64): logits, loss and every parameter gradient, tensor by tensor, for both styles and the
 // variants the engine supports (GQA, MQA, tied embeddings, window and prefix masks, ignored
-// targets, sinusoidal and no positions, GeGLU and ReLU MLPs, head_dim != C / NH).
+// targets, sinusoidal and no positions, GeGLU and ReLU MLPs, head_dim != C / NH, an encoder's
+// bidirectional post-norm blocks with the exact GELU, alone and on a right-padded batch).
 //
 // Tolerance: for each tensor, max_i |sinklab_i - torch_i| <= 1e-4 * max_i |torch_i| (relative to the
 // tensor's own largest entry), sinklab in float32 and PyTorch in float64. The loss: relative 1e-4.
@@ -82,6 +83,14 @@ std::vector<OracleModel> oracle_models() {
         c.tied_embeddings = true;
         models.push_back({"nope_relu_rmsnorm_headdim", c, 1});
     }
+    {
+        // an encoder's blocks: bidirectional attention, post-norm LayerNorm, exact GELU
+        ModelConfig c = small("gpt2");
+        c.causal = false;
+        c.norm_placement = NormPlacement::post;
+        c.mlp = MlpKind::gelu_erf;
+        models.push_back({"bidirectional_post_gelu_erf", c});
+    }
     return models;
 }
 
@@ -126,6 +135,42 @@ TEST(TransformerOracle, LogitsLossAndEveryGradientMatchPyTorch) {
         std::cout << "[ oracle   ] " << models[m].name << ": loss " << losses[m] << " (torch " << ref_loss
                   << "), logits error " << logits.error << ", worst gradient " << test::describe(g.worst) << "\n";
     }
+}
+
+// A right-padded batch of a bidirectional model: the padded keys are hidden from every query (and
+// their targets ignored), in the forward pass and in every gradient.
+TEST(TransformerOracle, BidirectionalPaddedBatchMatchesPyTorch) {
+    ModelConfig c = small("gpt2");
+    c.causal = false;
+    c.norm_placement = NormPlacement::post;
+    c.mlp = MlpKind::gelu_erf;
+    Transformer net(c);
+    test::randomize_weights(net, 3000);
+    const int B = 3, T = 12;
+    const std::vector<int> lengths{12, 7, 1};
+    Rng rng(3001);
+    OracleBatch batch = test::random_batch(rng, B, T, c.vocab_size);
+    for (int b = 0; b < B; ++b)
+        for (int t = lengths[b]; t < T; ++t) batch.targets[static_cast<size_t>(b) * T + t] = -1;
+    ForwardOptions options;
+    options.lengths = lengths.data();
+    net.zero_grad();
+    const double loss = net.forward(batch.tokens.data(), batch.targets.data(), B, T, options);
+    net.backward();
+    test::OracleDir dir("bidirectional_padded");
+    test::write_oracle_case(dir.path(), net, batch, {{"lengths", lengths}});
+    ASSERT_TRUE(test::run_oracle({dir.path()}));
+    const test::OracleReference ref = test::read_oracle_reference(dir.path());
+    const double ref_loss = ref.info.at("loss").get<double>();
+    EXPECT_NEAR(loss, ref_loss, kRelTol * std::abs(ref_loss)) << "loss";
+    const test::TensorError logits =
+        test::tensor_error("logits", net.logits(), ref.section("logits"), static_cast<size_t>(B) * T * c.vocab_size);
+    EXPECT_LE(logits.error, kRelTol) << test::describe(logits);
+    const test::GradientReport g = test::compare_gradients(net, net.grad_data(), ref.section("grads"), kRelTol);
+    EXPECT_TRUE(g.failures.empty()) << "worst gradient " << test::describe(g.worst) << "\nall gradients beyond "
+                                    << kRelTol << " relative:" << g.failures;
+    std::cout << "[ oracle   ] bidirectional padded batch: loss " << loss << " (torch " << ref_loss
+              << "), logits error " << logits.error << ", worst gradient " << test::describe(g.worst) << "\n";
 }
 
 }  // namespace

@@ -56,16 +56,21 @@ SOFTMAX_FAMILY = {"softmax", "gated", "gated_headwise", "v_bias", "v_bias_shared
 KV_SLOTS = {"kv_bias", "kv_bias_shared", "k_bias", "k_bias_shared"}
 
 
-def visible(T, window, prefix, hidden_first=0):
+def visible(T, window, prefix, hidden_first=0, causal=True, key_lengths=None):
     # causal; prefix LM: the first `prefix` keys are visible to every query; window w: j > i - w;
-    # mask-first:K: keys j < K hidden from the queries i >= K
+    # mask-first:K: keys j < K hidden from the queries i >= K.
+    # Not causal (an encoder): every key. key_lengths (B): keys j >= the sequence's length are
+    # padding, seen by no query, as Hugging Face's attention mask (B, 1, 1, T) hides them.
     i = torch.arange(T)[:, None]
     j = torch.arange(T)[None, :]
-    mask = (j <= i) | (j < prefix)
+    mask = (j <= i) | (j < prefix) if causal else torch.ones(T, T, dtype=torch.bool)
     if window > 0:
         mask &= j > i - window
     if hidden_first > 0:
         mask &= ~((j < hidden_first) & (i >= hidden_first))
+    if key_lengths is not None:
+        keys = torch.arange(T)[None, :] < torch.tensor(key_lengths)[:, None]  # (B, T)
+        mask = mask[None, None] & keys[:, None, None, :]                       # (B, 1, T, T)
     return mask
 
 
@@ -119,9 +124,9 @@ def position_bias(c, x):
 
 
 def first_key_factors(vis, factor):
-    # scale-first:F: (T, T) multipliers of f(s), F on key 0 in the rows that see it, 1 elsewhere
+    # scale-first:F: multipliers of f(s) in vis's shape, F on key 0 in the rows that see it, 1 elsewhere
     m = torch.ones(vis.shape, dtype=DTYPE)
-    m[:, 0] = torch.where(vis[:, 0], torch.tensor(factor, dtype=DTYPE), torch.tensor(1.0, dtype=DTYPE))
+    m[..., 0] = torch.where(vis[..., 0], torch.tensor(factor, dtype=DTYPE), torch.tensor(1.0, dtype=DTYPE))
     return m
 
 
@@ -152,8 +157,9 @@ def attention(c, x):
     q = qkv[:, :, :NH].transpose(1, 2)                               # (B, NH, T, HS)
     k = qkv[:, :, NH:NH + NKV].transpose(1, 2).repeat_interleave(NH // NKV, dim=1)
     v = qkv[:, :, NH + NKV:].transpose(1, 2).repeat_interleave(NH // NKV, dim=1)
-    vis = visible(T, c["window"], c["prefix"], c.get("hidden_first", 0))  # (T, T)
-    fm = first_key_factors(vis, c.get("first_key_factor", 1.0))     # (T, T) multipliers of f(s)
+    vis = visible(T, c["window"], c["prefix"], c.get("hidden_first", 0), c.get("causal", True),
+                  c.get("key_lengths"))                              # (T, T) or (B, 1, T, T)
+    fm = first_key_factors(vis, c.get("first_key_factor", 1.0))     # multipliers of f(s), vis's shape
     bias = position_bias(c, x)
     scores = q @ k.transpose(-1, -2) * scale
     softcap = c.get("softcap", 0.0)

@@ -11,13 +11,15 @@ output gates, ...) come from attention_designs_reference.py, written from the pu
 this file adds what the model around them does: the sink token (a learnable vector prepended at
 position 0, excluded from the logits), the gate logits x W_g from the attention sub-layer's input,
 ALiBi (ofirpress/attention_with_linear_biases get_slopes, bias -m_h |i - j|), T5 relative buckets
-(Hugging Face T5Attention._relative_position_bucket, bidirectional=False, one table for all layers)
-and post-norm blocks norm(x + f(x)). Everything is computed in float64, so the reference is
+(Hugging Face T5Attention._relative_position_bucket, bidirectional=False, one table for all layers),
+post-norm blocks norm(x + f(x)), bidirectional attention ("causal": false: every key visible, as
+BERT's encoder) and the exact GELU (gelu_erf). Everything is computed in float64, so the reference is
 sharp and the comparison measures sinklab's float32 error alone.
 
 Each CASE_DIR holds (written by the C++ tests through tests/oracle/oracle_case.h):
   case.json   {"config": ModelConfig::to_json(), "params": [{name, shape, offset, numel, decay}],
                "num_params", "B", "T", "tokens" (B*T), "targets" (B*T, < 0 ignored),
+               optional "lengths" (B: a right-padded batch, keys beyond each length hidden),
                optional "adamw": {"beta1", "beta2", "eps", "weight_decay", "clip",
                                   "steps": [{"lr", "tokens", "targets"}], "sinklab_grads": FILE}}
   params.bin  the model's flat parameter buffer, float32 little-endian, in the table's layout.
@@ -93,7 +95,7 @@ def apply_rope(x, T, theta):
 
 
 class Model:
-    def __init__(self, cfg, params, hidden_first=0, capture=None):
+    def __init__(self, cfg, params, hidden_first=0, capture=None, lengths=None):
         self.cfg = cfg
         self.p = params
         # mask-first:K (issue 20): keys j < K hidden from every query i >= K, in every layer
@@ -101,6 +103,7 @@ class Model:
         # with a dict: "heads" gets each layer's head outputs (B, T, NH*HS) before the output
         # projection, "blocks" each block's output (B, T, C); the sink token's row included
         self.capture = capture
+        self.lengths = lengths  # (B) real tokens of a right-padded batch, or None
 
     def get(self, name):
         return self.p.get(name)  # None when the model has no such parameter (a bias)
@@ -113,15 +116,6 @@ class Model:
         if cfg["norm"] == "rmsnorm":
             return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + cfg["norm_eps"]) * w
         raise SystemExit(f"unsupported norm {cfg['norm']}")
-
-    def visible(self, T):
-        # causal; prefix LM: the first `prefix` keys are visible to every query; window w: j > i - w
-        i = torch.arange(T)[:, None]
-        j = torch.arange(T)[None, :]
-        mask = (j <= i) | (j < self.cfg["prefix"])
-        if self.cfg["window"] > 0:
-            mask &= j > i - self.cfg["window"]
-        return mask
 
     def attention(self, h, l, score_bias):
         cfg = self.cfg
@@ -140,7 +134,8 @@ class Model:
         case = {"design": "softmax" if sink else design, "B": B, "T": T, "NH": NH, "NKV": NKV, "HS": HS,
                 "window": cfg["window"], "prefix": cfg["prefix"] + 1 if sink and cfg["prefix"] > 0 else cfg["prefix"],
                 "hidden_first": self.hidden_first,
-                "scale": cfg.get("attention_scale", 0.0) or 1.0 / math.sqrt(HS)}
+                "scale": cfg.get("attention_scale", 0.0) or 1.0 / math.sqrt(HS),
+                "causal": cfg.get("causal", True), "key_lengths": self.lengths}
         inputs = {"qkv": qkv}
         for name in ("slot_k", "slot_v", "slot_score", "sigmoid_bias", "value_bias"):
             if self.get(pre + name) is not None:
@@ -157,9 +152,9 @@ class Model:
     def mlp(self, h, l):
         kind = self.cfg["mlp"]
         pre = f"layers.{l}.mlp."
-        if kind in ("gelu", "relu"):
+        if kind in ("gelu", "gelu_erf", "relu"):
             a = F.linear(h, self.p[pre + "w_up"], self.get(pre + "b_up"))
-            a = F.gelu(a, approximate="tanh") if kind == "gelu" else F.relu(a)
+            a = {"gelu": lambda t: F.gelu(t, approximate="tanh"), "gelu_erf": F.gelu, "relu": F.relu}[kind](a)
         elif kind in ("swiglu", "geglu"):
             gate = F.linear(h, self.p[pre + "w_gate"])
             up = F.linear(h, self.p[pre + "w_up"])
@@ -273,7 +268,7 @@ def run_case(folder):
     with open(os.path.join(folder, "case.json")) as f:
         case = json.load(f)
     params = load_params(case, folder)
-    model = Model(case["config"], params)
+    model = Model(case["config"], params, lengths=case.get("lengths"))
     tokens, targets = batch(case, case)
     logits, loss = model.loss(tokens, targets)
     loss.backward()

@@ -22,6 +22,10 @@ std::string unexportable_features(const ModelConfig& c) {
     if (c.attention.softcap > 0 || c.final_logit_softcap > 0) return "logit soft-capping";
     if (c.embed_scale != 1.0f) return "scaled embeddings";
     if (c.moe()) return "a mixture-of-experts MLP";
+    if (!c.causal) return "bidirectional attention (an encoder)";
+    if (c.position_offset > 0 || c.padding_id || c.type_vocab_size > 0 || c.embed_norm || c.head_transform ||
+        c.head_bias)
+        return "an encoder's embeddings or masked-LM head";
     return "";
 }
 

@@ -45,6 +45,10 @@ const Architecture& phi3_architecture();
 const Architecture& olmo_architecture();
 const Architecture& olmo2_architecture();
 const Architecture& gpt_oss_architecture();
+const Architecture& bert_architecture();
+const Architecture& roberta_architecture();
+const Architecture& xlm_roberta_architecture();
+const Architecture& distilbert_architecture();
 
 // Shared by the exporters: "" when none of the features no exported architecture has is used,
 // else the first one found, in words.

@@ -53,6 +53,8 @@ public:
 
     const ModelConfig& config() const { return model_.config(); }
     bool has(const std::string& name) const { return source_.contains(name); }
+    // The file or folder the tensors come from, for messages.
+    std::string origin() const { return source_.origin(); }
 
     // Parameter `param` is tensor `name`, with the same shape.
     void copy(const std::string& name, const std::string& param);
