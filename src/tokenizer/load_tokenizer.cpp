@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "tokenizer/tokenizer.h"
+#include "tokenizer/tokenizer_config.h"
 
 namespace sinklab {
 namespace {
@@ -33,13 +34,6 @@ std::unique_ptr<Tokenizer> load_model_file(const fs::path& file) {
     return looks_like_tiktoken(file) ? load_tiktoken(file) : load_sentencepiece(file);
 }
 
-// tokenizer_config.json's bos_token / eos_token are a string or {"content": ...}.
-std::optional<std::string> token_content(const nlohmann::json& value) {
-    if (value.is_string()) return value.get<std::string>();
-    if (value.is_object() && value.contains("content")) return value.at("content").get<std::string>();
-    return std::nullopt;
-}
-
 // transformers' tokenizer_config.json: bos_token, eos_token and add_bos_token, which override what
 // the tokenizer file itself says.
 void apply_tokenizer_config(const fs::path& config_file, Tokenizer& tokenizer) {
@@ -48,7 +42,7 @@ void apply_tokenizer_config(const fs::path& config_file, Tokenizer& tokenizer) {
     try {
         const nlohmann::json config = nlohmann::json::parse(text);
         auto resolve = [&](const char* key, std::optional<int32_t>& id) {
-            const auto content = token_content(config.value(key, nlohmann::json()));
+            const auto content = special_token_content(config.value(key, nlohmann::json()));
             if (!content) return;
             id = tokenizer.token_id(*content);
             SINKLAB_CHECK(id.has_value(), "tokenizer", "{}: {} \"{}\" is not a token of the tokenizer", origin, key,
@@ -57,6 +51,16 @@ void apply_tokenizer_config(const fs::path& config_file, Tokenizer& tokenizer) {
         resolve("bos_token", tokenizer.bos_id);
         resolve("eos_token", tokenizer.eos_id);
         if (config.contains("add_bos_token")) tokenizer.add_bos_by_default = config.at("add_bos_token").get<bool>();
+        // Encoders' special tokens, where the format has not set them (a RoBERTa BPE tokenizer)
+        for (auto [key, id] : {std::pair{"cls_token", &tokenizer.cls_id}, {"sep_token", &tokenizer.sep_id},
+                               {"mask_token", &tokenizer.mask_id}, {"pad_token", &tokenizer.pad_id},
+                               {"unk_token", &tokenizer.unk_id}})
+            if (!*id) resolve(key, *id);
+        if (tokenizer.framing == SequenceFraming::none && tokenizer.cls_id && tokenizer.sep_id) {
+            const std::string type = config.value("tokenizer_class", "");
+            tokenizer.framing = type.find("Roberta") != std::string::npos ? SequenceFraming::roberta
+                                                                          : SequenceFraming::bert;
+        }
     } catch (const nlohmann::json::exception& e) {
         fail("tokenizer", "{}: not a valid tokenizer_config.json: {}", origin, e.what());
     }
@@ -65,9 +69,15 @@ void apply_tokenizer_config(const fs::path& config_file, Tokenizer& tokenizer) {
 std::unique_ptr<Tokenizer> load_from_folder(const fs::path& folder) {
     auto has = [&](const char* name) { return fs::is_regular_file(folder / name); };
     std::unique_ptr<Tokenizer> tokenizer;
+    const fs::path config = has("tokenizer_config.json") ? folder / "tokenizer_config.json" : fs::path();
     // A SentencePiece tokenizer.model is the original of the tokenizer.json transformers converts
-    // from it (Llama 2, Mistral, Gemma), and sinklab reads only byte-level BPE from tokenizer.json.
-    if (has("tokenizer.model") && !looks_like_tiktoken(folder / "tokenizer.model")) {
+    // from it (Llama 2, Mistral, Gemma), and sinklab reads only byte-level BPE from tokenizer.json;
+    // likewise an encoder's vocab.txt (BERT's WordPiece) or sentencepiece.bpe.model (XLM-R).
+    if (has("sentencepiece.bpe.model")) {
+        tokenizer = load_xlm_roberta_sentencepiece(folder / "sentencepiece.bpe.model");
+    } else if (has("vocab.txt") && !has("vocab.json") && !has("tokenizer.model")) {
+        tokenizer = load_wordpiece(folder / "vocab.txt", config);
+    } else if (has("tokenizer.model") && !looks_like_tiktoken(folder / "tokenizer.model")) {
         tokenizer = load_sentencepiece(folder / "tokenizer.model");
     } else if (has("tokenizer.json")) {
         tokenizer = load_hf_tokenizer_json(folder / "tokenizer.json");
@@ -82,9 +92,9 @@ std::unique_ptr<Tokenizer> load_from_folder(const fs::path& folder) {
     } else {
         fail("tokenizer",
              "{}: no tokenizer found (looked for tokenizer.json, vocab.json + merges.txt, tokenizer.model, "
-             "tokenizer.bin)", folder.string());
+             "tokenizer.bin, vocab.txt, sentencepiece.bpe.model)", folder.string());
     }
-    if (has("tokenizer_config.json")) apply_tokenizer_config(folder / "tokenizer_config.json", *tokenizer);
+    if (!config.empty()) apply_tokenizer_config(config, *tokenizer);
     return tokenizer;
 }
 
@@ -101,12 +111,18 @@ std::unique_ptr<Tokenizer> load_tokenizer(const fs::path& path) {
                       path.string());
         return load_gpt2_bpe(path, merges);
     }
+    if (path.filename() == "vocab.txt") {
+        const fs::path config = path.parent_path() / "tokenizer_config.json";
+        return load_wordpiece(path, fs::is_regular_file(config) ? config : fs::path());
+    }
+    if (path.filename() == "sentencepiece.bpe.model") return load_xlm_roberta_sentencepiece(path);
     if (extension == ".json") return load_hf_tokenizer_json(path);
     if (extension == ".tiktoken") return load_tiktoken(path);
     if (extension == ".model") return load_model_file(path);
     if (extension == ".bin") return load_llama2c_tokenizer(path, 0);
     fail("tokenizer",
-         "{}: unknown tokenizer file (expected tokenizer.json, vocab.json, *.tiktoken, *.model or a llama2.c *.bin)",
+         "{}: unknown tokenizer file (expected tokenizer.json, vocab.json, vocab.txt, *.tiktoken, *.model or a "
+         "llama2.c *.bin)",
          path.string());
 }
 

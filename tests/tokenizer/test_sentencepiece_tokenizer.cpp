@@ -138,5 +138,70 @@ TEST_F(SentencePieceTokenizerTest, RejectsIdsOutsideTheVocabulary) {
                                   {"tiny.model", "id 100", "[0, 100)"}));
 }
 
+// spm_encode's ids of each line (one line per text), for the expectations below.
+std::vector<std::vector<int32_t>> spm_ids(const fs::path& spm_encode, const fs::path& model, const fs::path& folder,
+                                          const std::vector<std::string>& lines) {
+    std::string input;
+    for (const std::string& line : lines) input += line + "\n";
+    testing::write_file(folder / "spm_input.txt", input);
+    run(spm_encode.string() + " --model=" + model.string() + " --output_format=id < " +
+        (folder / "spm_input.txt").string() + " > " + (folder / "spm_ids.txt").string());
+    std::vector<std::vector<int32_t>> out;
+    std::ifstream file(folder / "spm_ids.txt");
+    for (std::string line; std::getline(file, line);) {
+        std::stringstream numbers(line);
+        out.emplace_back();
+        for (int32_t id; numbers >> id;) out.back().push_back(id);
+    }
+    return out;
+}
+
+// XLM-RoBERTa's ids (transformers' XLMRobertaTokenizer): fairseq's <s> 0, <pad> 1, </s> 2, <unk> 3,
+// SentencePiece piece i at i + 1 (its <unk>, piece 0, at 3), <mask> after the last piece.
+std::vector<int32_t> fairseq_ids(const std::vector<int32_t>& pieces) {
+    std::vector<int32_t> ids;
+    for (int32_t piece : pieces) ids.push_back(piece == 0 ? 3 : piece + 1);
+    return ids;
+}
+
+TEST_F(SentencePieceTokenizerTest, XlmRobertaIdsAreSpmEncodeUnderFairseqIds) {
+    const fs::path model_folder = folder_ / "xlmr";
+    fs::create_directories(model_folder);
+    fs::copy_file(folder_ / "tiny.model", model_folder / "sentencepiece.bpe.model",
+                  fs::copy_options::overwrite_existing);
+    const auto tokenizer = load_tokenizer(model_folder);
+    EXPECT_EQ(tokenizer->kind(), "sentencepiece-xlmr");
+    EXPECT_EQ(tokenizer->vocab_size(), 102);  // 100 pieces + <pad> + <mask>
+    EXPECT_EQ(tokenizer->mask_id, 101);
+    EXPECT_EQ(tokenizer->cls_id, 0);
+    EXPECT_EQ(tokenizer->sep_id, 2);
+    EXPECT_EQ(tokenizer->pad_id, 1);
+    EXPECT_EQ(tokenizer->framing, SequenceFraming::roberta);
+
+    std::vector<std::string> lines = make_sentences(10, 3);
+    lines.push_back("the cat saw a zebra.");  // 'z' is unknown: <unk> 3
+    const auto expected = spm_ids(spm_encode_, folder_ / "tiny.model", folder_, lines);
+    for (size_t i = 0; i < lines.size(); ++i) {
+        EXPECT_EQ(tokenizer->encode(lines[i]), fairseq_ids(expected[i])) << lines[i];
+        if (lines[i].find('z') == std::string::npos) {
+            EXPECT_EQ(tokenizer->decode(tokenizer->encode(lines[i])), lines[i]);
+        }
+    }
+
+    // Special tokens written in the text: <mask> swallows the spaces before it, the rest is encoded
+    // piece by piece around it; <s> ... </s> frame a sequence, pairs get a double </s>.
+    const auto parts = spm_ids(spm_encode_, folder_ / "tiny.model", folder_, {"the cat", " a red ball."});
+    std::vector<int32_t> masked = fairseq_ids(parts[0]);
+    masked.push_back(101);
+    const std::vector<int32_t> after = fairseq_ids(parts[1]);
+    masked.insert(masked.end(), after.begin(), after.end());
+    EXPECT_EQ(tokenizer->encode("the cat  <mask> a red ball."), masked);
+    EXPECT_EQ(tokenizer->token_text(101), "<mask>");
+    const std::vector<int32_t> a{10, 11}, b{12};
+    const FramedInput pair = frame_sequence(*tokenizer, a, b);
+    EXPECT_EQ(pair.ids, (std::vector<int32_t>{0, 10, 11, 2, 2, 12, 2}));
+    EXPECT_EQ(pair.token_types, std::vector<int32_t>(7, 0));
+}
+
 }  // namespace
 }  // namespace sinklab
