@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 
 #include "analysis/results.h"
@@ -175,6 +176,19 @@ double mass_from_row1(double all_rows_mass, int T) {
     return (T * all_rows_mass - 1.0) / (T - 1);
 }
 
+Eigen::VectorXd stationary_distribution(const Eigen::MatrixXd& a) {
+    const Eigen::Index T = a.rows();
+    SINKLAB_CHECK(T >= 1 && a.cols() == T, "analysis", "stationary distribution of a {}x{} matrix", a.rows(), a.cols());
+    Eigen::MatrixXd m = a.transpose() - Eigen::MatrixXd::Identity(T, T);
+    m.row(T - 1).setOnes();  // (A^T - I) has rank T - 1 when one class is closed: sum pi = 1 completes it
+    const Eigen::VectorXd pi = m.partialPivLu().solve(Eigen::VectorXd::Unit(T, T - 1));
+    const double residual = (a.transpose() * pi - pi).cwiseAbs().maxCoeff();
+    SINKLAB_CHECK(pi.allFinite() && pi.minCoeff() > -1e-9 && residual < 1e-9, "analysis",
+                  "the attention has no unique stationary distribution (residual {:.2e}): its chain has more than one "
+                  "closed class", residual);
+    return pi.cwiseMax(0.0) / pi.cwiseMax(0.0).sum();
+}
+
 DiffusionResult analyze_diffusion(const AttentionSample& sample, const DiffusionOptions& options) {
     validate_sample(sample);
     SINKLAB_CHECK(!options.powers.empty(), "analysis", "diffusion: no powers requested");
@@ -210,15 +224,33 @@ DiffusionResult analyze_diffusion(const AttentionSample& sample, const Diffusion
         }
     }
 
+    // Uniform bidirectional attention 1 1^T / T: every power, product and lazy walk of it is itself.
+    const std::vector<double> baseline_bidirectional(options.max_power, 1.0 / T);
+
     DiffusionResult result;
     result.powers = options.powers;
     for (int l : layers) {
         const Eigen::MatrixXd& a = sample.attention[l];
         const Operator op(a);
-        DiffusionLayer layer{l, op.causal(), std::nullopt, {}, {}};
-        if (op.causal() && T >= 2) layer.mixing_rate = a.diagonal().tail(T - 1).maxCoeff();
+        const bool causal = op.causal();
+        DiffusionLayer layer{l, causal, std::nullopt, std::nullopt, {}, {}};
+        if (causal && T >= 2) layer.mixing_rate = a.diagonal().tail(T - 1).maxCoeff();
+        if (!causal) {
+            // not a DAG: A^k -> 1 pi^T at the rate |lambda_2|
+            StationaryMass stationary;
+            const Eigen::VectorXd pi = stationary_distribution(a);
+            stationary.distribution.assign(pi.data(), pi.data() + T);
+            for (const MarkedToken& token : sample.special_tokens)
+                stationary.special_tokens.push_back({token, pi(token.position)});
+            stationary.uniform = 1.0 / T;
+            layer.stationary = std::move(stationary);
+            Eigen::VectorXd moduli = Eigen::EigenSolver<Eigen::MatrixXd>(a, false).eigenvalues().cwiseAbs();
+            std::sort(moduli.data(), moduli.data() + T, std::greater<>());
+            if (T >= 2) layer.mixing_rate = moduli(1);
+        }
 
         const MassSeries series = power_masses(op, T, options.max_power, options.levels, k_top);
+        // Row 0 of a causal A^k is e_0, so the corrected view skips it; a non-causal row 0 is like the others.
         const auto fill = [&](DiffusionView& view, const std::vector<double>& masses,
                               const std::vector<double>& base, bool row1) {
             for (int k : options.powers)
@@ -227,24 +259,32 @@ DiffusionResult analyze_diffusion(const AttentionSample& sample, const Diffusion
             const int depth_k = l + 1;
             view.depth_mass = row1 ? mean_from_row1(depth[l]) : mean_all(depth[l]);
             view.lazy_depth_mass = row1 ? mean_from_row1(lazy_depth[l]) : mean_all(lazy_depth[l]);
-            const double plain_base = baseline(depth_k), lazy_base = lazy_mass_from_h(h, T, depth_k);
+            const double plain_base = causal ? baseline(depth_k) : 1.0 / T;
+            const double lazy_base = causal ? lazy_mass_from_h(h, T, depth_k) : 1.0 / T;
             view.depth_baseline = row1 ? mass_from_row1(plain_base, T) : plain_base;
             view.lazy_depth_baseline = row1 ? mass_from_row1(lazy_base, T) : lazy_base;
         };
-        fill(layer.all_rows, series.all_rows, baseline_all, false);
-        fill(layer.from_row1, series.from_row1, baseline_row1, true);
+        if (causal) {
+            fill(layer.all_rows, series.all_rows, baseline_all, false);
+            fill(layer.from_row1, series.from_row1, baseline_row1, true);
+        } else {
+            fill(layer.all_rows, series.all_rows, baseline_bidirectional, false);
+            fill(layer.from_row1, series.all_rows, baseline_bidirectional, false);
+        }
 
-        // Gradient routing: u^T <- u^T A from u = 1 (all rows) and from u = 1 - e_0 (rows >= 1).
+        // Gradient routing: u^T <- u^T A from u = 1 (all rows) and from u = 1 - e_0 (rows >= 1;
+        // all rows again for a non-causal layer).
         Eigen::VectorXd u_all = Eigen::VectorXd::Ones(T);
-        Eigen::VectorXd u_row1 = u_all - Eigen::VectorXd::Unit(T, 0);
+        Eigen::VectorXd u_row1 = causal ? Eigen::VectorXd(u_all - Eigen::VectorXd::Unit(T, 0)) : u_all;
         for (int k = 1; k <= k_top; ++k) {
             u_all = op.apply_transpose(u_all);
             u_row1 = op.apply_transpose(u_row1);
             if (std::find(options.powers.begin(), options.powers.end(), k) == options.powers.end()) continue;
             layer.all_rows.routing.push_back(
                 {k, u_all(0) / T, std::vector<double>(u_all.data(), u_all.data() + T)});
+            const double rows = causal ? T - 1 : T;
             layer.from_row1.routing.push_back(
-                {k, T >= 2 ? u_row1(0) / (T - 1) : nan, std::vector<double>(u_row1.data(), u_row1.data() + T)});
+                {k, rows >= 1 ? u_row1(0) / rows : nan, std::vector<double>(u_row1.data(), u_row1.data() + T)});
         }
 
         if (sample.has_heads()) {
@@ -253,7 +293,7 @@ DiffusionResult analyze_diffusion(const AttentionSample& sample, const Diffusion
                 std::vector<double> all, row1;
                 for (int k : options.powers) {
                     all.push_back(hs.all_rows[k - 1]);
-                    row1.push_back(hs.from_row1[k - 1]);
+                    row1.push_back(causal ? hs.from_row1[k - 1] : hs.all_rows[k - 1]);
                 }
                 layer.all_rows.head_power_mass.push_back(std::move(all));
                 layer.from_row1.head_power_mass.push_back(std::move(row1));
@@ -268,10 +308,26 @@ json DiffusionResult::to_json() const {
     json out = {{"analysis", "diffusion"}, {"powers", powers}, {"layers", json::array()}};
     for (const DiffusionLayer& l : layers) {
         json faithful = view_json(l.all_rows, "faithful", "all");
-        json corrected = view_json(l.from_row1, "corrected", "from 1");
+        json corrected = view_json(l.from_row1, "corrected", l.causal ? "from 1" : "all");
+        for (json* view : {&faithful, &corrected})
+            (*view)["baseline_kind"] = l.causal ? "uniform causal attention (closed form)"
+                                                : "uniform bidirectional attention, 1/T";
         corrected["mixing_rate"] = l.mixing_rate ? json_number(*l.mixing_rate) : json(nullptr);
-        out["layers"].push_back(
-            {{"layer", l.layer}, {"causal", l.causal}, {"faithful", std::move(faithful)}, {"corrected", std::move(corrected)}});
+        json layer = {{"layer", l.layer},
+                      {"causal", l.causal},
+                      {"graph", l.causal ? "DAG (causal attention)"
+                                         : "not a DAG (bidirectional attention): A^k -> 1 pi^T, pi stationary"},
+                      {"faithful", std::move(faithful)},
+                      {"corrected", std::move(corrected)}};
+        if (l.stationary) {
+            json specials = json::array();
+            for (const auto& [token, mass] : l.stationary->special_tokens)
+                specials.push_back({{"token", token.name}, {"position", token.position}, {"mass", json_number(mass)}});
+            layer["stationary"] = {{"distribution", json_numbers(l.stationary->distribution)},
+                                   {"special_tokens", std::move(specials)},
+                                   {"uniform", json_number(l.stationary->uniform)}};
+        }
+        out["layers"].push_back(std::move(layer));
     }
     return out;
 }

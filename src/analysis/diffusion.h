@@ -6,6 +6,13 @@
 // Two row conventions, both reported: "faithful" averages over all T rows (DESIGN.md section 4,
 // the blog's figures); "corrected" averages over rows 1..T-1, because row 0 of a causal A^k is e_0
 // whatever A is, so it adds 1/T of pure structure to every number.
+//
+// A non-causal layer (an encoder's bidirectional attention) is no DAG: nothing forces A^k towards
+// e_0. Its powers converge to 1 pi^T, pi the stationary distribution of the row-stochastic A
+// (pi^T A = pi^T), at the rate |lambda_2|; the layer reports pi, pi's mass on each marked special
+// token and |lambda_2|, and its baselines are those of uniform bidirectional attention U = 1 1^T / T
+// (U^k = U, so s_k(U) = 1/T for every k and depth, lazy walks included). Both row conventions then
+// average over all rows: row 0 is no different from the others.
 #include <optional>
 #include <span>
 #include <vector>
@@ -57,12 +64,20 @@ struct DiffusionView {
     std::vector<std::vector<double>> head_power_mass;  // (H, powers); empty without per-head input
 };
 
+// The stationary distribution of a non-causal layer and its mass on the marked special tokens.
+struct StationaryMass {
+    std::vector<double> distribution;  // pi, (T), sums to 1
+    std::vector<std::pair<MarkedToken, double>> special_tokens;  // pi at each marked token
+    double uniform;                    // 1/T: pi of uniform attention
+};
+
 struct DiffusionLayer {
     int layer;
     bool causal;
-    // max_{i>=1} A_ii: the exact second eigenvalue and the rate of A^k -> 1 e_0^T for causal A;
-    // empty for non-causal attention, where it is neither.
+    // The rate of A^k -> its limit: for causal A, max_{i>=1} A_ii, the exact second eigenvalue
+    // (limit 1 e_0^T); for non-causal A, |lambda_2|, the second largest eigenvalue modulus (limit 1 pi^T).
     std::optional<double> mixing_rate;
+    std::optional<StationaryMass> stationary;  // non-causal layers
     DiffusionView all_rows;   // faithful
     DiffusionView from_row1;  // corrected
 };
@@ -93,5 +108,10 @@ double uniform_power_mass(int T, int k);
 double uniform_lazy_power_mass(int T, int k);
 // The rows-from-1 version of an all-rows mass of a matrix whose row 0 is e_0: (T s - 1) / (T - 1).
 double mass_from_row1(double all_rows_mass, int T);
+
+// pi with pi^T A = pi^T and sum pi = 1 for a row-stochastic A whose chain has one closed class
+// (softmax attention without a causal mask: every entry positive), by a dense LU solve of
+// (A^T - I) pi = 0 with one equation replaced by sum pi = 1.
+Eigen::VectorXd stationary_distribution(const Eigen::MatrixXd& attention);
 
 }  // namespace sinklab::analysis

@@ -24,7 +24,7 @@ json json_numbers(std::span<const double> values) {
 namespace {
 
 bool is_key_field(const std::string& key) {
-    static const char* const keys[] = {"layer", "head", "tau", "k", "level", "percentile", "r", "variant"};
+    static const char* const keys[] = {"layer", "head", "tau", "k", "level", "percentile", "r", "variant", "position"};
     return std::any_of(std::begin(keys), std::end(keys), [&](const char* k) { return key == k; });
 }
 

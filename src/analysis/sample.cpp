@@ -42,6 +42,10 @@ void validate_sample(const AttentionSample& sample) {
                 check_attention_matrix(sample.heads[l][h], T, fmt::format("layer {} head {} attention", l, h));
         }
     }
+    for (const MarkedToken& token : sample.special_tokens)
+        SINKLAB_CHECK(token.position >= 0 && token.position < T, "analysis",
+                      "special token {} is at position {}, outside the sample's tokens 0..{}", token.name,
+                      token.position, T - 1);
     if (sample.has_hidden()) {
         SINKLAB_CHECK(static_cast<int>(sample.hidden.size()) == L + 1, "analysis",
                       "{} hidden states given for {} layers; pass L + 1 (the embedding output first)",

@@ -1,11 +1,18 @@
 #pragma once
 // The plain data every analysis reads: one sample's attention (and optionally hidden states),
 // captured from a model by the caller. Analyses never touch the model.
+#include <string>
 #include <vector>
 
 #include "analysis/eigen.h"
 
 namespace sinklab::analysis {
+
+// A token the caller marks by its position (0-indexed): an encoder's [CLS] at 0 and [SEP] at T-1.
+struct MarkedToken {
+    std::string name;
+    int position = 0;
+};
 
 struct AttentionSample {
     // L entries, each (T, T): the head-averaged attention of layer l, rows are queries and columns
@@ -17,6 +24,9 @@ struct AttentionSample {
     // leaving the last layer (HF `output_hidden_states` order: hidden[0] is the embedding output).
     // Non-finite entries (fp16 overflow) are read as 0, as the notebooks' np.nan_to_num does.
     std::vector<Eigen::MatrixXd> hidden;
+    // Optional: the special tokens of the sample, whose stationary mass the diffusion of a
+    // non-causal (bidirectional) layer reports.
+    std::vector<MarkedToken> special_tokens;
 
     int num_layers() const { return static_cast<int>(attention.size()); }
     int num_tokens() const { return attention.empty() ? 0 : static_cast<int>(attention.front().rows()); }

@@ -121,6 +121,10 @@ int run_generate(const GenerateArgs& args) {
     const auto load_start = std::chrono::steady_clock::now();
     auto model = load_model(args.model, &info);
     const ModelConfig& c = model->config();
+    SINKLAB_CHECK(c.causal, "generate",
+                  "{} is an encoder ({}, bidirectional attention): it predicts masked tokens, not the next one, so it "
+                  "cannot generate; use probe, analyze or report",
+                  args.model, info.architecture);
     const int V = c.vocab_size;
     const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count();
     std::fprintf(stderr, "%s (%s, %s weights, %zu parameters) loaded in %.2f s\n", info.path.c_str(),

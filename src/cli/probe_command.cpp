@@ -26,7 +26,7 @@ struct ProbeArgs {
     std::string model;
     SampleFlags sample;
     float eps = 0.3f;
-    int positions = 10;
+    int positions = 0;  // auto: 10 for causal models, every position for bidirectional ones
     std::string metrics = "all";
     std::string attention_kernel = "auto";
     std::string maps;
@@ -88,14 +88,17 @@ void run_probe_command(const ProbeArgs& a) {
     SINKLAB_CHECK(a.map_scale == "linear" || a.map_scale == "log", "probe", "--map-scale '{}': expected linear or log",
                   a.map_scale);
     map_options.scale = a.map_scale == "log" ? ScaleKind::log : ScaleKind::linear;
-    SINKLAB_CHECK(a.positions >= 1, "probe", "--positions {}: track at least position 1", a.positions);
+    SINKLAB_CHECK(a.positions >= 0, "probe", "--positions {}: track positions 1..K, K >= 1 (0: auto)", a.positions);
     check_sink_eps(a.eps);
 
     ProbeModel pm = load_probe_model(a.model, a.sample.tokenizer);
     Transformer& model = *pm.model;
     const ModelConfig& c = model.config();
-    const ProbeSamples samples =
+    ProbeSamples samples =
         probe_samples(pm, input, natural_text(input, "probe"), bos_mode, a.sample.seq_len, a.sample.samples, a.sample.seed);
+    // an encoder's intervention loss is the masked-LM loss, over a seeded 15% of the text tokens
+    if (options.intervention && !c.causal && input.kind == InputKind::natural && pm.mask_id)
+        mask_for_masked_lm(samples, *pm.mask_id, kMaskedLmRate, a.sample.seed);
     if (options.intervention) check_intervention(*options.intervention, c, samples);
     std::printf("probe %s (%s %s, %d layers, %d heads, %d kv heads, attention %s)\n%s\n", a.model.c_str(),
                 pm.info.source.c_str(), pm.info.architecture.c_str(), c.n_layers, c.n_heads, c.n_kv_heads,
@@ -128,7 +131,9 @@ void run_probe_command(const ProbeArgs& a) {
         j["model"] = {{"source", pm.info.source},
                       {"architecture", pm.info.architecture},
                       {"config", c.to_json()}};
-        j["input"] = {{"description", samples.description}, {"bos_id", samples.bos ? nlohmann::json(*samples.bos) : nlohmann::json()}};
+        j["input"] = {{"description", samples.description},
+                      {"bos_id", samples.bos ? nlohmann::json(*samples.bos) : nlohmann::json()},
+                      {"eos_id", samples.eos ? nlohmann::json(*samples.eos) : nlohmann::json()}};
         if (!maps.empty()) j["maps"] = {{"dir", a.maps}, {"files", maps}, {"scale", a.map_scale}, {"colormap", a.colormap}};
         write_file_atomic(a.json, j.dump(1) + "\n");
     }
@@ -147,7 +152,10 @@ void add_probe_command(CLI::App& app) {
         ->required();
     add_sample_options(cmd, a->sample);
     cmd->add_option("--eps", a->eps, "threshold of Sink_k (alpha_k > eps)")->capture_default_str();
-    cmd->add_option("--positions", a->positions, "K: alpha_k and Sink_k for k = 1..K")->capture_default_str();
+    cmd->add_option("--positions", a->positions,
+                    "K: alpha_k and Sink_k for k = 1..K (0, the default: 10, or every position T for a bidirectional "
+                    "encoder)")
+        ->capture_default_str();
     cmd->add_option("--metrics", a->metrics,
                     "all, or a comma-separated list of sink, entropy, massive, hidden_norms, value_drain, geometry")
         ->capture_default_str();

@@ -9,7 +9,9 @@ void add_sample_options(CLI::App* cmd, SampleFlags& flags) {
         ->capture_default_str();
     cmd->add_option("--seq-len", flags.seq_len, "tokens per sample T")->capture_default_str();
     cmd->add_option("--samples", flags.samples, "samples N")->capture_default_str();
-    cmd->add_option("--bos", flags.bos, "auto|on|off: put the model's BOS token first (auto: as its tokenizer does)")
+    cmd->add_option("--bos", flags.bos,
+                    "auto|on|off: put the model's BOS token first (auto: as its tokenizer does); an encoder's samples "
+                    "are framed as its tokenizer frames a sequence, [CLS] first and [SEP] last (off: not framed)")
         ->capture_default_str();
     cmd->add_option("--seed", flags.seed, "seed of --input random")->capture_default_str();
     cmd->add_option("--tokenizer", flags.tokenizer,

@@ -78,6 +78,7 @@ double power_mass(const an::DiffusionView& v, int k, bool excess = false) {
 struct TargetResult {
     json j;
     std::vector<LayerStats> stats;
+    std::vector<std::string> special_names;  // the marked special tokens, in order
     std::optional<an::FrameResult> frames;
     std::vector<an::RawRowSums> raw_row_sums;  // the design's row sums before the graph's proxy
     std::vector<double> node0_column;          // per layer, mean over samples
@@ -105,6 +106,12 @@ TargetResult analyze_model(Transformer& model, const ProbeSamples& samples, cons
     // Frames: each sample's votes and evidence added as it comes, so that no sample's maps are kept.
     std::optional<an::FrameAccumulator> frames;
     if (chosen.count("frames")) frames.emplace(samples.N);
+    // The samples' special tokens (an encoder's [CLS] and [SEP]) as graph nodes: the diffusion of a
+    // bidirectional layer reports their stationary mass. A sink token or a slot (node 0) before the
+    // text shifts every node by one.
+    std::vector<an::MarkedToken> specials;
+    for (const SpecialPosition& special : samples.specials)
+        specials.push_back({special.token.empty() ? special.role : special.token, special.position - 1});
 
     std::vector<an::RawRowSums> raw_row_sums;
     std::vector<double> node0_column(L, 0.0);
@@ -119,11 +126,15 @@ TargetResult analyze_model(Transformer& model, const ProbeSamples& samples, cons
         // keeps (auto takes the blockwise kernel from T = 64, analyze's default --seq-len)
         forward.attention_kernel = AttentionKernel::materialised;
         model.forward(samples.tokens.data() + static_cast<size_t>(n) * T, nullptr, 1, T, forward);
-        const an::AttentionSample& s = capture.graph.sample();
         accumulate_raw_row_sums(raw_row_sums, capture.graph.raw_row_sums());
+        graph_nodes = capture.graph.graph_nodes();
+        an::AttentionSample s = capture.graph.take_sample();
+        for (an::MarkedToken special : specials) {
+            special.position += graph_nodes - T;  // a slot or a sink token is node 0
+            s.special_tokens.push_back(std::move(special));
+        }
         const std::vector<double> node0 = an::node0_column_means(s);
         for (int l = 0; l < L; ++l) node0_column[l] += node0[l] / samples.N;
-        graph_nodes = capture.graph.graph_nodes();
 
         if (chosen.count("diffusion")) {
             const an::DiffusionResult r = an::analyze_diffusion(s);
@@ -140,6 +151,10 @@ TargetResult analyze_model(Transformer& model, const ProbeSamples& samples, cons
                 for (const auto& lv : l.from_row1.levels)
                     if (lv.level == 0.5 && lv.k) st.add("kstar_c", *lv.k);
                 if (l.mixing_rate) st.add("mix", *l.mixing_rate);
+                if (l.stationary) {
+                    st.add("pi_uniform", l.stationary->uniform);
+                    for (const auto& [token, mass] : l.stationary->special_tokens) st.add("pi:" + token.name, mass);
+                }
             }
             per_sample["diffusion"].push_back(r.to_json());
         }
@@ -193,6 +208,7 @@ TargetResult analyze_model(Transformer& model, const ProbeSamples& samples, cons
     }
 
     TargetResult out;
+    for (const an::MarkedToken& token : specials) out.special_names.push_back(token.name);
     out.j["analyses"] = json::object();
     for (auto& [name, list] : per_sample) {
         json agg = an::aggregate_layers(list);
@@ -243,9 +259,24 @@ std::string summary_table(const TargetResult& r, const std::set<std::string>& ch
             appendf(out, " %6s/%6s", s.cell("gsa_f", 6).c_str(), s.cell("gsa_c", 6).c_str());
         appendf(out, "\n");
     }
-    if (chosen.count("diffusion"))
+    bool bidirectional = false;
+    for (const LayerStats& s : r.stats) bidirectional = bidirectional || std::isfinite(s.mean("pi_uniform"));
+    if (chosen.count("diffusion") && !bidirectional)
         appendf(out, "s_k: mass of A^k on token 0; D_4 = s_4 - s_4(uniform causal, closed form); k*.5: smallest k with "
                 "s_k >= 0.5 (mean over samples reaching it); mix: max_{i>=1} A_ii\n");
+    if (chosen.count("diffusion") && bidirectional) {
+        appendf(out, "s_k: mass of A^k on token 0; D_4 = s_4 - 1/T (uniform bidirectional attention); k*.5: smallest k "
+                "with s_k >= 0.5; mix: |lambda_2|, the rate of A^k -> 1 pi^T\n");
+        appendf(out, "the attention graph is not a DAG (bidirectional attention): A^k tends to 1 pi^T, pi its stationary "
+                "distribution; pi's mass on the special tokens (uniform: %.4f)\n",
+                r.stats.empty() ? NAN : r.stats.front().mean("pi_uniform"));
+        for (size_t l = 0; l < r.stats.size(); ++l) {
+            appendf(out, "  layer %zu:", l);
+            for (const std::string& name : r.special_names)
+                appendf(out, "  %s %s", name.c_str(), r.stats[l].cell("pi:" + name, 1, "{:.4f}").c_str());
+            appendf(out, "\n");
+        }
+    }
     if (chosen.count("spectral"))
         appendf(out, "Fiedler: faithful at the first threshold (binarised graph), corrected = lambda_2 of the weighted "
                 "Laplacian of (A + A^T)/2\n");

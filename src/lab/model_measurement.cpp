@@ -98,6 +98,7 @@ ModelMeasurement measure_model(const std::filesystem::path& model_path, const Me
     m.source = pm.info.source;
     m.architecture = pm.info.architecture;
     m.design = c.attention.name();
+    m.causal = c.causal;
     m.params = static_cast<long>(model.num_params());
     m.layers = c.n_layers;
     m.heads = c.n_heads;
@@ -109,7 +110,7 @@ ModelMeasurement measure_model(const std::filesystem::path& model_path, const Me
         m.notes.push_back(fmt::format("not probed: {}", e.what()));
         return m;
     }
-    const std::optional<int32_t> bos = resolve_bos(BosMode::automatic, pm.bos_id, pm.adds_bos, c.vocab_size);
+    const SampleFrame frame = sample_frame(pm, BosMode::automatic);
 
     std::optional<ProbeSamples> natural;
     for (InputKind kind : options.inputs) {
@@ -120,7 +121,7 @@ ModelMeasurement measure_model(const std::filesystem::path& model_path, const Me
             SINKLAB_CHECK(kind != InputKind::natural || !options.natural_text.empty(), "report",
                           "no natural text (the default corpus is missing: run scripts/setup.sh)");
             ProbeSamples samples = make_probe_samples(spec, options.natural_text, options.natural_source,
-                                                      pm.tokenizer.get(), c.vocab_size, T, options.samples, bos,
+                                                      pm.tokenizer.get(), c.vocab_size, T, options.samples, frame,
                                                       options.seed);
             ProbeResult result = run_probe(model, samples, probe_options(options));
             m.probes.push_back({name, samples.description, std::move(result)});
@@ -139,7 +140,9 @@ ModelMeasurement measure_model(const std::filesystem::path& model_path, const Me
             request.seq_len = T;
             request.seed = options.seed;
             request.text = {options.natural_text, options.natural_source};
-            request.without_sink = report_sink_removals(c, bos.has_value());
+            // drop-bos when the perturbations' windows have a BOS, as perturb_model frames them
+            request.without_sink = report_sink_removals(
+                c, resolve_bos(BosMode::automatic, pm.bos_id, pm.adds_bos, c.vocab_size).has_value());
             m.over_mixing = perturb_model(pm, model_path.string(), request);
         } catch (const Error& e) {
             m.notes.push_back(fmt::format("over-mixing not measured: {}", e.what()));
@@ -150,7 +153,7 @@ ModelMeasurement measure_model(const std::filesystem::path& model_path, const Me
 
     // Maps and attention powers come from natural text when the model takes it, else random ids.
     ProbeSamples drawn = natural ? *natural
-                                 : random_samples(c.vocab_size, T, options.analysis_samples, bos, options.seed);
+                                 : random_samples(c.vocab_size, T, options.analysis_samples, frame, options.seed);
     HeatmapOptions heatmap;
     heatmap.scale = ScaleKind::log;
     heatmap.log_floor = kMapFloor;

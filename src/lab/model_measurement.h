@@ -42,6 +42,7 @@ struct AttentionMaps {
 
 struct ModelMeasurement {
     std::string source, architecture, design;  // "sinklab"/"huggingface"/"llama2c", model_type, attention design
+    bool causal = true;                        // false: an encoder (bidirectional attention, baselines 1/T)
     long params = 0;
     int layers = 0, heads = 0, vocab = 0;
     std::vector<InputProbe> probes;

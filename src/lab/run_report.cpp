@@ -123,7 +123,13 @@ std::vector<std::string> layer_labels(int layers) {
     return labels;
 }
 
-std::string uniform_label(int T) { return fmt::format("uniform attention, H_T/T = {:.3g}", uniform_alpha1(T)); }
+// alpha_1 of uniform attention over T tokens: H_T/T with a causal mask, 1/T without (every query sees every key).
+double uniform_alpha1_for(int T, bool causal) { return causal ? uniform_alpha1(T) : (T > 0 ? 1.0 / T : kNaN); }
+
+std::string uniform_label(int T, bool causal = true) {
+    return causal ? fmt::format("uniform attention, H_T/T = {:.3g}", uniform_alpha1(T))
+                  : fmt::format("uniform bidirectional attention, 1/T = {:.3g}", uniform_alpha1_for(T, false));
+}
 
 double mean_of(const std::vector<double>& v) {
     double sum = 0.0;
@@ -176,8 +182,12 @@ std::string alpha_caption(const ModelMeasurement& m, int T) {
         if (!p.result.has(Metric::sink)) continue;
         const auto [alpha, layer] = strongest_alpha1(p.result);
         inputs += fmt::format("{}{}: largest {:.3g} in layer {} ({:.2g} times uniform)", inputs.empty() ? "" : "; ",
-                              p.input, alpha, layer, alpha / uniform_alpha1(T));
+                              p.input, alpha, layer, alpha / uniform_alpha1_for(T, m.causal));
     }
+    if (!m.causal)
+        return fmt::format("Mean attention that all T queries put on token 1 (bidirectional attention), per layer and "
+                           "input kind, against uniform attention, 1/T = {:.3g} at T = {} (dashed): {}.",
+                           uniform_alpha1_for(T, false), T, inputs);
     return fmt::format("Mean attention that the queries put on token 1, per layer and input kind, against uniform "
                        "causal attention, H_T/T = {:.3g} at T = {} (dashed): {}.",
                        uniform_alpha1(T), T, inputs);
@@ -242,15 +252,16 @@ std::string geometry_caption(const Series& first, const Series& others) {
                        gap, layer);
 }
 
-std::string diffusion_caption(const DiffusionCurves& d, int T) {
+std::string diffusion_caption(const DiffusionCurves& d, int T, bool causal) {
     double excess = -2.0;
     int layer = 0;
     for (size_t l = 0; l < d.mass.size(); ++l)
         if (d.mass[l].front() - d.baseline.front() > excess) excess = d.mass[l].front() - d.baseline.front(), layer = static_cast<int>(l);
     return fmt::format("Mass that the k-th power of each layer's head-averaged attention puts on token 1 (mean of {} "
-                       "samples of {} tokens) against uniform causal attention (dashed): at k = {} the largest excess "
+                       "samples of {} tokens) against uniform {} attention (dashed): at k = {} the largest excess "
                        "over uniform is {:+.3g}, in layer {}.",
-                       d.samples, T, d.powers.front(), excess, layer);
+                       d.samples, T, causal ? "causal" : "bidirectional (1/T; the graph is no DAG)", d.powers.front(),
+                       excess, layer);
 }
 
 void add_training_section(ReportPage& page, const std::vector<ReportEntry>& entries) {
@@ -316,9 +327,9 @@ void add_model_section(ReportPage& page, const ReportEntry& e) {
     const int T = m.probes.empty() ? 0 : m.probes.front().result.seq_len;
     const std::vector<std::string> layers = layer_labels(m.layers);
     if (!alpha.empty()) {
+        const ReferenceLine uniform{uniform_alpha1_for(T, m.causal), uniform_label(T, m.causal)};
         page.vega_figure(vega_bar_chart(layers, alpha, {.title = "alpha_1 per layer (mean over heads)",
-                                                        .x_label = "layer", .y_label = "alpha_1",
-                                                        .rules = {{uniform_alpha1(T), uniform_label(T)}}}),
+                                                        .x_label = "layer", .y_label = "alpha_1", .rules = {uniform}}),
                          alpha_caption(m, T));
         page.vega_figure(vega_bar_chart(layers, sink, {.title = "Sink_1 per layer", .x_label = "layer",
                                                        .y_label = "Sink_1 (%)", .y_min = 0.0, .y_max = 100.0}),
@@ -380,10 +391,10 @@ void add_model_section(ReportPage& page, const ReportEntry& e) {
         std::vector<Series> series;
         std::vector<double> ks(d.powers.begin(), d.powers.end());
         for (size_t l = 0; l < d.mass.size(); ++l) series.push_back({fmt::format("layer {}", l), ks, d.mass[l]});
-        series.push_back({"uniform causal", ks, d.baseline, true});
+        series.push_back({m.causal ? "uniform causal" : "uniform bidirectional", ks, d.baseline, true});
         page.vega_figure(vega_line_chart(series, {.title = "Power sink mass s_k", .x_label = "k (power of the attention matrix)",
                                                   .y_label = "s_k: mass on token 1", .y_min = 0.0, .y_max = 1.0}),
-                         diffusion_caption(d, m.maps ? m.maps->seq_len : T));
+                         diffusion_caption(d, m.maps ? m.maps->seq_len : T, m.causal));
     }
     if (m.maps && !m.maps->layers.empty()) {
         const AttentionMaps& maps = *m.maps;
@@ -424,7 +435,8 @@ json entry_json(const ReportEntry& e) {
         }
         if (m.diffusion)
             j["power_sink_mass"] = {{"definition", "s_k: mean over all rows of the weight on token 1 in A^k, A the "
-                                                   "head-averaged attention; baseline: uniform causal attention"},
+                                                   "head-averaged attention; baseline: uniform causal attention "
+                                                   "(bidirectional models: uniform attention, 1/T)"},
                                     {"powers", m.diffusion->powers},
                                     {"samples", m.diffusion->samples},
                                     {"mass", m.diffusion->mass},

@@ -7,9 +7,9 @@
 
 namespace sinklab {
 
-SinkGeometryAccumulator::SinkGeometryAccumulator(int layers, int heads, int kv_heads, int head_size)
-    : L_(layers), NH_(heads), NKV_(kv_heads), HS_(head_size), first_sum_(static_cast<size_t>(layers) * heads, 0.0),
-      rest_sum_(static_cast<size_t>(layers) * heads, 0.0), samples_(layers, 0) {}
+SinkGeometryAccumulator::SinkGeometryAccumulator(int layers, int heads, int kv_heads, int head_size, bool causal)
+    : L_(layers), NH_(heads), NKV_(kv_heads), HS_(head_size), causal_(causal),
+      first_sum_(static_cast<size_t>(layers) * heads, 0.0), rest_sum_(static_cast<size_t>(layers) * heads, 0.0), samples_(layers, 0) {}
 
 namespace {
 
@@ -36,11 +36,17 @@ void SinkGeometryAccumulator::add(int layer, const float* qkv, int B, int T) {
                 const float* rows = qkv + static_cast<long>(b) * T * stride;
                 const long q_at = static_cast<long>(h) * HS_, k_at = static_cast<long>(NH_ + h / group) * HS_;
                 unit(k1.data(), rows + k_at, HS_);
-                std::fill(prefix.begin(), prefix.end(), 0.0);  // sum of the unit keys 2..t
+                // sum of the unit keys 2..t; bidirectional: every query sees all of 2..T from the start
+                std::fill(prefix.begin(), prefix.end(), 0.0);
+                if (!causal_)
+                    for (int j = 1; j < T; ++j) {
+                        unit(k.data(), rows + j * stride + k_at, HS_);
+                        for (int e = 0; e < HS_; ++e) prefix[e] += k[e];
+                    }
                 double first_sum = 0.0, rest_sum = 0.0;
                 for (int t = 0; t < T; ++t) {
                     unit(q.data(), rows + t * stride + q_at, HS_);
-                    if (t > 0) {
+                    if (causal_ && t > 0) {
                         unit(k.data(), rows + t * stride + k_at, HS_);
                         for (int e = 0; e < HS_; ++e) prefix[e] += k[e];
                     }
@@ -50,10 +56,11 @@ void SinkGeometryAccumulator::add(int layer, const float* qkv, int B, int T) {
                         with_rest += q[e] * prefix[e];
                     }
                     first_sum += with_first;
-                    if (t > 0) rest_sum += with_rest / t;  // t keys 2..t+1 (1-indexed) are visible
+                    if (!causal_) rest_sum += with_rest / (T - 1);  // keys 2..T
+                    else if (t > 0) rest_sum += with_rest / t;      // t keys 2..t+1 (1-indexed) are visible
                 }
                 first[static_cast<size_t>(b) * NH_ + h] = first_sum / T;
-                rest[static_cast<size_t>(b) * NH_ + h] = rest_sum / (T - 1);
+                rest[static_cast<size_t>(b) * NH_ + h] = rest_sum / (causal_ ? T - 1 : T);
             }
     }
     for (int b = 0; b < B; ++b)

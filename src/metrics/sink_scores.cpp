@@ -6,8 +6,8 @@
 
 namespace sinklab {
 
-SinkScoreAccumulator::SinkScoreAccumulator(int layers, int heads, int positions, float eps)
-    : L_(layers), H_(heads), K_(positions), eps_(eps),
+SinkScoreAccumulator::SinkScoreAccumulator(int layers, int heads, int positions, float eps, bool causal)
+    : L_(layers), H_(heads), K_(positions), eps_(eps), causal_(causal),
       alpha_sum_(static_cast<size_t>(layers) * heads * (positions + 1), 0.0),
       above_(static_cast<size_t>(layers) * heads * (positions + 1), 0),
       samples_(layers, 0) {}
@@ -55,9 +55,12 @@ void SinkScoreAccumulator::add(int layer, const float* weights, const float* slo
                 record(layer, h, kSlot, sum / T);
             }
             for (int k = 1; k <= K; ++k) {
+                // the queries that see key k: t >= k, or all of them without a causal mask
+                const int first_query = causal_ ? k : 1;
                 double sum = 0.0;
-                for (int t = k; t <= T; ++t) sum += read(A[static_cast<long>(t - 1) * T + (k - 1)]) * row_scale[t - 1];
-                record(layer, h, k, sum / (T - k + 1));
+                for (int t = first_query; t <= T; ++t)
+                    sum += read(A[static_cast<long>(t - 1) * T + (k - 1)]) * row_scale[t - 1];
+                record(layer, h, k, sum / (T - first_query + 1));
             }
         }
     }
@@ -74,7 +77,7 @@ void SinkScoreAccumulator::add_column_sums(int layer, const float* column_sums, 
             const long bh = static_cast<long>(b) * H_ + h;
             if (slot_sums) record(layer, h, kSlot, slot_sums[bh] / static_cast<double>(T));
             for (int k = 1; k <= K_; ++k)
-                record(layer, h, k, column_sums[bh * columns + k - 1] / static_cast<double>(T - k + 1));
+                record(layer, h, k, column_sums[bh * columns + k - 1] / static_cast<double>(causal_ ? T - k + 1 : T));
         }
     samples_[layer] += B;
 }

@@ -2,6 +2,7 @@
 // Sink scores from attention weights (DESIGN.md section 4, Gu et al. 2025):
 // alpha_k = 1/(T-k+1) sum_{t=k..T} A_{t,k} (1-indexed), the mean weight that the queries able to
 // see key k put on it; Sink_k^eps = share of (sample, layer, head) with alpha_k > eps (strict).
+// Bidirectional attention (causal false): every query sees every key, so alpha_k = 1/T sum_{t=1..T} A_{t,k}.
 // Position 0 is the slot column * of designs with a slot (Gu et al.'s column 0): every query sees
 // it, so alpha_* is the mean over the T queries of the slot weight. Unnormalised designs are read
 // through their proxy (metrics/proxy.h), applied per query row before alpha.
@@ -18,7 +19,7 @@ public:
     static constexpr int kSlot = 0;  // the position of the slot column *
 
     // Tracks key positions 1..K (and the slot, when the weights have one) of L layers with H heads each.
-    SinkScoreAccumulator(int layers, int heads, int positions, float eps);
+    SinkScoreAccumulator(int layers, int heads, int positions, float eps, bool causal = true);
     // weights (B, H, T, T) of `layer`: B more samples for that layer.
     void add(int layer, const float* weights, int B, int T);
     // The same with the slot weights (B, H, T) of a design with a slot (null otherwise), the
@@ -28,8 +29,8 @@ public:
     // The same from column sums (B, H, columns): each key's weight summed over the queries (what
     // attention_weight_stats gives for every key, columns = T, or the blockwise kernel's
     // Tap::attn_column_sums for the first keys, proxies already applied), read as alpha_k = sum_k /
-    // (T - k + 1); slot_sums (B, H) is the slot's weight summed over the T queries, or null. Needs
-    // T >= positions and columns >= positions; columns 0 means T.
+    // (T - k + 1) (bidirectional: sum_k / T); slot_sums (B, H) is the slot's weight summed over the
+    // T queries, or null. Needs T >= positions and columns >= positions; columns 0 means T.
     void add_column_sums(int layer, const float* column_sums, const float* slot_sums, int B, int T, int columns = 0);
 
     int positions() const { return K_; }
@@ -51,6 +52,7 @@ private:
     void begin_add(bool with_slot);
     int L_, H_, K_;
     float eps_;
+    bool causal_;
     bool has_slot_ = false, any_added_ = false;
     std::vector<double> alpha_sum_;  // (L, H, K + 1), position 0 the slot
     std::vector<long> above_;        // (L, H, K + 1) count of samples with alpha > eps

@@ -82,7 +82,7 @@ public:
         const int L = c.n_layers, NH = c.n_heads, NKV = c.n_kv_heads;
         if (wants(metrics, Metric::sink)) {
             SINKLAB_CHECK(positions >= 1, "probe", "--positions {}: track at least position 1", positions);
-            sink.emplace(L, NH, positions, o.eps);
+            sink.emplace(L, NH, positions, o.eps, c.causal);
         }
         if (wants(metrics, Metric::entropy)) entropy.emplace(L, NH);
         if (wants(metrics, Metric::massive)) massive.emplace(L, c.d_model, o.thresholds);
@@ -91,7 +91,7 @@ public:
             key_norms.emplace(L, NKV);
             value_norms.emplace(L, NKV);
         }
-        if (wants(metrics, Metric::geometry)) geometry.emplace(L, NH, NKV, c.hs());
+        if (wants(metrics, Metric::geometry)) geometry.emplace(L, NH, NKV, c.hs(), c.causal);
         if (wants(metrics, Metric::no_op)) {
             head_output_norms.emplace(L, NH);
             value_mean_norms.emplace(L, NKV);
@@ -99,6 +99,7 @@ public:
     }
 
     // Collect sum over samples of h[t, d] at `layer` for these dims (the intervention's means).
+    const std::vector<int>& summed_dims() const { return sum_dims_; }
     void collect_position_sums(int layer, std::vector<int> dims) {
         sums_layer_ = layer;
         sum_dims_ = std::move(dims);
@@ -254,11 +255,13 @@ private:
     int layers_, first_sample_ = 0, B_ = 0;
 };
 
-// Runs every sample through the model in batches. With `with_loss` it returns the mean next-token
-// loss over the samples' targets; without, the forwards stop after the last block (no logits).
-double run_batches(Transformer& model, const ProbeSamples& samples, TensorObserver& observer,
-                   ProbeObserver* probe_observer, AttentionKernel kernel, int columns, bool with_loss, int batch_tokens,
-                   const std::string& label, bool progress_line, FirstKeyEdit first_keys = {}) {
+// Runs every sample's `tokens` (N, T) through the model in batches. With `with_loss` it returns
+// the mean loss over the samples' targets (the same number in every sample); without, the forwards
+// stop after the last block (no logits). `columns`: the keys whose column sums the blockwise kernel taps.
+double run_batches(Transformer& model, const ProbeSamples& samples, const std::vector<int32_t>& tokens,
+                   TensorObserver& observer, ProbeObserver* probe_observer, AttentionKernel kernel, int columns,
+                   bool with_loss, int batch_tokens, const std::string& label, bool progress_line,
+                   FirstKeyEdit first_keys = {}) {
     const int T = samples.T, N = samples.N, L = model.config().n_layers;
     const int B = std::clamp(batch_tokens / T, 1, N);
     Progress progress(label, static_cast<int64_t>(N) * L, progress_line);
@@ -277,7 +280,7 @@ double run_batches(Transformer& model, const ProbeSamples& samples, TensorObserv
         progress_observer.begin_batch(n0, b);
         const size_t at = static_cast<size_t>(n0) * T;
         const double loss =
-            model.forward(samples.tokens.data() + at, with_loss ? samples.targets.data() + at : nullptr, b, T, forward);
+            model.forward(tokens.data() + at, with_loss ? samples.targets.data() + at : nullptr, b, T, forward);
         loss_sum += loss * b;  // every target of natural samples counts: b * T of them
     }
     progress.finish();
@@ -327,7 +330,8 @@ std::vector<LayerGroup> layer_groups(const ProbeResult& r) {
 
 void check_intervention(const InterventionSpec& spec, const ModelConfig& c, const ProbeSamples& samples) {
     SINKLAB_CHECK(!samples.targets.empty(), "probe",
-                  "--intervene measures the next-token loss on natural text: use --input natural[:FILE]");
+                  "--intervene measures the loss on natural text: use --input natural[:FILE] (an encoder's masked-LM "
+                  "loss also needs the mask token of its tokenizer)");
     if (spec.mode == InterventionMode::sink) {
         const SinkIntervention& s = spec.sink;
         const std::string name = s.name();
@@ -363,7 +367,11 @@ InterventionResult run_sink_intervention(Transformer& model, const ProbeSamples&
     const ProbeSamples* used = &samples;
     if (s.kind == SinkInterventionKind::replace_first) {
         edited = samples;
-        for (int n = 0; n < samples.N; ++n) edited.tokens[static_cast<size_t>(n) * samples.T] = static_cast<int32_t>(s.token);
+        for (int n = 0; n < samples.N; ++n) {
+            const size_t first = static_cast<size_t>(n) * samples.T;
+            edited.tokens[first] = static_cast<int32_t>(s.token);
+            if (!edited.loss_tokens.empty()) edited.loss_tokens[first] = static_cast<int32_t>(s.token);
+        }
         used = &edited;
     }
     std::unique_ptr<Transformer> bare;
@@ -378,8 +386,19 @@ InterventionResult run_sink_intervention(Transformer& model, const ProbeSamples&
     // the blockwise kernel reweights key 0 (scale-first) of softmax rows only; other rows take the materialised one
     if (s.kind == SinkInterventionKind::scale_first && c.attention.kind != AttentionKind::softmax)
         kernel = AttentionKernel::materialised;
-    ir.loss_intervened = run_batches(*target, *used, observer, &observer, kernel, positions, true, options.batch_tokens,
-                                     "intervention", options.progress, s.first_key_edit());
+    // An encoder's masked-LM loss has inputs of its own (ProbeSamples::loss_tokens): Sink_k is then
+    // measured on the samples and the loss in a second pass over those, as for the clean model.
+    const bool own_loss_input = !used->loss_tokens.empty();
+    ir.loss = own_loss_input ? "masked_lm" : "next_token";
+    ir.loss_intervened = run_batches(*target, *used, used->tokens, observer, &observer, kernel, positions,
+                                     !own_loss_input, options.batch_tokens, "intervention", options.progress,
+                                     s.first_key_edit());
+    if (own_loss_input) {
+        ProbeObserver loss_observer(c, {}, TS, positions, options);
+        ir.loss_intervened = run_batches(*target, *used, used->loss_tokens, loss_observer, &loss_observer, kernel, 1,
+                                         true, options.batch_tokens, "intervention loss", options.progress,
+                                         s.first_key_edit());
+    }
     for (int k = 1; k <= positions; ++k) ir.sink_percent_intervened.push_back(observer.sink->sink_percent(k));
     if (observer.sink->has_slot()) ir.sink_star_intervened = observer.sink->sink_percent(SinkScoreAccumulator::kSlot);
     return ir;
@@ -401,7 +420,8 @@ ProbeResult run_probe(Transformer& model, const ProbeSamples& samples, const Pro
     r.layers = c.n_layers;
     r.heads = c.n_heads;
     r.kv_heads = c.n_kv_heads;
-    r.positions = std::min(options.positions, T);
+    r.positions = options.positions > 0 ? std::min(options.positions, T) : c.causal ? std::min(10, T) : T;
+    r.alpha_convention = c.causal ? "causal" : "bidirectional";
     r.samples = N;
     r.seq_len = T;
     r.max_seq_len = c.max_seq_len;
@@ -416,18 +436,31 @@ ProbeResult run_probe(Transformer& model, const ProbeSamples& samples, const Pro
     if (r.has(Metric::no_op) && !r.has(Metric::sink)) r.metrics.push_back(Metric::sink);  // the sink share
 
     // sink_token: the blocks see the sink token first, so rows of the taps come T + 1 per sample
-    const int TS = T + (c.attention.uses_sink_token() ? 1 : 0);
-    ProbeObserver observer(c, r.metrics, TS, r.positions, options);
+    const int sink = c.attention.uses_sink_token() ? 1 : 0, TS = T + sink;
+    // the special tokens' scores come from the same accumulator: it tracks up to the last of them
+    int tracked = r.positions;
+    for (const SpecialPosition& special : samples.specials) tracked = std::max(tracked, special.position + sink);
+    ProbeObserver observer(c, r.metrics, TS, tracked, options);
     if (options.intervention && options.intervention->mode == InterventionMode::mean) {
         std::vector<int> dims = options.intervention->dims;
         if (dims.empty())  // automatic: not known before this run, so keep every dim's means
             for (int d = 0; d < c.d_model; ++d) dims.push_back(d);
         observer.collect_position_sums(options.intervention->layer, dims);
     }
+    // The loss of interventions reads the metrics' pass, unless it has inputs of its own (an
+    // encoder's masked-LM input): then a clean pass over those follows, collecting the means.
+    const bool own_loss_input = !samples.loss_tokens.empty();
     const bool with_loss = options.intervention.has_value();
-    const double loss =
-        run_batches(model, samples, observer, &observer, r.kernel, r.positions, with_loss, options.batch_tokens, "probe",
-                    options.progress);
+    double loss = run_batches(model, samples, samples.tokens, observer, &observer, r.kernel, tracked,
+                              with_loss && !own_loss_input, options.batch_tokens, "probe", options.progress);
+    ProbeObserver loss_observer(c, {}, TS, r.positions, options);
+    ProbeObserver& means_from = with_loss && own_loss_input ? loss_observer : observer;
+    if (with_loss && own_loss_input) {
+        if (options.intervention->mode == InterventionMode::mean)
+            loss_observer.collect_position_sums(options.intervention->layer, observer.summed_dims());
+        loss = run_batches(model, samples, samples.loss_tokens, loss_observer, &loss_observer, r.kernel, 1, true,
+                           options.batch_tokens, "clean loss", options.progress);
+    }
 
     if (observer.sink && observer.sink->has_slot()) {
         r.alpha_star = observer.sink->alpha(SinkScoreAccumulator::kSlot);
@@ -435,6 +468,11 @@ ProbeResult run_probe(Transformer& model, const ProbeSamples& samples, const Pro
         r.sink_star_per_layer = observer.sink->sink_percent_per_layer(SinkScoreAccumulator::kSlot);
     }
     if (observer.sink) {
+        for (const SpecialPosition& special : samples.specials) {
+            const int k = special.position + sink;
+            r.special_tokens.push_back({special, observer.sink->alpha(k), observer.sink->sink_percent(k),
+                                        observer.sink->sink_percent_per_layer(k)});
+        }
         for (int k = 1; k <= r.positions; ++k) {
             r.alpha.push_back(observer.sink->alpha(k));
             r.sink_percent.push_back(observer.sink->sink_percent(k));
@@ -484,17 +522,18 @@ ProbeResult run_probe(Transformer& model, const ProbeSamples& samples, const Pro
         if (ir.dims.empty()) ir.dims = automatic_dims(r.activations[spec.layer], ir.dims_rule);
         std::vector<float> means;
         if (spec.mode == InterventionMode::mean) {
-            const std::vector<float> all = observer.position_means();  // (T, given dims) or (T, C)
+            const std::vector<float> all = means_from.position_means();  // (T, given dims) or (T, C)
             const size_t width = spec.dims.empty() ? static_cast<size_t>(c.d_model) : spec.dims.size();
             for (int t = 0; t < TS; ++t)
                 for (size_t d = 0; d < ir.dims.size(); ++d)
                     means.push_back(all[static_cast<size_t>(t) * width + (spec.dims.empty() ? ir.dims[d] : d)]);
         }
         ir.loss_clean = loss;
+        ir.loss = own_loss_input ? "masked_lm" : "next_token";
         InterventionObserver edit(ir, std::move(means), TS);
-        ir.loss_intervened =
-            run_batches(model, samples, edit, nullptr, r.kernel, 1, true, options.batch_tokens, "intervention",
-                        options.progress);
+        ir.loss_intervened = run_batches(model, samples, own_loss_input ? samples.loss_tokens : samples.tokens, edit,
+                                         nullptr, r.kernel, 1, true, options.batch_tokens, "intervention",
+                                         options.progress);
         r.intervention = ir;
     }
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -505,8 +544,8 @@ ProbeSamples probe_samples(const ProbeModel& pm, const InputSpec& input, const N
                            int N, uint64_t seed) {
     const ModelConfig& c = pm.model->config();
     check_probe_seq_len(c, T);
-    const std::optional<int32_t> bos_id = resolve_bos(bos, pm.bos_id, pm.adds_bos, c.vocab_size);
-    return make_probe_samples(input, text.text, text.source, pm.tokenizer.get(), c.vocab_size, T, N, bos_id, seed);
+    return make_probe_samples(input, text.text, text.source, pm.tokenizer.get(), c.vocab_size, T, N,
+                              sample_frame(pm, bos), seed);
 }
 
 }  // namespace sinklab

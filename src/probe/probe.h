@@ -43,17 +43,22 @@ struct InterventionResult {
     // how the dims were chosen: "given"; "massive" (the layer's massive entries); "top" (no entry
     // crossed the thresholds, so the dims of the layer's three largest |h|)
     std::string dims_rule;
-    double loss_clean = 0.0;  // mean next-token cross-entropy in nats over all sample positions
+    // mean cross-entropy in nats: next-token over all sample positions (decoders), or masked-LM over
+    // the masked positions (encoders, ProbeSamples::loss_tokens)
+    double loss_clean = 0.0;
     double loss_intervened = 0.0;
     // sink interventions: Sink_k (percent, k = 1..K) and the slot's Sink_* (designs with a slot)
     // of the edited model on the same samples
     std::vector<double> sink_percent_intervened;
     std::optional<double> sink_star_intervened;
+    std::string loss = "next_token";  // "next_token" | "masked_lm"
 };
 
 struct ProbeOptions {
     std::vector<Metric> metrics = all_metrics();
-    int positions = 10;  // K: alpha_k and Sink_k for k = 1..K (capped at T)
+    // K: alpha_k and Sink_k for k = 1..K (capped at T); 0: every position of a bidirectional model
+    // (a sink may sit anywhere, [SEP] last), 10 for a causal one.
+    int positions = 10;
     float eps = 0.3f;
     MassiveThresholds thresholds;
     // automatic: resolve_attention_kernel by T (blockwise from kBlockwiseFromT, memory linear in T);
@@ -74,9 +79,20 @@ struct LayerGroup {
     std::optional<double> sink_star, alpha_star;
 };
 
+// Sink scores of one special token of the samples (a decoder's BOS, an encoder's [CLS] and [SEP]).
+struct SpecialTokenSink {
+    SpecialPosition special;                  // what and where (position 1-indexed, as alpha_k's k)
+    std::vector<std::vector<double>> alpha;   // [layer][head]
+    double sink_percent = 0.0;                // Sink^eps over samples x layers x heads
+    std::vector<double> sink_percent_per_layer;
+};
+
 struct ProbeResult {
     int layers = 0, heads = 0, kv_heads = 0, positions = 0, samples = 0, seq_len = 0;
     int max_seq_len = 0;  // the model's; seq_len beyond it extrapolates the positions
+    // How alpha_k averages: "causal" over the queries t >= k that see key k, "bidirectional" over
+    // all T queries (every query sees every key).
+    std::string alpha_convention = "causal";
     AttentionKernel kernel = AttentionKernel::materialised;  // the kernel the forwards ran
     std::vector<Metric> metrics;
     // sink: alpha[k-1][layer][head], sink_percent[k-1], sink_percent_per_layer[layer][k-1]
@@ -88,8 +104,9 @@ struct ProbeResult {
     std::optional<double> sink_star;
     std::vector<std::vector<double>> alpha_star;
     std::vector<double> sink_star_per_layer;
-    std::vector<int> layer_windows;        // [layer] the model's window of each layer (0 = full)
-    std::vector<LayerGroup> layer_groups;  // sink, models whose layers differ in window: one per window
+    std::vector<int> layer_windows;                       // [layer] the model's window of each layer (0 = full)
+    std::vector<LayerGroup> layer_groups;                 // sink, models whose layers differ in window: one per window
+    std::vector<SpecialTokenSink> special_tokens;         // sink, one per special token of the samples
     std::vector<std::vector<double>> entropy;             // [layer][head], nats
     std::vector<LayerActivations> activations;            // [layer], massive
     MassiveThresholds thresholds;

@@ -24,7 +24,21 @@ ProbeModel load_probe_model(const std::filesystem::path& path, const std::filesy
         p.tokenizer = make_byte_tokenizer(p.info.bos_id.has_value());
     p.bos_id = p.tokenizer && p.tokenizer->bos_id ? p.tokenizer->bos_id : p.info.bos_id;
     p.adds_bos = p.tokenizer && p.tokenizer->add_bos_by_default;
+    if (!p.model->config().causal) {
+        const Tokenizer* t = p.tokenizer.get();
+        p.cls_id = t && t->cls_id ? t->cls_id : p.info.bos_id;
+        p.sep_id = t && t->sep_id ? t->sep_id
+                   : p.info.eos_ids.empty() ? std::nullopt
+                                            : std::optional<int32_t>(p.info.eos_ids.front());
+        if (t) p.mask_id = t->mask_id;
+    }
     return p;
+}
+
+SampleFrame sample_frame(const ProbeModel& p, BosMode mode) {
+    const int V = p.model->config().vocab_size;
+    if (!p.model->config().causal) return resolve_encoder_frame(mode, p.cls_id, p.sep_id, V);
+    return resolve_bos(mode, p.bos_id, p.adds_bos, V);
 }
 
 }  // namespace sinklab

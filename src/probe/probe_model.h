@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "model/hf_loader.h"
+#include "probe/probe_input.h"
 #include "tokenizer/tokenizer.h"
 
 namespace sinklab {
@@ -17,7 +18,17 @@ struct ProbeModel {
     std::unique_ptr<Tokenizer> tokenizer;  // null when the folder has none (natural input then fails)
     std::optional<int32_t> bos_id;         // the tokenizer's, else the model config's
     bool adds_bos = false;                 // the tokenizer puts BOS first by default
+    // Encoders: the tokenizer's [CLS] / [SEP] (else the config's BOS / EOS, RoBERTa's <s> / </s>) and
+    // the mask token of masked-LM inputs (the tokenizer's only).
+    std::optional<int32_t> cls_id, sep_id, mask_id;
 };
+
+// The special tokens around the samples under --bos: a decoder's BOS (resolve_bos), an encoder's
+// [CLS] ... [SEP] frame (resolve_encoder_frame).
+SampleFrame sample_frame(const ProbeModel& model, BosMode mode);
+
+// Seeded masking rate of an encoder's masked-LM loss (BERT's 15%).
+inline constexpr double kMaskedLmRate = 0.15;
 
 // Any model load_model reads: sinklab folders and runs (byte tokenizer, BOS 256 for vocab 257),
 // Hugging Face folders (their tokenizer files when present), llama2.c checkpoints. `tokenizer`

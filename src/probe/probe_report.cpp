@@ -32,11 +32,18 @@ nlohmann::json definitions(const ProbeResult& r) {
     nlohmann::json d = nlohmann::json::object();
     if (r.has(Metric::sink)) {
         const std::string alpha =
-            "alpha_k^{l,h} = 1/(T-k+1) sum_{t=k..T} A^{l,h}_{t,k}, mean over samples (Gu et al. 2025; docs/definitions.md)";
+            r.alpha_convention == "bidirectional"
+                ? "alpha_k^{l,h} = 1/T sum_{t=1..T} A^{l,h}_{t,k}: bidirectional attention, every query sees key k; "
+                  "mean over samples (Gu et al. 2025's alpha over the queries that see k; docs/definitions.md)"
+                : "alpha_k^{l,h} = 1/(T-k+1) sum_{t=k..T} A^{l,h}_{t,k}, mean over samples (Gu et al. 2025; "
+                  "docs/definitions.md)";
         d["alpha_1"] = alpha;
         d["alpha_k"] = alpha;
         d["sink_k"] = "Sink_k^eps = 100 x share of (sample, layer, head) with alpha_k > eps (strict; Gu et al. 2025)";
         d["sink_k_per_layer"] = "Sink_k^eps of one layer: share of (sample, head) with alpha_k > eps, in percent";
+        if (!r.special_tokens.empty())
+            d["special_tokens"] = "alpha_k and Sink_k^eps at the position k of each special token the samples hold "
+                                  "(a decoder's BOS; an encoder's [CLS] first and [SEP] last)";
         if (r.sink_star)
             d["sink_star"] = "Sink_*^eps: Sink of the slot column (kv_bias, k_bias, softmax1, score_bias), alpha_* the "
                              "mean slot weight over the queries (Gu et al.'s Sink_1*)";
@@ -65,19 +72,28 @@ nlohmann::json definitions(const ProbeResult& r) {
     if (r.has(Metric::geometry)) {
         d["cos_query_first_key"] = "mean over queries t of cos(q_t, k_1), after RoPE, mean over samples";
         d["cos_query_other_keys"] =
-            "mean over queries t > 1 of the mean over keys 1 < j <= t of cos(q_t, k_j), mean over samples";
+            r.alpha_convention == "bidirectional"
+                ? "mean over all queries t of the mean over keys 1 < j <= T of cos(q_t, k_j), mean over samples"
+                : "mean over queries t > 1 of the mean over keys 1 < j <= t of cos(q_t, k_j), mean over samples";
     }
-    if (r.intervention && r.intervention->mode == InterventionMode::sink)
-        d["intervention"] =
-            "a sink taken away (docs/probe.md): mask-first:K (no query after the first K keys sees them, rows "
-            "renormalised), scale-first:F (the first key's weight times F, rows renormalised), replace-first:ID "
-            "(another token at position 1), mask-slot (the slot column or sink token removed); mean next-token "
-            "cross-entropy in nats over every position of the natural samples without (loss_clean) and with "
-            "(loss_intervened), and Sink_k (percent) of the edited model (sink_k_intervened)";
-    else if (r.intervention)
-        d["intervention"] = "Sun et al. 2024: dims of one block's output set to 0 (zero) or h[t, d] to its mean over "
-                            "samples at position t (mean); mean next-token cross-entropy in nats over every position "
-                            "of the natural samples, without (loss_clean) and with (loss_intervened)";
+    if (r.intervention) {
+        const std::string loss =
+            r.intervention->loss == "masked_lm"
+                ? "masked-LM cross-entropy in nats over the masked positions of the natural samples (15% of each "
+                  "sample's text tokens, seeded, replaced by the mask token)"
+                : "mean next-token cross-entropy in nats over every position of the natural samples";
+        if (r.intervention->mode == InterventionMode::sink)
+            d["intervention"] =
+                "a sink taken away (docs/probe.md): mask-first:K (no query after the first K keys sees them, rows "
+                "renormalised), scale-first:F (the first key's weight times F, rows renormalised), replace-first:ID "
+                "(another token at position 1), mask-slot (the slot column or sink token removed); " + loss +
+                " without (loss_clean) and with (loss_intervened), and Sink_k (percent) of the edited model "
+                "(sink_k_intervened)";
+        else
+            d["intervention"] = "Sun et al. 2024: dims of one block's output set to 0 (zero) or h[t, d] to its mean "
+                                "over samples at position t (mean); " + loss +
+                                ", without (loss_clean) and with (loss_intervened)";
+    }
     return d;
 }
 
@@ -93,6 +109,7 @@ nlohmann::json probe_result_json(const ProbeResult& r) {
                         {"max_seq_len", r.max_seq_len},
                         {"beyond_max_seq_len", r.seq_len > r.max_seq_len},
                         {"positions", r.positions},
+                        {"alpha_convention", r.alpha_convention},
                         {"attention_path", attention_kernel_name(r.kernel)},
                         {"seconds", r.seconds}};
     nlohmann::json metrics = nlohmann::json::array();
@@ -104,6 +121,18 @@ nlohmann::json probe_result_json(const ProbeResult& r) {
         j["alpha_k"] = r.alpha;
         j["sink_k"] = r.sink_percent;
         j["sink_k_per_layer"] = r.sink_percent_per_layer;
+        if (!r.special_tokens.empty()) {
+            nlohmann::json specials = nlohmann::json::array();
+            for (const SpecialTokenSink& s : r.special_tokens)
+                specials.push_back({{"role", s.special.role},
+                                    {"token", s.special.token.empty() ? nlohmann::json() : nlohmann::json(s.special.token)},
+                                    {"id", s.special.id},
+                                    {"position", s.special.position},
+                                    {"sink_percent", s.sink_percent},
+                                    {"sink_percent_per_layer", s.sink_percent_per_layer},
+                                    {"alpha", s.alpha}});
+            j["special_tokens"] = specials;
+        }
         if (r.sink_star) {
             j["sink_star"] = *r.sink_star;
             j["sink_star_per_layer"] = r.sink_star_per_layer;
@@ -150,6 +179,7 @@ nlohmann::json probe_result_json(const ProbeResult& r) {
     if (r.intervention) {
         const InterventionResult& i = *r.intervention;
         j["intervention"] = {{"mode", i.name},
+                             {"loss", i.loss},
                              {"loss_clean", i.loss_clean},
                              {"loss_intervened", i.loss_intervened},
                              {"loss_change", i.loss_intervened - i.loss_clean}};
@@ -221,11 +251,17 @@ std::string probe_table(const ProbeResult& r) {
             if (g.sink_star) out += fmt::format("; Sink_* {:.1f} %, alpha_* {:.4f}", *g.sink_star, *g.alpha_star);
             out += "\n";
         }
+        if (r.alpha_convention == "bidirectional")
+            out += "bidirectional attention: alpha_k averages over all T queries\n";
+        for (const SpecialTokenSink& s : r.special_tokens)
+            out += fmt::format("special token {} ({}, id {}) at position {}: Sink {:.1f}%\n",
+                               s.special.token.empty() ? s.special.role : s.special.token, s.special.role, s.special.id,
+                               s.special.position, s.sink_percent);
     }
     if (r.intervention && r.intervention->mode == InterventionMode::sink) {
         const InterventionResult& i = *r.intervention;
-        out += fmt::format("intervention: {}: loss {:.4f} -> {:.4f} nats/token ({:+.4f}); Sink_1 {:.1f}% -> {:.1f}%",
-                           i.name, i.loss_clean, i.loss_intervened, i.loss_intervened - i.loss_clean,
+        out += fmt::format("intervention: {}: {} {:.4f} -> {:.4f} nats/token ({:+.4f}); Sink_1 {:.1f}% -> {:.1f}%",
+                           i.name, i.loss == "masked_lm" ? "masked-LM loss" : "loss", i.loss_clean, i.loss_intervened, i.loss_intervened - i.loss_clean,
                            r.sink_percent.at(0), i.sink_percent_intervened.at(0));
         if (i.sink_percent_intervened.size() > 1)
             out += fmt::format(", Sink_2 {:.1f}% -> {:.1f}%", r.sink_percent[1], i.sink_percent_intervened[1]);
@@ -235,9 +271,9 @@ std::string probe_table(const ProbeResult& r) {
     } else if (r.intervention) {
         const InterventionResult& i = *r.intervention;
         const std::string dims = fmt::format("{}", fmt::join(i.dims, ","));
-        out += fmt::format("intervention: {} dims {} ({}) at layer {}: loss {:.4f} -> {:.4f} nats/token ({:+.4f})\n",
-                           i.name, dims, i.dims_rule, i.layer, i.loss_clean, i.loss_intervened,
-                           i.loss_intervened - i.loss_clean);
+        out += fmt::format("intervention: {} dims {} ({}) at layer {}: {} loss {:.4f} -> {:.4f} nats/token ({:+.4f})\n",
+                           i.name, dims, i.dims_rule, i.layer, i.loss == "masked_lm" ? "masked-LM" : "next-token",
+                           i.loss_clean, i.loss_intervened, i.loss_intervened - i.loss_clean);
     }
     return out;
 }

@@ -151,11 +151,54 @@ TEST(Diffusion, PerHeadAndJsonLabels) {
     EXPECT_TRUE(j["layers"][0]["corrected"].contains("mixing_rate"));
 }
 
-TEST(Diffusion, NonCausalLayerHasNoMixingRate) {
-    Rng rng(3);
-    const DiffusionResult r = analyze_diffusion(testing::sample_of({testing::random_dense(9, rng)}));
-    EXPECT_FALSE(r.layers[0].causal);
-    EXPECT_FALSE(r.layers[0].mixing_rate.has_value());
+// A two-state chain [[1 - a, a], [b, 1 - b]]: pi = (b, a) / (a + b), lambda_2 = 1 - a - b.
+TEST(Diffusion, NonCausalLayerReportsItsStationaryDistribution) {
+    const double a = 0.5, b = 0.3;
+    Eigen::MatrixXd chain(2, 2);
+    chain << 1 - a, a, b, 1 - b;
+    AttentionSample s = testing::sample_of({chain});
+    s.special_tokens = {{"[CLS]", 0}, {"[SEP]", 1}};
+    const DiffusionResult r = analyze_diffusion(s);
+    const DiffusionLayer& layer = r.layers[0];
+    EXPECT_FALSE(layer.causal);
+    ASSERT_TRUE(layer.stationary && layer.mixing_rate);
+    EXPECT_NEAR(layer.stationary->distribution[0], b / (a + b), 1e-12);
+    EXPECT_NEAR(layer.stationary->distribution[1], a / (a + b), 1e-12);
+    ASSERT_EQ(layer.stationary->special_tokens.size(), 2u);
+    EXPECT_EQ(layer.stationary->special_tokens[1].first.name, "[SEP]");
+    EXPECT_NEAR(layer.stationary->special_tokens[1].second, a / (a + b), 1e-12);
+    EXPECT_NEAR(*layer.mixing_rate, 1 - a - b, 1e-12);
+    // A^k -> 1 pi^T: the mass on token 0 tends to pi_0; the baseline is uniform attention's 1/T
+    EXPECT_NEAR(layer.all_rows.power_mass.back().mass, b / (a + b), 1e-6);
+    for (const PowerMass& p : layer.all_rows.power_mass) EXPECT_DOUBLE_EQ(p.baseline, 0.5);
+    const nlohmann::json j = r.to_json()["layers"][0];
+    EXPECT_NE(j["graph"].get<std::string>().find("not a DAG"), std::string::npos);
+    EXPECT_EQ(j["stationary"]["special_tokens"][0]["token"], "[CLS]");
+    EXPECT_EQ(j["corrected"]["rows"], "all");
+    EXPECT_EQ(j["faithful"]["baseline_kind"], "uniform bidirectional attention, 1/T");
+}
+
+TEST(Diffusion, UniformBidirectionalAttentionHasNoExcessAndUniformStationaryMass) {
+    const int T = 12;
+    AttentionSample s = testing::sample_of({Eigen::MatrixXd::Constant(T, T, 1.0 / T)});
+    s.special_tokens = {{"[CLS]", 0}, {"[SEP]", T - 1}};
+    const DiffusionLayer layer = analyze_diffusion(s).layers[0];
+    for (const DiffusionView* view : {&layer.all_rows, &layer.from_row1}) {
+        for (const PowerMass& p : view->power_mass) {
+            EXPECT_NEAR(p.mass, 1.0 / T, 1e-14);
+            EXPECT_NEAR(p.excess, 0.0, 1e-14);
+        }
+        EXPECT_NEAR(view->depth_mass - view->depth_baseline, 0.0, 1e-14);
+        EXPECT_NEAR(view->lazy_depth_mass - view->lazy_depth_baseline, 0.0, 1e-14);
+    }
+    for (const auto& [token, mass] : layer.stationary->special_tokens) EXPECT_NEAR(mass, 1.0 / T, 1e-12) << token.name;
+    EXPECT_NEAR(*layer.mixing_rate, 0.0, 1e-12);  // rank one: A^k = A from k = 1
+}
+
+TEST(Diffusion, SpecialTokenOutsideTheSampleIsRejected) {
+    AttentionSample s = testing::sample_of({Eigen::MatrixXd::Constant(4, 4, 0.25)});
+    s.special_tokens = {{"[SEP]", 4}};
+    EXPECT_THROW(analyze_diffusion(s), Error);
 }
 
 TEST(Diffusion, RejectsAttentionThatIsNotRowStochastic) {
@@ -211,6 +254,12 @@ TEST(DiffusionOracle, MatchesNumpyMatrixPowers) {
         }
         EXPECT_NEAR(layer.all_rows.depth_mass, o["depth_mass"].get<double>(), 1e-10) << "layer " << l;
         EXPECT_NEAR(layer.all_rows.lazy_depth_mass, o["lazy_depth_mass"].get<double>(), 1e-10) << "layer " << l;
+        EXPECT_EQ(o.contains("stationary"), layer.stationary.has_value()) << "layer " << l;
+        if (layer.stationary) {
+            for (int j = 0; j < T; ++j)
+                EXPECT_NEAR(layer.stationary->distribution[j], o["stationary"][j].get<double>(), 1e-10) << "pi_" << j;
+            EXPECT_NEAR(*layer.mixing_rate, o["second_modulus"].get<double>(), 1e-10) << "|lambda_2|";
+        }
     }
 }
 

@@ -37,9 +37,11 @@ inline std::unique_ptr<Transformer> random_model(const ModelConfig& c, uint64_t 
 }
 
 // The hand-built models' start: a 2-layer, 2-head llama with learned positions, 16 tokens, d 8 and
-// every parameter 0, for a test to set the few weights its closed form needs.
-inline std::unique_ptr<Transformer> zeroed_tiny_llama(int max_seq_len) {
+// every parameter 0, for a test to set the few weights its closed form needs. causal false: a
+// bidirectional encoder.
+inline std::unique_ptr<Transformer> zeroed_tiny_llama(int max_seq_len, bool causal = true) {
     ModelConfig c = ModelConfig::for_style("llama");
+    c.causal = causal;
     c.positions = PositionKind::learned;
     c.vocab_size = 16;
     c.d_model = 8;
@@ -55,8 +57,9 @@ inline std::unique_ptr<Transformer> zeroed_tiny_llama(int max_seq_len) {
 // Every head of every layer puts (almost) all its weight on token 1: position 1's embedding has a
 // feature (dim 0) that every key reads and every query matches, no other position has it, and the
 // blocks write nothing back (zero output projections), so each layer sees the same residual stream.
-inline std::unique_ptr<Transformer> token_one_sink_model(int max_seq_len = 128) {
-    auto model = zeroed_tiny_llama(max_seq_len);
+// causal false: a bidirectional encoder, whose every query (token 1's own included) sees token 1.
+inline std::unique_ptr<Transformer> token_one_sink_model(int max_seq_len = 128, bool causal = true) {
+    auto model = zeroed_tiny_llama(max_seq_len, causal);
     const ModelConfig& c = model->config();
     for (const ParamInfo& p : model->params())
         if (p.name.ends_with("norm.weight")) std::fill_n(model->param(p.name), p.numel, 1.0f);

@@ -1,0 +1,177 @@
+// End to end on the encoder fixtures (tests/fixtures/hf-encoders/): probe, analyze, report and
+// tokenize on BERT / RoBERTa / XLM-R folders, and one clear line with a non-zero exit for each bad
+// input: a vocab.txt with a repeated token, a config.json whose type_vocab_size disagrees with the
+// weights, and generate on an encoder.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/cli_test_support.h"
+#include "model/checkpoint.h"
+
+namespace sinklab::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+fs::path encoder(const std::string& name) { return fs::path(SINKLAB_SOURCE_DIR) / "tests/fixtures/hf-encoders" / name; }
+
+// The output is exactly one line, and it is sinklab's error line.
+::testing::AssertionResult one_error_line(const CommandResult& r, const std::string& phrase) {
+    if (r.exit_code == 0) return ::testing::AssertionFailure() << "exit code 0: " << r.output;
+    const std::string line = r.output.substr(0, r.output.find('\n'));
+    if (r.output != line + "\n") return ::testing::AssertionFailure() << "more than one line: " << r.output;
+    if (!line.starts_with("error: ")) return ::testing::AssertionFailure() << "not an error line: " << line;
+    if (line.find(phrase) == std::string::npos) return ::testing::AssertionFailure() << "no \"" << phrase << "\": " << line;
+    return ::testing::AssertionSuccess();
+}
+
+class EncoderCli : public ::testing::Test {
+protected:
+    static void SetUpTestSuite() {
+        dir_ = fresh_temp_dir("encoders");
+        std::string text;
+        for (int i = 0; i < 40; ++i) text += "The quick brown fox jumps over the lazy dog in New York, and Paris. ";
+        std::ofstream(dir_ / "text.txt") << text;
+    }
+    static inline fs::path dir_;
+};
+
+TEST_F(EncoderCli, ProbeReportsTheBidirectionalConventionSpecialTokensAndTheMaskedLmLoss) {
+    const fs::path json = dir_ / "probe.json";
+    const auto r = run_sinklab("probe --model " + encoder("bert").string() + " --input natural:" +
+                               (dir_ / "text.txt").string() + " --seq-len 24 --samples 6 --quiet --threads 1" +
+                               " --intervene zero --layer 0 --json " + json.string());
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("bidirectional attention: alpha_k averages over all T queries"), std::string::npos)
+        << r.output;
+    EXPECT_NE(r.output.find("masked-LM loss"), std::string::npos) << r.output;
+    const nlohmann::json j = nlohmann::json::parse(read_file(json));
+    EXPECT_EQ(j["alpha_convention"], "bidirectional");
+    EXPECT_EQ(j["positions"], 24);  // every position by default
+    EXPECT_EQ(j["alpha_k"].size(), 24u);
+    ASSERT_EQ(j["special_tokens"].size(), 2u);
+    EXPECT_EQ(j["special_tokens"][0]["token"], "[CLS]");
+    EXPECT_EQ(j["special_tokens"][0]["position"], 1);
+    EXPECT_EQ(j["special_tokens"][1]["token"], "[SEP]");
+    EXPECT_EQ(j["special_tokens"][1]["position"], 24);
+    EXPECT_EQ(j["input"]["bos_id"], 4);
+    EXPECT_EQ(j["input"]["eos_id"], 5);
+    EXPECT_EQ(j["intervention"]["loss"], "masked_lm");
+    EXPECT_NE(j["definitions"]["alpha_k"].get<std::string>().find("1/T"), std::string::npos);
+    EXPECT_NE(j["definitions"]["intervention"].get<std::string>().find("15%"), std::string::npos);
+}
+
+TEST_F(EncoderCli, AnalyzeSaysTheGraphIsNoDagAndReportsStationaryMassOnSpecialTokens) {
+    const fs::path json = dir_ / "analyze.json";
+    // RoBERTa's fixture has no tokenizer: its config's <s> (0) and </s> (2) frame the random samples
+    const auto r = run_sinklab("analyze --model " + encoder("roberta").string() +
+                               " --input random --seq-len 16 --samples 3 --threads 1 --json " + json.string());
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("not a DAG"), std::string::npos) << r.output;
+    const nlohmann::json j = nlohmann::json::parse(read_file(json));
+    for (const auto& layer : j["analyses"]["diffusion"]["layers"]) {
+        EXPECT_EQ(layer["causal"]["fraction"], 0.0) << layer.dump();
+        EXPECT_NE(layer["graph"].get<std::string>().find("not a DAG"), std::string::npos);
+        const auto& specials = layer["stationary"]["special_tokens"];
+        ASSERT_EQ(specials.size(), 2u);
+        EXPECT_EQ(specials[0]["position"], 0);
+        EXPECT_EQ(specials[1]["position"], 15);
+        EXPECT_GT(specials[0]["mass"]["mean"].get<double>(), 0.0);
+    }
+    EXPECT_FALSE(j["frames"]["causal"].get<bool>());
+    for (const char* name : {"spectral", "topology", "rmt", "value"}) EXPECT_TRUE(j["analyses"].contains(name)) << name;
+}
+
+// A hand-built sinklab encoder whose every head splits its weight between the first and the last
+// token: position 1's and position T's embeddings carry a feature (dim 0) that every query matches,
+// and the blocks write nothing back, so every layer sees the same stream.
+fs::path dual_anchor_encoder(const fs::path& dir, int T) {
+    ModelConfig c = ModelConfig::for_style("llama");
+    c.causal = false;
+    c.positions = PositionKind::learned;
+    c.vocab_size = 16;
+    c.d_model = 8;
+    c.n_layers = 2;
+    c.n_heads = c.n_kv_heads = 2;
+    c.max_seq_len = T;
+    Transformer model(c);
+    std::fill(model.param_data(), model.param_data() + model.num_params(), 0.0f);
+    for (const ParamInfo& p : model.params())
+        if (p.name.ends_with("norm.weight")) std::fill_n(model.param(p.name), p.numel, 1.0f);
+    const int C = c.d_model, HS = c.hs();
+    for (int v = 0; v < c.vocab_size; ++v) model.param("embed.tokens")[v * C + 1] = 1.0f;
+    model.param("embed.positions")[0] = 1.0f;
+    model.param("embed.positions")[(T - 1) * C] = 1.0f;
+    for (int l = 0; l < c.n_layers; ++l)
+        for (int h = 0; h < c.n_heads; ++h) {
+            model.param("layers." + std::to_string(l) + ".attn.wq")[(h * HS) * C + 1] = 4.0f;
+            model.param("layers." + std::to_string(l) + ".attn.wk")[(h * HS) * C + 0] = 4.0f;
+        }
+    save_model_folder(model, dir / "dual_anchor");
+    return dir / "dual_anchor";
+}
+
+TEST_F(EncoderCli, FrameClassifierAnswersBidirectionalForADualAnchorEncoder) {
+    const fs::path json = dir_ / "frames.json";
+    const auto r = run_sinklab("analyze --model " + dual_anchor_encoder(dir_, 16).string() +
+                               " --input random --seq-len 16 --samples 2 --analyses frames,diffusion --threads 1 --json " +
+                               json.string());
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    const nlohmann::json j = nlohmann::json::parse(read_file(json));
+    EXPECT_EQ(j["frames"]["frame"], "bidirectional") << j["frames"].dump();
+    for (const auto& layer : j["frames"]["layers"]) EXPECT_EQ(layer["frame"], "bidirectional");
+    // the stationary distribution sits on the two anchors
+    for (const auto& layer : j["analyses"]["diffusion"]["layers"]) {
+        const auto& pi = layer["stationary"]["distribution"]["mean"];
+        EXPECT_GT(pi[0].get<double>() + pi[15].get<double>(), 0.99) << layer["stationary"].dump();
+    }
+}
+
+TEST_F(EncoderCli, ReportMeasuresAnEncoder) {
+    const fs::path out = dir_ / "report";
+    const auto r = run_sinklab("report " + encoder("xlm_roberta").string() + " --out " + out.string() +
+                               " --inputs random,repeat --seq-len 16 --samples 4 --analysis-samples 2 --quiet --threads 1");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_TRUE(fs::exists(out / "index.html"));
+    const std::string report = read_file(out / "report.json");
+    EXPECT_NE(report.find("xlm-roberta"), std::string::npos);
+}
+
+TEST_F(EncoderCli, TokenizeFramesASentencePair) {
+    // the fixture's record of transformers' BertTokenizer for this pair (lower-casing on, as the folder says)
+    const auto r =
+        run_sinklab("tokenize --model " + encoder("bert").string() + " --framed --pair \"I am BERT.\" \"Who are you?\"");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_EQ(r.output, "4 365 287 281 27 5 73 65 210 292 215 217 20 5\n0 0 0 0 0 0 1 1 1 1 1 1 1 1\n");
+    const auto single = run_sinklab("tokenize --model " + encoder("bert").string() + " --framed \"hello world\"");
+    EXPECT_EQ(single.output, "4 524 463 5\n");
+}
+
+TEST_F(EncoderCli, VocabularyWithARepeatedTokenIsOneErrorLine) {
+    const fs::path folder = dir_ / "duplicate";
+    fs::create_directories(folder);
+    std::ofstream(folder / "vocab.txt") << "[PAD]\n[UNK]\n[CLS]\n[SEP]\nhello\nworld\nhello\n";
+    EXPECT_TRUE(one_error_line(run_sinklab("tokenize --tokenizer " + folder.string() + " hello"), "repeats the token"));
+}
+
+TEST_F(EncoderCli, TypeVocabSizeThatDisagreesWithTheWeightsIsOneErrorLine) {
+    const fs::path folder = dir_ / "bad-types";
+    fs::create_directories(folder);
+    fs::copy_file(encoder("bert") / "model.safetensors", folder / "model.safetensors", fs::copy_options::overwrite_existing);
+    nlohmann::json config = nlohmann::json::parse(read_file(encoder("bert") / "config.json"));
+    config["type_vocab_size"] = 1;
+    std::ofstream(folder / "config.json") << config.dump(2);
+    EXPECT_TRUE(one_error_line(run_sinklab("probe --model " + folder.string() + " --input random --quiet"),
+                               "token_type_embeddings"));
+}
+
+TEST_F(EncoderCli, GenerateOnAnEncoderIsOneErrorLine) {
+    EXPECT_TRUE(one_error_line(run_sinklab("generate --model " + encoder("bert").string() + " --prompt-ids 4,7,5"),
+                               "is an encoder"));
+}
+
+}  // namespace
+}  // namespace sinklab::testing
