@@ -10,11 +10,11 @@
 //     a word with no such split, or longer than 100 characters, is [UNK].
 // Character classes come from ICU (Unicode 15 in Debian 12; Python 3.11's unicodedata is Unicode
 // 14: characters assigned in between are classified differently).
+#include <unicode/locid.h>
 #include <unicode/normalizer2.h>
 #include <unicode/uchar.h>
-#include <unicode/ustring.h>
+#include <unicode/unistr.h>
 
-#include <fstream>
 
 #include <nlohmann/json.hpp>
 
@@ -24,7 +24,6 @@
 #include "tokenizer/string_map.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/tokenizer_config.h"
-#include "tokenizer/utf8.h"
 
 namespace sinklab {
 namespace {
@@ -37,90 +36,43 @@ constexpr char32_t kReplacement = 0xFFFD;
 
 using CodePoints = std::u32string;
 
-CodePoints decode_utf8(std::string_view text) {
-    CodePoints out;
-    for (size_t offset = 0; offset < text.size();) {
-        const int32_t cp = next_code_point(text, offset);
-        out.push_back(cp < 0 ? kReplacement : static_cast<char32_t>(cp));  // ill-formed bytes: removed below
-    }
+icu::UnicodeString unicode(const CodePoints& text) {
+    return icu::UnicodeString::fromUTF32(reinterpret_cast<const UChar32*>(text.data()), static_cast<int32_t>(text.size()));
+}
+
+CodePoints code_points(const icu::UnicodeString& text) {
+    CodePoints out(text.countChar32(), U'\0');
+    UErrorCode status = U_ZERO_ERROR;
+    text.toUTF32(reinterpret_cast<UChar32*>(out.data()), static_cast<int32_t>(out.size()), status);
+    SINKLAB_CHECK(U_SUCCESS(status), "tokenizer", "UTF-32 conversion failed: {}", u_errorName(status));
     return out;
+}
+
+// Ill-formed bytes become U+FFFD (which the basic tokenizer then removes, as it removes U+FFFD).
+CodePoints decode_utf8(std::string_view text) {
+    SINKLAB_CHECK(text.size() < static_cast<size_t>(INT32_MAX), "tokenizer",
+                  "text of {} bytes is too long to tokenize in one call (ICU takes at most 2 GiB)", text.size());
+    return code_points(icu::UnicodeString::fromUTF8(icu::StringPiece(text.data(), static_cast<int32_t>(text.size()))));
 }
 
 std::string encode_utf8(const CodePoints& text) {
     std::string out;
-    for (char32_t cp : text) {
-        if (cp < 0x80) {
-            out += static_cast<char>(cp);
-        } else if (cp < 0x800) {
-            out += static_cast<char>(0xC0 | (cp >> 6));
-            out += static_cast<char>(0x80 | (cp & 0x3F));
-        } else if (cp < 0x10000) {
-            out += static_cast<char>(0xE0 | (cp >> 12));
-            out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-            out += static_cast<char>(0x80 | (cp & 0x3F));
-        } else {
-            out += static_cast<char>(0xF0 | (cp >> 18));
-            out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-            out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-            out += static_cast<char>(0x80 | (cp & 0x3F));
-        }
-    }
-    return out;
-}
-
-std::u16string to_utf16(const CodePoints& text) {
-    std::u16string out;
-    for (char32_t cp : text) {
-        if (cp < 0x10000) {
-            out += static_cast<char16_t>(cp);
-        } else {
-            out += static_cast<char16_t>(0xD800 + ((cp - 0x10000) >> 10));
-            out += static_cast<char16_t>(0xDC00 + ((cp - 0x10000) & 0x3FF));
-        }
-    }
-    return out;
-}
-
-CodePoints from_utf16(const std::u16string& text) {
-    CodePoints out;
-    for (size_t i = 0; i < text.size(); ++i) {
-        const char16_t unit = text[i];
-        if (unit >= 0xD800 && unit < 0xDC00 && i + 1 < text.size()) {
-            out += static_cast<char32_t>(0x10000 + ((unit - 0xD800) << 10) + (text[i + 1] - 0xDC00));
-            ++i;
-        } else {
-            out += static_cast<char32_t>(unit);
-        }
-    }
+    unicode(text).toUTF8String(out);
     return out;
 }
 
 // Python's str.lower() of the whole string: full case mappings (İ -> i + U+0307) and the final
 // sigma rule, as ICU's root locale applies them.
-CodePoints lower(const CodePoints& text) {
-    const std::u16string source = to_utf16(text);
-    std::u16string out(source.size() * 3 + 1, u'\0');
-    UErrorCode status = U_ZERO_ERROR;
-    const int32_t length = u_strToLower(reinterpret_cast<UChar*>(out.data()), static_cast<int32_t>(out.size()),
-                                        reinterpret_cast<const UChar*>(source.data()),
-                                        static_cast<int32_t>(source.size()), "", &status);
-    SINKLAB_CHECK(U_SUCCESS(status), "tokenizer", "lower-casing failed: {}", u_errorName(status));
-    out.resize(length);
-    return from_utf16(out);
-}
+CodePoints lower(const CodePoints& text) { return code_points(unicode(text).toLower(icu::Locale::getRoot())); }
 
 CodePoints normalize(const CodePoints& text, bool decompose) {
     UErrorCode status = U_ZERO_ERROR;
     const icu::Normalizer2* form =
         decompose ? icu::Normalizer2::getNFDInstance(status) : icu::Normalizer2::getNFCInstance(status);
     SINKLAB_CHECK(U_SUCCESS(status), "tokenizer", "ICU has no NFC/NFD: {}", u_errorName(status));
-    const std::u16string source = to_utf16(text);
-    const icu::UnicodeString normalized =
-        form->normalize(icu::UnicodeString(reinterpret_cast<const UChar*>(source.data()),
-                                           static_cast<int32_t>(source.size())),
-                        status);
+    const icu::UnicodeString normalized = form->normalize(unicode(text), status);
     SINKLAB_CHECK(U_SUCCESS(status), "tokenizer", "Unicode normalization failed: {}", u_errorName(status));
-    return from_utf16(std::u16string(reinterpret_cast<const char16_t*>(normalized.getBuffer()), normalized.length()));
+    return code_points(normalized);
 }
 
 // BERT's _is_whitespace: space, \t, \n, \r and category Zs.
