@@ -81,11 +81,11 @@ json request_of(const Batch& b, bool types) {
     return r;
 }
 
-void expect_matches_reference(Transformer& model, const fs::path& folder, const Batch& b, bool types,
-                              const std::string& what) {
+// `scratch`: the test's folder for the request and the reference's answer.
+void expect_matches_reference(const fs::path& scratch, Transformer& model, const fs::path& folder, const Batch& b,
+                              bool types, const std::string& what) {
     SCOPED_TRACE(what);
-    test::ScratchDir scratch;
-    const json ref = run_reference(scratch.path(), folder, request_of(b, types));
+    const json ref = run_reference(scratch, folder, request_of(b, types));
     test::Taps taps;
     ForwardOptions options{false, &taps};
     options.lengths = b.lengths.data();
@@ -113,7 +113,8 @@ void expect_matches_reference(Transformer& model, const fs::path& folder, const 
 TEST(EncoderOracle, BertLongPaddedBatchWithRandomTokenTypes) {
     const fs::path folder = test::fixture("hf-encoders/bert");
     auto model = load_model(folder);
-    expect_matches_reference(*model, folder, random_batch(1, 563, 100, {100, 57, 9}, 7, 0), true, "bert");
+    test::ScratchDir scratch;
+    expect_matches_reference(scratch.path(), *model, folder, random_batch(1, 563, 100, {100, 57, 9}, 7, 0), true, "bert");
 }
 
 TEST(EncoderOracle, RobertaPaddingIdsInsideASequenceKeepTheirPositionRow) {
@@ -121,13 +122,16 @@ TEST(EncoderOracle, RobertaPaddingIdsInsideASequenceKeepTheirPositionRow) {
     auto model = load_model(folder);
     Batch b = random_batch(2, 320, 60, {60, 31}, 4, 1);
     for (int t : {5, 6, 20}) b.ids[t] = 1;  // <pad> ids among the real tokens of sequence 0
-    expect_matches_reference(*model, folder, b, false, "roberta");
+    test::ScratchDir scratch;
+    expect_matches_reference(scratch.path(), *model, folder, b, false, "roberta");
 }
 
 TEST(EncoderOracle, XlmRobertaBatch) {
     const fs::path folder = test::fixture("hf-encoders/xlm_roberta");
     auto model = load_model(folder);
-    expect_matches_reference(*model, folder, random_batch(3, 1000, 128, {128, 100, 2}, 4, 1), false, "xlm-roberta");
+    test::ScratchDir scratch;
+    expect_matches_reference(scratch.path(), *model, folder, random_batch(3, 1000, 128, {128, 100, 2}, 4, 1), false,
+                             "xlm-roberta");
 }
 
 TEST(EncoderOracle, DistilBertCheckpointMatchesTheReference) {
@@ -144,7 +148,8 @@ TEST(EncoderOracle, DistilBertCheckpointMatchesTheReference) {
     EXPECT_FALSE(c.causal);
     EXPECT_EQ(c.type_vocab_size, 0);
     EXPECT_EQ(c.norm_eps, 1e-12f);
-    expect_matches_reference(*model, folder, random_batch(4, c.vocab_size, 40, {40, 23, 5}, 0, 0), false, "distilbert");
+    expect_matches_reference(scratch.path(), *model, folder, random_batch(4, c.vocab_size, 40, {40, 23, 5}, 0, 0), false,
+                             "distilbert");
 }
 
 }  // namespace

@@ -13,27 +13,33 @@ MlpKind bert_activation(const HfConfig& hf, const char* key, const std::string& 
     hf.fail(key, fmt::format("is '{}' (supported: gelu, gelu_new, gelu_pytorch_tanh, relu)", activation));
 }
 
-ModelConfig read_bert_family_config(const HfConfig& hf) {
+ModelConfig read_encoder_config(const HfConfig& hf, const EncoderKeys& keys) {
     ModelConfig c = ModelConfig::for_style("gpt2");  // LayerNorm, learned positions, biases
     c.causal = false;
     c.norm_placement = NormPlacement::post;
     c.vocab_size = hf.positive_int("vocab_size");
-    c.d_model = hf.positive_int("hidden_size");
-    c.n_layers = hf.positive_int("num_hidden_layers");
-    c.n_heads = hf.positive_int("num_attention_heads");
+    c.d_model = hf.positive_int(keys.width);
+    c.n_layers = hf.positive_int(keys.layers);
+    c.n_heads = hf.positive_int(keys.heads);
     c.n_kv_heads = c.n_heads;
     if (c.d_model % c.n_heads != 0)
-        hf.fail("num_attention_heads", fmt::format("({}) must divide hidden_size ({})", c.n_heads, c.d_model));
-    c.d_ff = hf.positive_int("intermediate_size");
+        hf.fail(keys.heads, fmt::format("({}) must divide {} ({})", c.n_heads, keys.width, c.d_model));
+    c.d_ff = hf.positive_int(keys.ff);
     c.max_seq_len = hf.positive_int("max_position_embeddings", 512);
-    c.type_vocab_size = hf.positive_int("type_vocab_size", 2);
-    c.norm_eps = static_cast<float>(hf.positive_number("layer_norm_eps", 1e-12));
-    c.mlp = bert_activation(hf, "hidden_act", hf.string("hidden_act", "gelu"));
-    c.head_transform = c.mlp;  // BertPredictionHeadTransform applies hidden_act
+    c.mlp = bert_activation(hf, keys.activation, hf.string(keys.activation, "gelu"));
+    c.head_transform = c.mlp;  // the head's transform applies the same activation (BERT, DistilBERT)
     c.head_bias = true;
     c.embed_norm = true;
-    c.tied_embeddings = hf.boolean("tie_word_embeddings", true);
     c.init_std = static_cast<float>(hf.positive_number("initializer_range", 0.02));
+    return c;
+}
+
+ModelConfig read_bert_family_config(const HfConfig& hf) {
+    ModelConfig c = read_encoder_config(
+        hf, {"hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "hidden_act"});
+    c.type_vocab_size = hf.positive_int("type_vocab_size", 2);
+    c.norm_eps = static_cast<float>(hf.positive_number("layer_norm_eps", 1e-12));
+    c.tied_embeddings = hf.boolean("tie_word_embeddings", true);
     const std::string positions = hf.string("position_embedding_type", "absolute");
     if (positions != "absolute")
         hf.fail("position_embedding_type", "is '" + positions + "'; sinklab computes absolute positions only");

@@ -18,6 +18,18 @@ namespace sinklab {
 // gelu_pytorch_tanh the tanh approximation; relu.
 MlpKind bert_activation(const HfConfig& hf, const char* key, const std::string& activation);
 
+// The keys that name an encoder's sizes and activation (BERT: hidden_size, num_hidden_layers,
+// num_attention_heads, intermediate_size, hidden_act; DistilBERT: dim, n_layers, n_heads,
+// hidden_dim, activation).
+struct EncoderKeys {
+    const char *width, *layers, *heads, *ff, *activation;
+};
+
+// An encoder's design, shared by the families: bidirectional attention, post-norm LayerNorm blocks
+// with biases, learned positions (max_position_embeddings), the embedding norm and the masked-LM
+// head (the activation, a bias, the decoder tied unless the family's file says otherwise).
+ModelConfig read_encoder_config(const HfConfig& hf, const EncoderKeys& keys);
+
 // BERT's keys. Refuses what the engine does not compute: relative position embeddings
 // (position_embedding_type other than absolute), is_decoder and cross-attention.
 ModelConfig read_bert_family_config(const HfConfig& hf);

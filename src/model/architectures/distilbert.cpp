@@ -14,24 +14,9 @@ namespace sinklab {
 namespace {
 
 ModelConfig read_config(const HfConfig& hf) {
-    ModelConfig c = ModelConfig::for_style("gpt2");  // LayerNorm, learned positions, biases
-    c.causal = false;
-    c.norm_placement = NormPlacement::post;
-    c.vocab_size = hf.positive_int("vocab_size");
-    c.d_model = hf.positive_int("dim");
-    c.n_layers = hf.positive_int("n_layers");
-    c.n_heads = hf.positive_int("n_heads");
-    c.n_kv_heads = c.n_heads;
-    if (c.d_model % c.n_heads != 0) hf.fail("n_heads", fmt::format("({}) must divide dim ({})", c.n_heads, c.d_model));
-    c.d_ff = hf.positive_int("hidden_dim");
-    c.max_seq_len = hf.positive_int("max_position_embeddings", 512);
+    ModelConfig c = read_encoder_config(hf, {"dim", "n_layers", "n_heads", "hidden_dim", "activation"});
     c.norm_eps = 1e-12f;  // transformers' DistilBERT fixes every LayerNorm's eps
-    c.mlp = bert_activation(hf, "activation", hf.string("activation", "gelu"));
-    c.head_transform = c.mlp;  // DistilBertForMaskedLM applies `activation` to vocab_transform
-    c.head_bias = true;
-    c.embed_norm = true;
     c.tied_embeddings = hf.boolean("tie_weights_", true);
-    c.init_std = static_cast<float>(hf.positive_number("initializer_range", 0.02));
     return c;
 }
 
