@@ -176,9 +176,12 @@ double mass_from_row1(double all_rows_mass, int T) {
     return (T * all_rows_mass - 1.0) / (T - 1);
 }
 
-Eigen::VectorXd stationary_distribution(const Eigen::MatrixXd& a) {
-    const Eigen::Index T = a.rows();
-    SINKLAB_CHECK(T >= 1 && a.cols() == T, "analysis", "stationary distribution of a {}x{} matrix", a.rows(), a.cols());
+Eigen::VectorXd stationary_distribution(const Eigen::MatrixXd& attention) {
+    const Eigen::Index T = attention.rows();
+    SINKLAB_CHECK(T >= 1 && attention.cols() == T, "analysis", "stationary distribution of a {}x{} matrix",
+                  attention.rows(), attention.cols());
+    // float32 attention sums to 1 only within rounding: the chain is its rows renormalised in double
+    const Eigen::MatrixXd a = attention.array().colwise() / attention.rowwise().sum().array();
     Eigen::MatrixXd m = a.transpose() - Eigen::MatrixXd::Identity(T, T);
     m.row(T - 1).setOnes();  // (A^T - I) has rank T - 1 when one class is closed: sum pi = 1 completes it
     const Eigen::VectorXd pi = m.partialPivLu().solve(Eigen::VectorXd::Unit(T, T - 1));

@@ -111,7 +111,7 @@ double mass_from_row1(double all_rows_mass, int T);
 
 // pi with pi^T A = pi^T and sum pi = 1 for a row-stochastic A whose chain has one closed class
 // (softmax attention without a causal mask: every entry positive), by a dense LU solve of
-// (A^T - I) pi = 0 with one equation replaced by sum pi = 1.
+// (A^T - I) pi = 0 with one equation replaced by sum pi = 1, A's rows renormalised to sum 1 exactly.
 Eigen::VectorXd stationary_distribution(const Eigen::MatrixXd& attention);
 
 }  // namespace sinklab::analysis

@@ -10,6 +10,7 @@
 
 #include "cli/cli_test_support.h"
 #include "model/checkpoint.h"
+#include "probe/probe_test_models.h"
 
 namespace sinklab::testing {
 namespace {
@@ -86,31 +87,12 @@ TEST_F(EncoderCli, AnalyzeSaysTheGraphIsNoDagAndReportsStationaryMassOnSpecialTo
 }
 
 // A hand-built sinklab encoder whose every head splits its weight between the first and the last
-// token: position 1's and position T's embeddings carry a feature (dim 0) that every query matches,
-// and the blocks write nothing back, so every layer sees the same stream.
+// token: the bidirectional token-one sink of the probe's tests, with the last position's embedding
+// carrying the same feature as the first's.
 fs::path dual_anchor_encoder(const fs::path& dir, int T) {
-    ModelConfig c = ModelConfig::for_style("llama");
-    c.causal = false;
-    c.positions = PositionKind::learned;
-    c.vocab_size = 16;
-    c.d_model = 8;
-    c.n_layers = 2;
-    c.n_heads = c.n_kv_heads = 2;
-    c.max_seq_len = T;
-    Transformer model(c);
-    std::fill(model.param_data(), model.param_data() + model.num_params(), 0.0f);
-    for (const ParamInfo& p : model.params())
-        if (p.name.ends_with("norm.weight")) std::fill_n(model.param(p.name), p.numel, 1.0f);
-    const int C = c.d_model, HS = c.hs();
-    for (int v = 0; v < c.vocab_size; ++v) model.param("embed.tokens")[v * C + 1] = 1.0f;
-    model.param("embed.positions")[0] = 1.0f;
-    model.param("embed.positions")[(T - 1) * C] = 1.0f;
-    for (int l = 0; l < c.n_layers; ++l)
-        for (int h = 0; h < c.n_heads; ++h) {
-            model.param("layers." + std::to_string(l) + ".attn.wq")[(h * HS) * C + 1] = 4.0f;
-            model.param("layers." + std::to_string(l) + ".attn.wk")[(h * HS) * C + 0] = 4.0f;
-        }
-    save_model_folder(model, dir / "dual_anchor");
+    auto model = test::token_one_sink_model(T, /*causal=*/false);
+    model->param("embed.positions")[static_cast<long>(T - 1) * model->config().d_model] = 1.0f;
+    save_model_folder(*model, dir / "dual_anchor");
     return dir / "dual_anchor";
 }
 
