@@ -138,7 +138,7 @@ TEST(TransformerOracle, LogitsLossAndEveryGradientMatchPyTorch) {
 }
 
 // A right-padded batch of a bidirectional model: the padded keys are hidden from every query (and
-// their targets ignored), in the forward pass and in every gradient.
+// their targets ignored), in the forward pass and in every gradient, on both attention kernels.
 TEST(TransformerOracle, BidirectionalPaddedBatchMatchesPyTorch) {
     ModelConfig c = small("gpt2");
     c.causal = false;
@@ -152,25 +152,30 @@ TEST(TransformerOracle, BidirectionalPaddedBatchMatchesPyTorch) {
     OracleBatch batch = test::random_batch(rng, B, T, c.vocab_size);
     for (int b = 0; b < B; ++b)
         for (int t = lengths[b]; t < T; ++t) batch.targets[static_cast<size_t>(b) * T + t] = -1;
-    ForwardOptions options;
-    options.lengths = lengths.data();
-    net.zero_grad();
-    const double loss = net.forward(batch.tokens.data(), batch.targets.data(), B, T, options);
-    net.backward();
     test::OracleDir dir("bidirectional_padded");
     test::write_oracle_case(dir.path(), net, batch, {{"lengths", lengths}});
     ASSERT_TRUE(test::run_oracle({dir.path()}));
     const test::OracleReference ref = test::read_oracle_reference(dir.path());
     const double ref_loss = ref.info.at("loss").get<double>();
-    EXPECT_NEAR(loss, ref_loss, kRelTol * std::abs(ref_loss)) << "loss";
-    const test::TensorError logits =
-        test::tensor_error("logits", net.logits(), ref.section("logits"), static_cast<size_t>(B) * T * c.vocab_size);
-    EXPECT_LE(logits.error, kRelTol) << test::describe(logits);
-    const test::GradientReport g = test::compare_gradients(net, net.grad_data(), ref.section("grads"), kRelTol);
-    EXPECT_TRUE(g.failures.empty()) << "worst gradient " << test::describe(g.worst) << "\nall gradients beyond "
-                                    << kRelTol << " relative:" << g.failures;
-    std::cout << "[ oracle   ] bidirectional padded batch: loss " << loss << " (torch " << ref_loss
-              << "), logits error " << logits.error << ", worst gradient " << test::describe(g.worst) << "\n";
+    for (AttentionKernel kernel : {AttentionKernel::materialised, AttentionKernel::blockwise}) {
+        SCOPED_TRACE(attention_kernel_name(kernel));
+        ForwardOptions options;
+        options.lengths = lengths.data();
+        options.attention_kernel = kernel;
+        net.zero_grad();
+        const double loss = net.forward(batch.tokens.data(), batch.targets.data(), B, T, options);
+        net.backward();
+        EXPECT_NEAR(loss, ref_loss, kRelTol * std::abs(ref_loss)) << "loss";
+        const test::TensorError logits =
+            test::tensor_error("logits", net.logits(), ref.section("logits"), static_cast<size_t>(B) * T * c.vocab_size);
+        EXPECT_LE(logits.error, kRelTol) << test::describe(logits);
+        const test::GradientReport g = test::compare_gradients(net, net.grad_data(), ref.section("grads"), kRelTol);
+        EXPECT_TRUE(g.failures.empty()) << "worst gradient " << test::describe(g.worst) << "\nall gradients beyond "
+                                        << kRelTol << " relative:" << g.failures;
+        std::cout << "[ oracle   ] bidirectional padded batch (" << attention_kernel_name(kernel) << "): loss " << loss
+                  << " (torch " << ref_loss << "), logits error " << logits.error << ", worst gradient "
+                  << test::describe(g.worst) << "\n";
+    }
 }
 
 }  // namespace

@@ -24,9 +24,9 @@ constexpr int kT = 48;
 TEST(ProbeEncoders, BidirectionalHeadsOnTokenOneGiveSinkOneHundredPercent) {
     auto model = test::token_one_sink_model(128, /*causal=*/false);
     const ProbeSamples samples = random_samples(model->config().vocab_size, kT, 4, std::nullopt, 3);
-    for (AttentionPathChoice path : {AttentionPathChoice::materialised, AttentionPathChoice::blockwise}) {
+    for (AttentionKernel kernel : {AttentionKernel::materialised, AttentionKernel::blockwise}) {
         ProbeOptions options;
-        options.path = path;
+        options.kernel = kernel;
         options.positions = 0;  // every position of a bidirectional model
         const ProbeResult r = run_probe(*model, samples, options);
         EXPECT_EQ(r.alpha_convention, "bidirectional");
