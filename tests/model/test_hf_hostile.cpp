@@ -132,8 +132,8 @@ TEST(HfHostile, MalformedConfigs) {
     expect_rejected(dir, "config.json", {"expected a JSON object"});
     with([](json& j) { j.erase("model_type"); });
     expect_rejected(dir, "config.json", {"no model_type"});
-    with([](json& j) { j["model_type"] = "bert"; });
-    expect_rejected(dir, "config.json", {"model_type 'bert' is not supported", "gpt2", "gemma2", "olmo2", "gpt_neox"});
+    with([](json& j) { j["model_type"] = "mamba"; });
+    expect_rejected(dir, "config.json", {"model_type 'mamba' is not supported", "gpt2", "gemma2", "olmo2", "gpt_neox"});
     with([](json& j) { j.erase("hidden_size"); });
     expect_rejected(dir, "config.json", {"hidden_size is missing"});
     with([](json& j) { j["hidden_size"] = "64"; });
