@@ -118,6 +118,12 @@ PerturbationSet random_set(const ProbeModel& pm, const PerturbRequest& r, std::o
 
 Prepared prepare(ProbeModel& pm, const std::string& name, const PerturbRequest& r) {
     const ModelConfig& c = pm.model->config();
+    // The test measures how a replaced token spreads to the positions after it, which in an encoder
+    // see it as much as the positions before it do: no causal direction to measure along.
+    SINKLAB_CHECK(c.causal, "perturb",
+                  "{} is an encoder ({}, bidirectional attention): the over-mixing test measures the spread to the "
+                  "later positions of a causal model; probe, analyze and report read encoders",
+                  name, pm.info.architecture);
     const std::optional<int32_t> bos = resolve_bos(r.bos, pm.bos_id, pm.adds_bos, c.vocab_size);
     Prepared p;
     p.out.model = name;

@@ -246,6 +246,10 @@ StreamRunResult run_stream(const StreamRunOptions& o) {
     };
 
     ProbeModel pm = load_probe_model(o.model);
+    SINKLAB_CHECK(pm.model->config().causal, "stream",
+                  "{} is an encoder ({}, bidirectional attention): it predicts masked tokens, not the next one, so it "
+                  "has no stream to continue; use probe, analyze or report",
+                  o.model.string(), pm.info.architecture);
     if (!o.tokenizer.empty()) pm.tokenizer = load_tokenizer(o.tokenizer);
     SINKLAB_CHECK(pm.tokenizer != nullptr, "stream", "no tokenizer found for {}: pass --tokenizer PATH",
                   o.model.string());

@@ -1,7 +1,7 @@
 // End to end on the encoder fixtures (tests/fixtures/hf-encoders/): probe, analyze, report and
 // tokenize on BERT / RoBERTa / XLM-R folders, and one clear line with a non-zero exit for each bad
 // input: a vocab.txt with a repeated token, a config.json whose type_vocab_size disagrees with the
-// weights, and generate on an encoder.
+// weights, and generate, stream and perturb on an encoder.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -65,6 +65,30 @@ TEST_F(EncoderCli, ProbeReportsTheBidirectionalConventionSpecialTokensAndTheMask
     EXPECT_NE(j["definitions"]["intervention"].get<std::string>().find("15%"), std::string::npos);
 }
 
+TEST_F(EncoderCli, SinkInterventionsUseTheMaskedLmLoss) {
+    // scale-first:1 edits nothing: the intervened masked-LM loss and Sink_k equal the clean ones to
+    // the bit, which they do only when both read the same masked samples
+    const fs::path json = dir_ / "probe-scale.json";
+    const auto r = run_sinklab("probe --model " + encoder("bert").string() + " --input natural:" +
+                               (dir_ / "text.txt").string() + " --seq-len 24 --samples 6 --quiet --threads 1" +
+                               " --intervene scale-first:1 --json " + json.string());
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("masked-LM loss"), std::string::npos) << r.output;
+    const nlohmann::json j = nlohmann::json::parse(read_file(json));
+    EXPECT_EQ(j["intervention"]["loss"], "masked_lm");
+    EXPECT_EQ(j["intervention"]["loss_clean"].get<double>(), j["intervention"]["loss_intervened"].get<double>());
+    EXPECT_GT(j["intervention"]["loss_clean"].get<double>(), 0.0);
+    EXPECT_EQ(j["intervention"]["sink_k_intervened"], j["sink_k"]);
+    // mask-first:1 hides [CLS] from the queries after it: the loss moves
+    const auto masked = run_sinklab("probe --model " + encoder("bert").string() + " --input natural:" +
+                                    (dir_ / "text.txt").string() + " --seq-len 24 --samples 6 --quiet --threads 1" +
+                                    " --intervene mask-first:1 --json " + json.string());
+    ASSERT_EQ(masked.exit_code, 0) << masked.output;
+    const nlohmann::json m = nlohmann::json::parse(read_file(json));
+    EXPECT_EQ(m["intervention"]["loss_clean"], j["intervention"]["loss_clean"]);
+    EXPECT_NE(m["intervention"]["loss_intervened"], m["intervention"]["loss_clean"]);
+}
+
 TEST_F(EncoderCli, AnalyzeSaysTheGraphIsNoDagAndReportsStationaryMassOnSpecialTokens) {
     const fs::path json = dir_ / "analyze.json";
     // RoBERTa's fixture has no tokenizer: its config's <s> (0) and </s> (2) frame the random samples.
@@ -121,6 +145,8 @@ TEST_F(EncoderCli, ReportMeasuresAnEncoder) {
     EXPECT_TRUE(fs::exists(out / "index.html"));
     const std::string report = read_file(out / "report.json");
     EXPECT_NE(report.find("xlm-roberta"), std::string::npos);
+    // the over-mixing test is for causal models: the report says why it has none
+    EXPECT_NE(report.find("over-mixing not measured"), std::string::npos) << report;
 }
 
 TEST_F(EncoderCli, TokenizeFramesASentencePair) {
@@ -153,6 +179,15 @@ TEST_F(EncoderCli, TypeVocabSizeThatDisagreesWithTheWeightsIsOneErrorLine) {
 
 TEST_F(EncoderCli, GenerateOnAnEncoderIsOneErrorLine) {
     EXPECT_TRUE(one_error_line(run_sinklab("generate --model " + encoder("bert").string() + " --prompt-ids 4,7,5"),
+                               "is an encoder"));
+}
+
+TEST_F(EncoderCli, StreamAndPerturbOnAnEncoderAreOneErrorLineEach) {
+    EXPECT_TRUE(one_error_line(run_sinklab("stream --model " + encoder("bert").string() + " --policy dense --tokens 8 "
+                                           "--data " + (dir_ / "text.txt").string() + " --quiet"),
+                               "is an encoder"));
+    EXPECT_TRUE(one_error_line(run_sinklab("perturb --model " + encoder("roberta").string() + " --random 2 --seq-len 8 "
+                                           "--data " + (dir_ / "text.txt").string() + " --quiet"),
                                "is an encoder"));
 }
 
