@@ -35,25 +35,10 @@ except ImportError as e:  # a declared test dependency: scripts/setup.sh install
     print(f"encoder_reference.py: cannot import {e.name}; install python3-torch and python3-numpy", file=sys.stderr)
     sys.exit(2)
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from probe_reference import read_safetensors  # noqa: E402  (next to this file; float64 tensors)
+
 DTYPE = torch.float64
-
-
-def read_safetensors(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    (n,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8:8 + n])
-    body = data[8 + n:]
-    tensors = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        if info["dtype"] != "F32":
-            raise SystemExit(f"{path}: {name} is {info['dtype']}; this reference reads F32")
-        a, b = info["data_offsets"]
-        values = np.frombuffer(body[a:b], dtype="<f4").astype(np.float64)
-        tensors[name] = torch.tensor(values, dtype=DTYPE).reshape(info["shape"])
-    return tensors
 
 
 def write_safetensors(path, tensors):
