@@ -125,18 +125,9 @@ void set_row_blocking(RowBlocking blocking) { row_blocking = blocking; }
 
 void matmul_forward(float* out, const float* inp, const float* weight, const float* bias, int N, int C, int OC,
                     const float* residual) {
-    const long block_rows = small_kernel_rows(N, OC, C);
-    const bool small = block_rows > 0;
-    // thread_local, so every access inside the parallel regions goes through this thread's pointer
-    static thread_local std::vector<float> weight_t;
-    if (small) {
-        weight_t.resize(static_cast<size_t>(OC) * C);
-        transpose_rows(weight_t.data(), weight, OC, C, C);  // at most 1e6 / 8 floats (small_kernel_rows)
-    }
-    const float* wt = weight_t.data();
-    for_row_blocks(N, block_rows, [&](long r, int rows) {
-        // the product accumulates onto what the rows start from: the bias, the residual, their sum
-        float* o = out + r * OC;
+    // the product accumulates onto what the rows start from: the bias, the residual, their sum
+    const float beta = bias || residual ? 1.0f : 0.0f;
+    auto start_rows = [&](float* o, long r, int rows) {
         if (residual && residual != out) std::copy(residual + r * OC, residual + (r + rows) * OC, o);
         if (bias && residual) {
             for (int i = 0; i < rows; ++i) {
@@ -147,7 +138,26 @@ void matmul_forward(float* out, const float* inp, const float* weight, const flo
         } else if (bias) {
             for (int i = 0; i < rows; ++i) std::copy(bias, bias + OC, o + static_cast<long>(i) * OC);
         }
-        const float beta = bias || residual ? 1.0f : 0.0f;
+    };
+    if (N == 1) {
+        // One row (a decoding step): a matrix-vector product reads the weight once, where sgemm first
+        // packs all of it (OpenBLAS's incopy was half of a tiny-preset decoding step).
+        start_rows(out, 0, 1);
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, OC, C, 1.0f, weight, C, inp, 1, beta, out, 1);
+        return;
+    }
+    const long block_rows = small_kernel_rows(N, OC, C);
+    const bool small = block_rows > 0;
+    // thread_local, so every access inside the parallel regions goes through this thread's pointer
+    static thread_local std::vector<float> weight_t;
+    if (small) {
+        weight_t.resize(static_cast<size_t>(OC) * C);
+        transpose_rows(weight_t.data(), weight, OC, C, C);  // at most 1e6 / 8 floats (small_kernel_rows)
+    }
+    const float* wt = weight_t.data();
+    for_row_blocks(N, block_rows, [&](long r, int rows) {
+        float* o = out + r * OC;
+        start_rows(o, r, rows);
         if (small)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, OC, C, 1.0f, inp + r * C, C, wt, OC, beta, o,
                         OC);

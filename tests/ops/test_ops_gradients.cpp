@@ -9,6 +9,7 @@
 #include <functional>
 #include <limits>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -629,8 +630,8 @@ TEST(GradWrite, OverwriteIsAccumulateIntoZerosWhateverTheBufferHeld) {
 // blocks larger than a thread's share.
 TEST(Matmul, EveryRowBlockingMatchesTheReference) {
     Rng rng(11);
-    for (auto [C, OC] : {std::pair{24, 40}, std::pair{200, 300}}) {
-        const int N = 1001;
+    // N = 1: a decoding step's row, a matrix-vector product
+    for (auto [N, C, OC] : {std::tuple{1001, 24, 40}, std::tuple{1001, 200, 300}, std::tuple{1, 200, 300}}) {
         const Vec inp = random_vec(rng, N * C), weight = random_vec(rng, OC * C), bias = random_vec(rng, OC);
         const Vec dout = random_vec(rng, N * OC);
         const VecD out_ref = ref_matmul(widen(inp), widen(weight), nullptr, N, C, OC);
@@ -650,7 +651,7 @@ TEST(Matmul, EveryRowBlockingMatchesTheReference) {
             EXPECT_LT(worst, tol) << what;
         };
         for (RowBlocking plan : {RowBlocking::automatic, RowBlocking::per_thread, RowBlocking::small_blocks}) {
-            SCOPED_TRACE(::testing::Message() << "C " << C << " OC " << OC << " plan " << static_cast<int>(plan));
+            SCOPED_TRACE(::testing::Message() << "N " << N << " C " << C << " OC " << OC << " plan " << static_cast<int>(plan));
             set_row_blocking(plan);
             Vec out(static_cast<size_t>(N) * OC, 7.0f), dinp(static_cast<size_t>(N) * C, 7.0f);
             Vec dw(static_cast<size_t>(OC) * C, 0.0f), db(OC, 0.0f);
