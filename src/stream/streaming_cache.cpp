@@ -155,9 +155,17 @@ StreamingOptions effective_options(const CachePolicy& policy, StreamingOptions o
     return options;
 }
 
+// The most tokens one step runs: as many as the policy can make room for; a quantized cache's steps
+// bring at most one key group, so that the float32 room for them stays small (a prompt runs in
+// pieces of kKvGroup tokens) and the cache's allocation stays below a float32 cache's.
+int step_tokens(const CachePolicy& policy, const StreamingOptions& options) {
+    const int most = policy_max_step(policy);
+    return options.kv == KvPrecision::f32 ? most : std::min(most, kKvGroup);
+}
+
 // A quantized cache's float32 rows: the exact tokens, a key group waiting to be complete, a step.
 KvStorage storage_for(const CachePolicy& policy, const StreamingOptions& options, int learned_sink) {
-    return {options.kv, learned_sink + options.exact.count + kKvGroup + policy_max_step(policy)};
+    return {options.kv, learned_sink + options.exact.count + kKvGroup + step_tokens(policy, options)};
 }
 
 }  // namespace
@@ -302,7 +310,7 @@ const float* StreamingCache::step(const int32_t* tokens, int n) {
                   held(), n);
     const size_t V = static_cast<size_t>(model_.config().vocab_size);
     const bool recompute = std::holds_alternative<RecomputeWindow>(policy_);
-    const int chunk = recompute ? 1 : policy_max_step(policy_);
+    const int chunk = recompute ? 1 : step_tokens(policy_, options_);
     if (n <= chunk) return recompute ? recompute_step(tokens[0]) : run_chunk(tokens, n);
     logits_.resize(static_cast<size_t>(n) * V);
     for (int start = 0; start < n; start += chunk) {

@@ -65,6 +65,14 @@ TEST(QuantizedStream, TokensWaitInFloatUntilTheirKeyGroupIsComplete) {
     int floats = 0;
     for (int row : stream.rows_in_order()) floats += stream.cache().is_float(row);
     EXPECT_EQ(floats, 70 - 64) << "two groups of 32 quantized, 6 waiting";
+    // the float32 room is a few key groups, not a step of the policy's size: a quantized sink cache
+    // allocates less than a float32 one, and a long step runs in pieces
+    const SinkCache sink{4, 200};
+    StreamingCache f32_sink(model, sink), int4_sink(model, sink, {.kv = KvPrecision::int4});
+    EXPECT_LT(int4_sink.cache_bytes(), f32_sink.cache_bytes() / 2);
+    const float* logits = int4_sink.step(ids.data(), 100);
+    EXPECT_TRUE(std::isfinite(logits[99 * 37]));
+    EXPECT_EQ(int4_sink.held(), 100);
 }
 
 TEST(QuantizedStream, TheKernelReadsTheCodecsNumbers) {
