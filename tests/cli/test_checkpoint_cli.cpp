@@ -87,6 +87,30 @@ TEST(GenerateCli, Stories260KTellsItsStoryFromBos) {
     EXPECT_EQ(json::parse(a.out)["prompt_ids"].front(), 1) << "BOS first";
 }
 
+// A streaming cache generates past the model's context (stories260K: 512 positions) in a cache of
+// its own size, quantized too, where dense's cache grows with every token (RoPE goes on).
+TEST(GenerateCli, StreamingCachesGoPastTheContextInTheirOwnSize) {
+    const std::string base = "generate --model " + fixture("llama2c/stories260K.bin").string() +
+                             " --prompt-ids 1 --greedy --ignore-eos --max-new-tokens 700 --json --threads 1";
+    const SplitResult dense = run_split(base);
+    ASSERT_EQ(dense.exit_code, 0) << dense.err;
+    const auto dense_ids = json::parse(dense.out)["generated_ids"];
+    ASSERT_EQ(dense_ids.size(), 700u) << dense.err;
+    // 5 layers x 4 kv heads x 8 channels x 2 x 4 bytes = 1280 bytes per token
+    EXPECT_NE(dense.err.find("dense, reindexed positions, f32 (exact: none), 897280 bytes"), std::string::npos) << dense.err;
+    for (const std::string cache : {" --cache sink:4+250", " --cache sink:4+250 --kv int4 --kv-exact first:4"}) {
+        const SplitResult r = run_split(base + cache);
+        ASSERT_EQ(r.exit_code, 0) << cache << "\n" << r.err;
+        const auto ids = json::parse(r.out)["generated_ids"];
+        EXPECT_EQ(ids.size(), 700u) << cache;
+        EXPECT_NE(r.err.find("sink:4+250"), std::string::npos) << r.err;
+        if (cache.find("int4") != std::string::npos) continue;
+        EXPECT_NE(r.err.find("f32 (exact: none), 327680 bytes"), std::string::npos) << r.err;  // 256 tokens
+        // the cache holds 255 tokens and the new one: until the first eviction, dense's tokens
+        for (size_t i = 0; i < 254; ++i) EXPECT_EQ(ids[i], dense_ids[i]) << i;
+    }
+}
+
 TEST(GenerateCli, BadInputIsRejectedClearly) {
     const std::string gpt2 = " --model " + fixture("hf/gpt2").string();
     const std::vector<std::pair<std::string, std::string>> cases = {
@@ -99,6 +123,10 @@ TEST(GenerateCli, BadInputIsRejectedClearly) {
         {"generate --model /no/such/model --prompt-ids 1", "no such file or folder"},
         {"tokenize --tokenizer /no/such/tokenizer.json hi", "no such file"},
         {"tokenize" + gpt2 + " hi", "no tokenizer found"},
+        {"generate" + gpt2 + " --prompt-ids 1 --cache lru:8", "unknown policy"},
+        {"generate" + gpt2 + " --prompt-ids 1 --cache sink:4+2000", "positions"},
+        {"generate" + gpt2 + " --prompt-ids 1 --cache sink:4+20 --kv int3", "--kv 'int3'"},
+        {"generate" + gpt2 + " --prompt-ids 1 --cache sink:4+20 --kv int8 --kv-exact middle:2", "--kv-exact"},
     };
     for (const auto& [args, phrase] : cases) {
         const CommandResult r = run_sinklab(args);

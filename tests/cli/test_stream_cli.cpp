@@ -182,6 +182,9 @@ TEST_F(StreamCli, BadInputIsOneClearLine) {
     expect_clear_error(run_sinklab(stream(llama_, "--policy window:8 --tokens 5000" + out)), "--tokens 5000", json);
     expect_clear_error(run_sinklab(stream(llama_, "--policy window:8 --tokens 10 --positions sideways" + out)),
                        "--positions", json);
+    expect_clear_error(run_sinklab(stream(llama_, "--policy window:8 --tokens 10 --kv int3" + out)), "--kv 'int3'", json);
+    expect_clear_error(run_sinklab(stream(llama_, "--policy window:8 --tokens 10 --kv int8 --kv-exact first:0" + out)),
+                       "--kv-exact", json);
     expect_clear_error(run_sinklab(stream(llama_, "--policy window:8 --tokens 10 --json " + (dir_ / "no/such.json").string())),
                        "does not exist", dir_ / "no/such.json");
 }
