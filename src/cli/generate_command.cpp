@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/streaming_flags.h"
 #include "cli/tokenizer_choice.h"
 #include "core/error.h"
 #include "core/text.h"
@@ -39,9 +40,7 @@ struct GenerateArgs {
     bool ignore_eos = false;
     bool json = false;
     std::string cache = "dense";
-    std::string positions = "reindexed";
-    std::string kv = "f32";
-    std::string kv_exact = "none";
+    StreamingFlags streaming;
     int threads = 0;
 };
 
@@ -111,9 +110,7 @@ int run_generate(const GenerateArgs& args) {
     options.seed = args.seed;
     options.ignore_eos = args.ignore_eos;
     options.cache = parse_cache_policy(args.cache, "--cache");
-    options.streaming.positions = parse_stream_positions(args.positions);
-    options.streaming.kv = parse_kv_precision(args.kv);
-    options.streaming.exact = parse_exact_tokens(args.kv_exact);
+    options.streaming = parse_streaming_flags(args.streaming);
     check_generation_options(options);
     set_threads(args.threads);
 
@@ -205,12 +202,7 @@ void add_generate_command(CLI::App& app) {
                     "KV-cache policy: dense (stops at learned positions) or a streaming one that goes on in constant "
                     "memory: window:W, sink:S+W, sink:auto+W, shift:K, recompute:W (docs/streaming.md)")
         ->capture_default_str();
-    cmd->add_option("--positions", args->positions,
-                    "reindexed (kept tokens take their places in the cache) or absolute")
-        ->capture_default_str();
-    cmd->add_option("--kv", args->kv, "KV-cache precision: f32, int8 or int4 (docs/streaming.md)")->capture_default_str();
-    cmd->add_option("--kv-exact", args->kv_exact, "tokens a quantized cache keeps in f32: none, first:S, auto:S")
-        ->capture_default_str();
+    add_streaming_flags(cmd, args->streaming);
     cmd->add_option("--threads", args->threads, "threads (0 = all cores)")->check(CLI::NonNegativeNumber);
     cmd->callback([args] {
         int rc = run_generate(*args);

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/streaming_flags.h"
 #include "core/threads.h"
 #include "report/csv.h"
 #include "lab/stream_run.h"
@@ -21,10 +22,8 @@ struct StreamArgs {
     std::string policies;
     int64_t tokens = 10000;
     int every = 0;
-    std::string positions = "reindexed";
+    StreamingFlags streaming;
     int max_cache = 0;
-    std::string kv = "f32";
-    std::string kv_exact = "none";
     std::string json;
     std::string csv;
     int threads = 0;
@@ -40,10 +39,8 @@ void run_stream_command(const StreamArgs& a) {
     o.policies = parse_cache_policies(a.policies);
     o.tokens = a.tokens;
     o.every = a.every;
-    o.streaming.positions = parse_stream_positions(a.positions);
+    o.streaming = parse_streaming_flags(a.streaming);
     o.streaming.max_cache = a.max_cache;
-    o.streaming.kv = parse_kv_precision(a.kv);
-    o.streaming.exact = parse_exact_tokens(a.kv_exact);
     o.json = a.json;
     o.csv = a.csv;
     o.progress = !a.quiet;
@@ -83,20 +80,9 @@ void add_stream_command(CLI::App& app) {
     cmd->add_option("--tokens", a->tokens, "predictions per policy (the text must hold one more token)")
         ->capture_default_str();
     cmd->add_option("--every", a->every, "tokens between samples (default: about 20 samples)");
-    cmd->add_option("--positions", a->positions,
-                    "reindexed: kept tokens take their places in the cache (StreamingLLM); absolute: each keeps its "
-                    "position in the stream")
-        ->capture_default_str();
     cmd->add_option("--max-cache", a->max_cache,
                     "dense's bound in tokens (default: the model's positions when learned or sinusoidal, else 8192)");
-    cmd->add_option("--kv", a->kv,
-                    "KV-cache precision: f32, int8 or int4 (KIVI's layout: keys per channel over groups of 32 "
-                    "tokens, values per token over groups of 32 channels; the newest tokens wait in f32 until their "
-                    "key group is complete)")
-        ->capture_default_str();
-    cmd->add_option("--kv-exact", a->kv_exact,
-                    "tokens a quantized cache keeps in f32: none, first:S (the first S), auto:S (the S most attended)")
-        ->capture_default_str();
+    add_streaming_flags(cmd, a->streaming);
     cmd->add_option("--json", a->json, "write settings, summary, samples and per-token NLL of every policy");
     cmd->add_option("--csv", a->csv, "write the samples (policy, tokens, ppl, ppl_recent, tokens/s, RSS, cache bytes)");
     cmd->add_option("--threads", a->threads, "threads (0 = all cores)")->check(CLI::NonNegativeNumber);
