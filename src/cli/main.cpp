@@ -3,10 +3,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <string>
+#include <string_view>
 
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <fmt/format.h>
 
 #include "cli/commands.h"
 #include "core/error.h"
@@ -22,6 +25,18 @@ void prefer_passive_openmp_waits(char** argv) {
     if (std::getenv("OMP_WAIT_POLICY")) return;
     ::setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
     ::execv("/proc/self/exe", argv);  // returns only on failure: then run as we are
+}
+
+// An error is one line whatever the file it names holds: control characters (a newline in a
+// token's spelling) are shown as \xNN.
+std::string one_line(std::string_view message) {
+    std::string line;
+    for (const char c : message) {
+        const auto byte = static_cast<unsigned char>(c);
+        if (byte < 0x20 || byte == 0x7f) line += fmt::format("\\x{:02X}", byte);
+        else line += c;
+    }
+    return line;
 }
 
 }  // namespace
@@ -48,7 +63,7 @@ int main(int argc, char** argv) {
     } catch (const CLI::ParseError& e) {
         return app.exit(e);
     } catch (const sinklab::Error& e) {
-        std::fprintf(stderr, "error: %s\n", e.what());
+        std::fprintf(stderr, "error: %s\n", one_line(e.what()).c_str());
         return 1;
     } catch (const std::exception& e) {
         std::fprintf(stderr, "error: %s\n", e.what());

@@ -13,6 +13,7 @@
 #include "tokenizer/bpe_merge.h"
 #include "tokenizer/byte_level.h"
 #include "tokenizer/string_map.h"
+#include "tokenizer/token_id.h"
 
 namespace sinklab {
 namespace {
@@ -69,15 +70,17 @@ public:
           ignore_merges_(spec.ignore_merges),
           raw_added_(select_added(spec.added_tokens, false)),
           normalized_added_(select_added(spec.added_tokens, true)) {
+        // The largest id sizes the tables: bounded before they are allocated.
         int32_t max_id = -1;
-        for (const auto& [spelling, id] : spec.vocab) max_id = std::max(max_id, id);
-        for (const AddedToken& token : spec.added_tokens) max_id = std::max(max_id, token.id);
-        token_bytes_.resize(max_id + 1);
-        has_token_.resize(max_id + 1, false);
+        for (const auto& [spelling, id] : spec.vocab)
+            max_id = std::max(max_id, checked_token_id(id, source_, fmt::format("token \"{}\"", spelling)));
+        for (const AddedToken& token : spec.added_tokens)
+            max_id = std::max(max_id, checked_token_id(token.id, source_, fmt::format("added token \"{}\"", token.content)));
+        token_bytes_.resize(static_cast<size_t>(max_id) + 1);
+        has_token_.resize(static_cast<size_t>(max_id) + 1, false);
 
         StringMap<int32_t> spelling_to_id;
         for (const auto& [spelling, id] : spec.vocab) {
-            SINKLAB_CHECK(id >= 0, "tokenizer", "{}: token \"{}\" has negative id {}", source_, spelling, id);
             SINKLAB_CHECK(!has_token_[id], "tokenizer", "{}: id {} is given to two tokens", source_, id);
             spelling_to_id.emplace(spelling, id);
             set_token(id, byte_level_to_bytes(spelling).value_or(spelling));
@@ -90,7 +93,6 @@ public:
             byte_ids_[byte] = it->second;
         }
         for (const AddedToken& token : spec.added_tokens) {
-            SINKLAB_CHECK(token.id >= 0, "tokenizer", "{}: added token \"{}\" has negative id", source_, token.content);
             set_token(token.id, byte_level_to_bytes(token.content).value_or(token.content));
             added_content_to_id_.emplace(token.content, token.id);
         }
@@ -239,7 +241,8 @@ std::unique_ptr<Tokenizer> load_gpt2_bpe(const std::filesystem::path& vocab_json
     try {
         const nlohmann::json vocab = nlohmann::json::parse(vocab_text);
         SINKLAB_CHECK(vocab.is_object(), "tokenizer", "{}: expected a JSON object {{token: id}}", vocab_json.string());
-        for (const auto& [spelling, id] : vocab.items()) spec.vocab.emplace_back(spelling, id.get<int32_t>());
+        for (const auto& [spelling, id] : vocab.items())
+            spec.vocab.emplace_back(spelling, token_id_from_json(id, spec.source, fmt::format("token \"{}\"", spelling)));
     } catch (const nlohmann::json::exception& e) {
         fail("tokenizer", "{}: not a valid vocab.json: {}", vocab_json.string(), e.what());
     }

@@ -5,6 +5,7 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "tokenizer/bpe_tokenizer.h"
+#include "tokenizer/token_id.h"
 
 namespace sinklab {
 namespace {
@@ -58,11 +59,12 @@ void add_pre_tokenizer(const json& spec, const std::string& origin, PreTokenizer
     }
 }
 
-std::vector<AddedToken> parse_added_tokens(const json& list) {
+std::vector<AddedToken> parse_added_tokens(const json& list, const std::string& origin) {
     std::vector<AddedToken> tokens;
     for (const json& entry : list) {
-        tokens.push_back({.content = entry.at("content").get<std::string>(),
-                          .id = entry.at("id").get<int32_t>(),
+        const std::string content = entry.at("content").get<std::string>();
+        tokens.push_back({.content = content,
+                          .id = token_id_from_json(entry.at("id"), origin, fmt::format("added token \"{}\"", content)),
                           .special = entry.value("special", false),
                           .lstrip = entry.value("lstrip", false),
                           .rstrip = entry.value("rstrip", false),
@@ -74,12 +76,12 @@ std::vector<AddedToken> parse_added_tokens(const json& list) {
 
 // The BOS that a TemplateProcessing post-processor puts before the text ("single": [BOS, $A]),
 // found directly or inside a Sequence of processors.
-std::optional<int32_t> template_bos(const json& processor) {
+std::optional<int32_t> template_bos(const json& processor, const std::string& origin) {
     if (!processor.is_object()) return std::nullopt;
     const std::string type = processor.value("type", "");
     if (type == "Sequence") {
         for (const json& inner : processor.at("processors")) {
-            if (auto bos = template_bos(inner)) return bos;
+            if (auto bos = template_bos(inner, origin)) return bos;
         }
         return std::nullopt;
     }
@@ -87,7 +89,8 @@ std::optional<int32_t> template_bos(const json& processor) {
     const json& single = processor.at("single");
     if (single.empty() || !single[0].contains("SpecialToken")) return std::nullopt;
     const std::string name = single[0]["SpecialToken"].at("id").get<std::string>();
-    return processor.at("special_tokens").at(name).at("ids").at(0).get<int32_t>();
+    return token_id_from_json(processor.at("special_tokens").at(name).at("ids").at(0), origin,
+                              fmt::format("post_processor special token \"{}\"", name));
 }
 
 std::unique_ptr<Tokenizer> build_from_json(const json& root, const std::string& origin) {
@@ -112,7 +115,8 @@ std::unique_ptr<Tokenizer> build_from_json(const json& root, const std::string& 
 
     BpeSpec spec;
     spec.source = origin;
-    for (const auto& [spelling, id] : model.at("vocab").items()) spec.vocab.emplace_back(spelling, id.get<int32_t>());
+    for (const auto& [spelling, id] : model.at("vocab").items())
+        spec.vocab.emplace_back(spelling, token_id_from_json(id, origin, fmt::format("token \"{}\"", spelling)));
     // tokenizers < 0.20 writes merges as "left right", later versions as ["left", "right"].
     for (const json& merge : model.at("merges")) {
         if (merge.is_array()) {
@@ -126,12 +130,12 @@ std::unique_ptr<Tokenizer> build_from_json(const json& root, const std::string& 
     }
     spec.describe_merge = [origin](size_t rank) { return fmt::format("{} model.merges[{}]", origin, rank); };
     spec.ignore_merges = model.value("ignore_merges", false);
-    spec.added_tokens = parse_added_tokens(root.value("added_tokens", json::array()));
+    spec.added_tokens = parse_added_tokens(root.value("added_tokens", json::array()), origin);
     spec.normalizer = Normalizer(root.value("normalizer", json()), origin);
     add_pre_tokenizer(root.value("pre_tokenizer", json()), origin, spec.pre_tokenizer);
 
     auto tokenizer = make_bpe_tokenizer(std::move(spec));
-    if (auto bos = template_bos(root.value("post_processor", json()))) {
+    if (auto bos = template_bos(root.value("post_processor", json()), origin)) {
         tokenizer->bos_id = bos;
         tokenizer->add_bos_by_default = true;
     }

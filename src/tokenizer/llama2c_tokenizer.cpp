@@ -157,6 +157,10 @@ std::unique_ptr<Tokenizer> load_llama2c_tokenizer(const std::filesystem::path& b
         SINKLAB_CHECK(length >= 0 && length <= max_token_length, "tokenizer",
                       "{}: token {} has length {}, outside [0, max_token_length {}]; not a llama2.c tokenizer.bin?",
                       origin, token, length, max_token_length);
+        // The text is allocated only once the file is known to hold it.
+        SINKLAB_CHECK(static_cast<size_t>(length) <= data.size() - offset, "tokenizer",
+                      "{}: ends inside the text of token {} ({} bytes at byte {} of {}); a truncated file?", origin,
+                      token, length, offset, data.size());
         std::string piece(static_cast<size_t>(length), '\0');
         read(piece.data(), piece.size(), "text", token);
         pieces.push_back(std::move(piece));

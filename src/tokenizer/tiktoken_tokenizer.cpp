@@ -11,6 +11,7 @@
 #include "tokenizer/bpe_merge.h"
 #include "tokenizer/pretokenizer.h"
 #include "tokenizer/string_map.h"
+#include "tokenizer/token_id.h"
 #include "tokenizer/tokenizer.h"
 
 namespace sinklab {
@@ -79,11 +80,13 @@ public:
           ranks_(std::move(ranks)),
           splitter_(rules.pattern, false, source_ + " split pattern"),
           specials_(as_added_tokens(rules.special_tokens)) {
+        // The largest id sizes the tables: bounded before they are allocated.
         int32_t max_id = -1;
-        for (const auto& [bytes, rank] : ranks_) max_id = std::max(max_id, rank);
-        for (const auto& [text, id] : rules.special_tokens) max_id = std::max(max_id, id);
-        token_bytes_.resize(max_id + 1);
-        has_token_.resize(max_id + 1, false);
+        for (const auto& [bytes, rank] : ranks_) max_id = std::max(max_id, checked_token_id(rank, source_, "a rank"));
+        for (const auto& [text, id] : rules.special_tokens)
+            max_id = std::max(max_id, checked_token_id(id, source_, fmt::format("special token \"{}\"", text)));
+        token_bytes_.resize(static_cast<size_t>(max_id) + 1);
+        has_token_.resize(static_cast<size_t>(max_id) + 1, false);
         for (const auto& [bytes, rank] : ranks_) {
             token_bytes_[rank] = bytes;
             has_token_[rank] = true;
@@ -94,8 +97,8 @@ public:
             byte_ranks_[byte] = it->second;
         }
         for (const auto& [text, id] : rules.special_tokens) {
-            SINKLAB_CHECK(id >= 0 && !has_token_[id], "tokenizer",
-                          "{}: special token \"{}\" has id {}, already a rank or negative", source_, text, id);
+            SINKLAB_CHECK(!has_token_[id], "tokenizer", "{}: special token \"{}\" has id {}, already a rank", source_,
+                          text, id);
             token_bytes_[id] = text;
             has_token_[id] = true;
             special_ids_.emplace(text, id);
@@ -193,17 +196,20 @@ StringMap<int32_t> read_ranks(const fs::path& rank_file) {
         if (line.empty()) continue;
         const size_t space = line.find(' ');
         std::optional<std::string> bytes;
-        int32_t rank = -1;
+        std::optional<uint64_t> rank;
         if (space != std::string_view::npos) {
             bytes = decode_base64(line.substr(0, space));
             const std::string_view number = line.substr(space + 1);
-            auto [end_of_number, error] = std::from_chars(number.data(), number.data() + number.size(), rank);
-            if (error != std::errc() || end_of_number != number.data() + number.size()) rank = -1;
+            uint64_t value = 0;
+            auto [end_of_number, error] = std::from_chars(number.data(), number.data() + number.size(), value);
+            if (error == std::errc() && end_of_number == number.data() + number.size()) rank = value;
         }
-        SINKLAB_CHECK(bytes && rank >= 0, "tokenizer",
-                      "{} line {}: expected \"<base64 token> <rank>\", got \"{}\"", rank_file.string(),
-                      line_number, line.substr(0, 80));
-        SINKLAB_CHECK(ranks.emplace(std::move(*bytes), rank).second, "tokenizer",
+        SINKLAB_CHECK(bytes && rank, "tokenizer", "{} line {}: expected \"<base64 token> <rank>\", got \"{}\"",
+                      rank_file.string(), line_number, line.substr(0, 80));
+        SINKLAB_CHECK(*rank < static_cast<uint64_t>(kMaxVocabSize), "tokenizer",
+                      "{} line {}: rank {} is outside [0, {}) (sinklab's largest vocabulary, 2^21)", rank_file.string(),
+                      line_number, *rank, kMaxVocabSize);
+        SINKLAB_CHECK(ranks.emplace(std::move(*bytes), static_cast<int32_t>(*rank)).second, "tokenizer",
                       "{} line {}: the same token appears twice", rank_file.string(), line_number);
     }
     SINKLAB_CHECK(!ranks.empty(), "tokenizer", "{}: no ranks (empty file)", rank_file.string());
@@ -224,10 +230,11 @@ std::optional<EncodingRules> read_sibling_rules(const fs::path& rank_file, size_
         EncodingRules parsed{rules.at("pat_str").get<std::string>(), {}};
         const nlohmann::json special_tokens = rules.value("special_tokens", nlohmann::json::object());
         for (const auto& [name, id] : special_tokens.items()) {
-            parsed.special_tokens.emplace_back(name, id.get<int32_t>());
+            parsed.special_tokens.emplace_back(name, token_id_from_json(id, origin, fmt::format("special token \"{}\"", name)));
         }
         const nlohmann::json n_ranks = rules.value("n_ranks", nlohmann::json());
-        SINKLAB_CHECK(n_ranks.is_null() || n_ranks.get<size_t>() == rank_count, "tokenizer",
+        SINKLAB_CHECK(n_ranks.is_null() || (n_ranks.is_number_unsigned() && n_ranks.get<uint64_t>() == rank_count),
+                      "tokenizer",
                       "{}: n_ranks is {} but {} has {} ranks (a truncated file?)", origin, n_ranks.dump(),
                       rank_file.string(), rank_count);
         return parsed;
