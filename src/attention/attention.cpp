@@ -239,12 +239,9 @@ void attention_backward(float* dqkv, const AttentionParamGrads& dp, const float*
     {
         // (T, T) scratch: dL/dweights, then dL/dscores (rows of the current strip)
         std::vector<float> dw(static_cast<size_t>(T) * T);
-        // linear_elu: phi(q), phi(k), dL/dphi(q), dL/dphi(k) summed over the group, (T, HS) each
-        std::vector<float> phi(features ? 4L * T * HS : 0);
-        float* phi_q = phi.data();
-        float* phi_k = phi.data() + static_cast<long>(T) * HS;
-        float* dphi_q = phi.data() + 2L * T * HS;
-        float* dphi_k = phi.data() + 3L * T * HS;
+        const FeatureBuffers features_of_task(features, T, HS);  // linear_elu only; null pointers otherwise
+        float *phi_q = features_of_task.phi_q, *phi_k = features_of_task.phi_k;
+        float *dphi_q = features_of_task.dphi_q, *dphi_k = features_of_task.dphi_k;
         std::vector<float> v_t(static_cast<size_t>(HS) * T);  // v of the task, transposed
         #pragma omp for collapse(2) schedule(static)
         for (int b = 0; b < B; ++b) {

@@ -644,12 +644,9 @@ void blockwise_attention_backward(float* dqkv, const AttentionParamGrads& dp, co
         sc.ws.resize(QB);
         sc.gs.resize(QB);
         sc.s_slot.resize(QB);
-        // linear_elu: phi(q), phi(k), dL/dphi(q), dL/dphi(k) summed over the group, (T, HS) each
-        std::vector<float> phi(features ? 4L * T * HS : 0);
-        float* phi_q = phi.data();
-        float* phi_k = phi.data() + static_cast<long>(T) * HS;
-        float* dphi_q = phi.data() + 2L * T * HS;
-        float* dphi_k = phi.data() + 3L * T * HS;
+        const FeatureBuffers features_of_task(features, T, HS);  // linear_elu only; null pointers otherwise
+        float *phi_q = features_of_task.phi_q, *phi_k = features_of_task.phi_k;
+        float *dphi_q = features_of_task.dphi_q, *dphi_k = features_of_task.dphi_k;
         std::vector<float> k_tiles(packed_size(T, HS, KB)), v_tiles(k_tiles.size());  // the task's keys and values
         #pragma omp for collapse(2) schedule(static)
         for (int b = 0; b < B; ++b) {

@@ -310,6 +310,23 @@ inline void elu1_features_backward(float* dx, const float* dphi, const float* ph
         }
 }
 
+// A backward task's linear_elu buffers: phi(q), phi(k), dL/dphi(q), dL/dphi(k) summed over the
+// group, (T, HS) each. Other designs have none: their pointers stay null rather than being offset
+// from an empty vector's null data(), which is undefined behaviour (clang's UBSan reports it).
+struct FeatureBuffers {
+    std::vector<float> storage;
+    float* phi_q = nullptr;
+    float* phi_k = nullptr;
+    float* dphi_q = nullptr;
+    float* dphi_k = nullptr;
+    FeatureBuffers(bool features, int T, int HS) {
+        if (!features) return;
+        const long n = static_cast<long>(T) * HS;
+        storage.resize(4 * n);
+        phi_q = storage.data(), phi_k = phi_q + n, dphi_q = phi_k + n, dphi_k = dphi_q + n;
+    }
+};
+
 // ---- Parameter gradients -------------------------------------------------------------------
 
 // GradWrite::overwrite: the columns of dqkv (T rows of stride qs, one sequence) that one (batch, kv
