@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/threads_option.h"
 #include "cli/probe_samples.h"
 #include "core/files.h"
 #include "lab/model_analysis.h"
@@ -70,7 +71,7 @@ void add_analyze_command(CLI::App& app) {
     cmd->add_option("--checkpoints", a->checkpoints,
                     "model folders of one training run (e.g. RUN/checkpoints/step_*) to track the analyses across");
     cmd->add_option("--json", a->json, "write the aggregated results and the parameters to this file");
-    cmd->add_option("--threads", a->threads, "threads (0 = all cores)")->check(CLI::NonNegativeNumber);
+    add_threads_option(*cmd, a->threads);
     cmd->callback([a] { run_analyze_command(*a); });
 }
 

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/threads_option.h"
 #include "lab/demo.h"
 
 namespace sinklab::cli {
@@ -72,7 +73,7 @@ void add_demo_command(CLI::App& app) {
     cmd->add_option("--reference", a->reference,
                     "a model with a sink to probe beside them: auto (models/reference when present), none, or a path")
         ->capture_default_str();
-    cmd->add_option("--threads", a->threads, "threads (0 = all cores)")->check(CLI::NonNegativeNumber);
+    add_threads_option(*cmd, a->threads);
     cmd->add_flag("--quiet", a->quiet, "no progress bars");
     cmd->callback([a] { run_demo_command(*a); });
 }

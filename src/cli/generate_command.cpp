@@ -14,6 +14,7 @@
 
 #include "cli/commands.h"
 #include "cli/streaming_flags.h"
+#include "cli/threads_option.h"
 #include "cli/tokenizer_choice.h"
 #include "core/error.h"
 #include "core/text.h"
@@ -203,7 +204,7 @@ void add_generate_command(CLI::App& app) {
                     "memory: window:W, sink:S+W, sink:auto+W, shift:K, recompute:W (docs/streaming.md)")
         ->capture_default_str();
     add_streaming_flags(cmd, args->streaming);
-    cmd->add_option("--threads", args->threads, "threads (0 = all cores)")->check(CLI::NonNegativeNumber);
+    add_threads_option(*cmd, args->threads);
     cmd->callback([args] {
         int rc = run_generate(*args);
         if (rc != 0) throw CLI::RuntimeError(rc);

@@ -1,8 +1,11 @@
 // sinklab: measure, explain, train and exploit attention sinks.
 // Only main() prints errors and chooses the exit code; the library throws sinklab::Error.
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <filesystem>
+#include <new>
 #include <string>
 #include <string_view>
 
@@ -43,10 +46,18 @@ std::string one_line(std::string_view message) {
 
 int main(int argc, char** argv) {
     prefer_passive_openmp_waits(argv);
+    // A file-size limit (ulimit -f) or a full disk then shows as a failed write, which sinklab
+    // reports and recovers from (an interrupted checkpoint keeps the previous one), instead of
+    // SIGXFSZ killing the process mid-write.
+    std::signal(SIGXFSZ, SIG_IGN);
     CLI::App app{"sinklab: a laboratory for attention sinks in transformer language models.\n"
                  "Run `sinklab <command> --help` for a command's flags."};
     app.require_subcommand(1);
     app.set_help_all_flag("--help-all", "Show the help of every command");
+    // A flag error is one line, like every other error.
+    app.failure_message([](const CLI::App*, const CLI::Error& e) {
+        return "error: " + std::string(e.what()) + " (see --help)\n";
+    });
     sinklab::cli::add_train_command(app);
     sinklab::cli::add_sweep_command(app);
     sinklab::cli::add_probe_command(app);
@@ -65,8 +76,18 @@ int main(int argc, char** argv) {
     } catch (const sinklab::Error& e) {
         std::fprintf(stderr, "error: %s\n", one_line(e.what()).c_str());
         return 1;
+    } catch (const std::bad_alloc&) {
+        // Sizes are checked before the large allocations; this is memory running out anyway.
+        std::fprintf(stderr, "error: out of memory: the machine could not provide the memory this command needed "
+                             "(a smaller model, --batch or --seq-len needs less)\n");
+        return 1;
+    } catch (const std::filesystem::filesystem_error& e) {
+        std::fprintf(stderr, "error: %s: %s\n", one_line(e.path1().string()).c_str(), e.code().message().c_str());
+        return 1;
     } catch (const std::exception& e) {
-        std::fprintf(stderr, "error: %s\n", e.what());
+        // A check sinklab is missing: say so rather than pass a library's message off as an answer.
+        std::fprintf(stderr, "error: unexpected failure (%s); please report it with the command line\n",
+                     one_line(e.what()).c_str());
         return 1;
     }
     return 0;

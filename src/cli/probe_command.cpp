@@ -8,6 +8,7 @@
 
 #include "cli/attention_flags.h"
 #include "cli/commands.h"
+#include "cli/threads_option.h"
 #include "cli/probe_samples.h"
 #include "core/error.h"
 #include "core/files.h"
@@ -95,7 +96,7 @@ void run_probe_command(const ProbeArgs& a) {
     Transformer& model = *pm.model;
     const ModelConfig& c = model.config();
     ProbeSamples samples =
-        probe_samples(pm, input, natural_text(input, "probe"), bos_mode, a.sample.seq_len, a.sample.samples, a.sample.seed);
+        probe_samples(pm, input, natural_text(input, "probe"), bos_mode, a.sample.seq_len, a.sample.samples, a.sample.seed, "probe");
     // an encoder's intervention loss is the masked-LM loss, over a seeded 15% of the text tokens
     if (options.intervention && !c.causal && input.kind == InputKind::natural && pm.mask_id)
         mask_for_masked_lm(samples, *pm.mask_id, kMaskedLmRate, a.sample.seed);
@@ -171,7 +172,7 @@ void add_probe_command(CLI::App& app) {
     cmd->add_option("--layer", a->layer, "the block whose output --intervene edits (0-indexed)");
     cmd->add_option("--dims", a->dims, "D1,D2,... or auto (the massive dims found at --layer; the default)");
     cmd->add_option("--json", a->json, "write every number, its definition and the parameters to this file");
-    cmd->add_option("--threads", a->threads, "threads (0 = all cores)")->check(CLI::NonNegativeNumber);
+    add_threads_option(*cmd, a->threads);
     cmd->add_flag("--quiet", a->quiet, "no progress line");
     cmd->callback([a] { run_probe_command(*a); });
 }

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "cli/commands.h"
+#include "cli/threads_option.h"
 #include "core/error.h"
 #include "core/text.h"
 #include "core/threads.h"
@@ -107,7 +108,7 @@ void add_report_command(CLI::App& app) {
     cmd->add_option("--seed", a->seed, "seed of the random input")->capture_default_str();
     cmd->add_option("--tokenizer", a->tokenizer,
                     "tokenizer for natural input instead of each model's own; its vocabulary must fit the models'");
-    cmd->add_option("--threads", a->threads, "threads (0 = all cores)")->check(CLI::NonNegativeNumber);
+    add_threads_option(*cmd, a->threads);
     cmd->add_flag("--quiet", a->quiet, "no progress bar");
     cmd->callback([a] { run_report_command(*a); });
 }

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "cli/commands.h"
+#include "cli/threads_option.h"
 #include "cli/train_flags.h"
 #include "core/files.h"
 #include "report/csv.h"
@@ -89,9 +90,9 @@ void add_sweep_command(CLI::App& app) {
         "Training flags given here override [base] in every run; a run's own values override both.\n"
         "Each run trains in OUT/<run name>/; running the sweep again skips finished runs and resumes interrupted ones.\n"
         "Writes OUT/results.csv, results.md and results.json (one row per run) and prints the table.");
-    cmd->add_option("file", args->file, "sweep file (TOML)")->required()->check(CLI::ExistingFile);
+    cmd->add_option("file", args->file, "sweep file (TOML)")->required();
     cmd->add_option("--out", args->out, "sweep folder (default: runs/sweep-<file name without .toml>)");
-    cmd->add_option("--threads", args->threads, "threads (0 = all cores)")->check(CLI::NonNegativeNumber);
+    add_threads_option(*cmd, args->threads);
     cmd->add_option("--json", args->json, "also write the results as JSON to this file");
     cmd->add_flag("--quiet", args->quiet, "no progress lines");
     add_train_setting_flags(*cmd, args->values);

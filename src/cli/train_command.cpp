@@ -10,6 +10,7 @@
 
 #include "cli/attention_flags.h"
 #include "cli/commands.h"
+#include "cli/threads_option.h"
 #include "cli/train_flags.h"
 #include "core/error.h"
 #include "core/files.h"
@@ -28,7 +29,7 @@ struct TrainArgs {
     std::string attention_kernel = "auto";
     std::string json;
     bool quiet = false;
-    long kill_after_step = 0;
+    long kill_after_step = -1;
 };
 
 std::string default_out_dir(const std::string& preset) {
@@ -66,9 +67,16 @@ int run_train(const TrainArgs& args) {
         if (!args.json.empty())
             write_file_atomic(args.json, nlohmann::json{{"out", result.out.string()},
                                                         {"steps", result.steps},
-                                                        {"diverged", result.diverged}}.dump(2) + "\n");
-        fail("train", "{}: diverged at step {}: {} (a lower --lr may help)", result.out.string(), result.steps,
-             result.diverged);
+                                                        {"diverged", result.diverged},
+                                                        {"last_good_step", result.last_good_step
+                                                                               ? nlohmann::json(*result.last_good_step)
+                                                                               : nlohmann::json()}}.dump(2) + "\n");
+        const std::string kept =
+            result.last_good_step ? fmt::format("the last good checkpoint, {} (step {}), is kept",
+                                                (result.out / "checkpoint").string(), *result.last_good_step)
+                                  : std::string("no checkpoint was written");
+        fail("train", "{}: diverged at step {}: {}; {} (a lower --lr may help)", result.out.string(), result.steps,
+             result.diverged, kept);
     }
     nlohmann::json summary = {{"out", result.out.string()},
                               {"steps", result.steps},
@@ -90,16 +98,15 @@ void add_train_command(CLI::App& app) {
         "Settings come from --preset (tiny by default), then CONFIG.toml, then flags.\n"
         "Writes OUT/train_log.jsonl (one JSON object per log step and evaluation) and OUT/checkpoint/\n"
         "(config.json, model.safetensors, optimizer state), replaced atomically.");
-    cmd->add_option("config", args->config_file, "TOML file of settings (keys as the flags, without --)")
-        ->check(CLI::ExistingFile);
+    cmd->add_option("config", args->config_file, "TOML file of settings (keys as the flags, without --)");
     cmd->add_option("--out", args->out, "run folder (default: runs/<preset>-<time>)");
     cmd->add_option("--resume", args->resume, "continue the run in this folder exactly where its checkpoint left off");
-    cmd->add_option("--threads", args->threads, "threads (0 = all cores)")->check(CLI::NonNegativeNumber);
+    add_threads_option(*cmd, args->threads);
     add_attention_kernel_option(cmd, args->attention_kernel);
     cmd->add_option("--json", args->json, "also write a JSON summary of the run to this file");
     cmd->add_flag("--quiet", args->quiet, "no progress line");
     cmd->add_option("--kill-after-step", args->kill_after_step,
-                    "fault injection for resume tests: SIGKILL this process right after step N")
+                    "fault injection for resume tests: SIGKILL this process right after step N (0: before step 1)")
         ->group("Testing");
     add_train_setting_flags(*cmd, args->values);
     cmd->callback([args] {

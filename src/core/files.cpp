@@ -1,6 +1,7 @@
 #include "core/files.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -14,10 +15,30 @@ namespace sinklab {
 
 namespace fs = std::filesystem;
 
+PathKind input_path_kind(const fs::path& path, const std::string& module) {
+    struct stat status {};
+    if (::stat(path.c_str(), &status) != 0) {
+        const int error = errno;
+        if (error == ENOENT || error == ENOTDIR) fail(module, "{}: no such file or folder", path.string());
+        if (error == ELOOP) fail(module, "{}: a loop of symbolic links", path.string());
+        fail(module, "{}: cannot read: {}", path.string(), std::strerror(error));
+    }
+    if (S_ISREG(status.st_mode)) return PathKind::file;
+    if (S_ISDIR(status.st_mode)) return PathKind::folder;
+    const char* what = S_ISCHR(status.st_mode) || S_ISBLK(status.st_mode) ? "a device"
+                       : S_ISFIFO(status.st_mode)                         ? "a FIFO (named pipe)"
+                       : S_ISSOCK(status.st_mode)                         ? "a socket"
+                                                                          : "not a regular file";
+    fail(module, "{}: is {}, expected a regular file or a folder", path.string(), what);
+}
+
+void require_input_file(const fs::path& path, const std::string& module) {
+    if (input_path_kind(path, module) == PathKind::folder)
+        fail(module, "{}: is a directory, expected a file", path.string());
+}
+
 std::string read_text_file(const fs::path& path, const std::string& module) {
-    std::error_code ec;
-    if (!fs::exists(path, ec)) fail(module, "{}: no such file", path.string());
-    if (fs::is_directory(path, ec)) fail(module, "{}: is a directory, expected a file", path.string());
+    require_input_file(path, module);
     std::ifstream in(path, std::ios::binary);
     if (!in) fail(module, "{}: cannot open: {}", path.string(), std::strerror(errno));
     std::ostringstream ss;

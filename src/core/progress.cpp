@@ -49,6 +49,13 @@ void Progress::finish(const std::string& detail) {
     if (enabled_) draw(true);
 }
 
+void Progress::stop(const std::string& detail) {
+    if (finished_) return;
+    finished_ = true;
+    detail_ = detail;
+    if (enabled_) draw(true);
+}
+
 void Progress::draw(bool final_line) {
     double elapsed = elapsed_seconds();
     double frac = total_ > 0 ? static_cast<double>(done_) / total_ : 1.0;

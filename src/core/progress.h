@@ -14,6 +14,8 @@ public:
     // Advances to `done` units; `detail` is shown after the bar (e.g. "loss 2.31").
     void update(int64_t done, const std::string& detail = "");
     void finish(const std::string& detail = "");
+    // Ends the line where the work stopped short of the total (e.g. "... diverged").
+    void stop(const std::string& detail);
     double elapsed_seconds() const;
 
 private:

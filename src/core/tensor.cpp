@@ -19,7 +19,8 @@ int64_t shape_numel(const Shape& shape) {
     int64_t n = 1;
     for (int64_t d : shape) {
         SINKLAB_CHECK(d >= 0, "tensor", "negative dimension in shape {}", shape_string(shape));
-        n *= d;
+        SINKLAB_CHECK(!__builtin_mul_overflow(n, d, &n), "tensor", "shape {} has more than 2^63 elements",
+                      shape_string(shape));
     }
     return n;
 }
@@ -34,6 +35,8 @@ void AlignedDeleter::operator()(float* p) const { std::free(p); }
 // (docs/performance.md).
 static float* allocate(int64_t n) {
     if (n == 0) return nullptr;
+    if (static_cast<uint64_t>(n) > (SIZE_MAX - 64) / sizeof(float))
+        fail("tensor", "out of memory: {} floats is more than any machine holds", n);
     constexpr size_t kHugePage = size_t{2} << 20;
     const size_t bytes = ((static_cast<size_t>(n) * sizeof(float) + 63) / 64) * 64;
     const bool huge = bytes >= kHugePage;

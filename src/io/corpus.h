@@ -15,7 +15,10 @@ struct ByteCorpus {
     size_t total_bytes() const { return train.size() + val.size(); }
 };
 
-// Throws with the path named: missing path, empty folder, empty files.
+// The files of a corpus: `path` itself, or the *.txt files of the folder in name order. Throws with
+// the path named: missing, a device or FIFO (a corpus is read from regular files only), an empty folder.
+std::vector<std::filesystem::path> corpus_files(const std::filesystem::path& path);
+// Throws with the path named: as corpus_files, and empty files.
 ByteCorpus load_byte_corpus(const std::filesystem::path& path, double val_fraction);
 
 // The validation fraction of training runs and of the default validation text.

@@ -366,7 +366,9 @@ nlohmann::json run_analysis(const AnalysisRequest& a, const std::function<void(c
         ProbeModel pm = load_probe_model(path, a.tokenizer);
         Transformer& model = *pm.model;
         const ModelConfig& c = model.config();
-        const ProbeSamples samples = probe_samples(pm, input, natural, bos_mode, a.seq_len, a.samples, a.seed);
+        const ProbeSamples samples = probe_samples(pm, input, natural, bos_mode, a.seq_len, a.samples, a.seed, "analyze");
+        // Each sample's forward keeps its (T, T) attention maps.
+        require_probe_memory(c, samples.N, samples.T, 1, AttentionKernel::materialised, "analyze");
         std::string text_out;
         appendf(text_out, "analyze %s (%s %s, %d layers, %d heads)\n%s\n", path.c_str(), pm.info.source.c_str(),
                 pm.info.architecture.c_str(), c.n_layers, c.n_heads, samples.description.c_str());

@@ -23,6 +23,12 @@ std::unique_ptr<Transformer> load_model_folder(const std::filesystem::path& dir)
 // replaced when the process died resolves to the previous one (checkpoint.old).
 std::filesystem::path resolve_model_dir(const std::filesystem::path& path);
 
+// Throws when `config` has more parameters than the `values_held` of the weights file(s) named by
+// `weights_origin`: a hostile config would otherwise make the model's allocation exhaust the machine
+// before any tensor is compared.
+void check_config_fits_weights(const ModelConfig& config, uint64_t values_held, const std::string& config_file,
+                               const std::string& weights_origin);
+
 // Reads and parses config.json of a model folder, with errors naming the file.
 nlohmann::json read_json_file(const std::filesystem::path& path, const std::string& module);
 

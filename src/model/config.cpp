@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "core/json_numbers.h"
 
 namespace sinklab {
 
@@ -92,6 +93,23 @@ void ModelConfig::validate() const {
     check_positive(n_heads, "heads");
     check_positive(n_kv_heads, "kv_heads");
     check_positive(max_seq_len, "max_seq_len");
+    // Sizes are ints and buffers are indexed by products of them: each size stays at most 2^24
+    // (16,777,216; published models reach vocabularies of 262,144 and widths of 53,248) and the
+    // layers at most 4096, so that no width below overflows; whether the memory they ask for fits
+    // is the callers' check (model/memory_estimate.h), made before allocating.
+    constexpr int kMaxSize = 1 << 24, kMaxLayers = 4096;
+    for (const auto& [value, key] : {std::pair{vocab_size, "vocab_size"}, {d_model, "d_model"}, {n_heads, "heads"},
+                                     {n_kv_heads, "kv_heads"}, {head_dim, "head_dim"}, {d_ff, "d_ff"},
+                                     {max_seq_len, "max_seq_len"}, {moe_experts, "moe_experts"},
+                                     {type_vocab_size, "type_vocab_size"}, {position_offset, "position_offset"}})
+        SINKLAB_CHECK(value <= kMaxSize, "config", "{} is {}, above sinklab's limit of 2^24 = {}", key, value, kMaxSize);
+    SINKLAB_CHECK(n_layers <= kMaxLayers, "config", "layers is {}, above sinklab's limit of {}", n_layers, kMaxLayers);
+    SINKLAB_CHECK(d_ff >= 0 && head_dim >= 0, "config", "d_ff and head_dim must be >= 0 (0: the default), got {} and {}",
+                  d_ff, head_dim);
+    const int64_t head_size = head_dim > 0 ? head_dim : d_model / n_heads;
+    SINKLAB_CHECK((static_cast<int64_t>(n_heads) + 2 * static_cast<int64_t>(n_kv_heads)) * head_size <= kMaxSize,
+                  "config", "the q, k and v projections ((heads {} + 2 kv_heads {}) x head size {}) are wider than 2^24",
+                  n_heads, n_kv_heads, head_size);
     if (head_dim == 0)
         SINKLAB_CHECK(d_model % n_heads == 0, "config", "heads ({}) must divide d_model ({})", n_heads, d_model);
     SINKLAB_CHECK(n_heads % n_kv_heads == 0, "config", "kv_heads ({}) must divide heads ({})", n_kv_heads, n_heads);
@@ -237,50 +255,53 @@ ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& s
     try {
         for (const auto& [key, value] : j.items()) {
             if (key == "style") continue;
-            else if (key == "vocab_size") c.vocab_size = value.get<int>();
-            else if (key == "d_model") c.d_model = value.get<int>();
-            else if (key == "layers") c.n_layers = value.get<int>();
-            else if (key == "heads") c.n_heads = value.get<int>();
-            else if (key == "kv_heads") c.n_kv_heads = value.get<int>();
-            else if (key == "head_dim") c.head_dim = value.get<int>();
-            else if (key == "d_ff") c.d_ff = value.get<int>();
-            else if (key == "max_seq_len") c.max_seq_len = value.get<int>();
+            else if (key == "vocab_size") c.vocab_size = json_int(value, "config", key);
+            else if (key == "d_model") c.d_model = json_int(value, "config", key);
+            else if (key == "layers") c.n_layers = json_int(value, "config", key);
+            else if (key == "heads") c.n_heads = json_int(value, "config", key);
+            else if (key == "kv_heads") c.n_kv_heads = json_int(value, "config", key);
+            else if (key == "head_dim") c.head_dim = json_int(value, "config", key);
+            else if (key == "d_ff") c.d_ff = json_int(value, "config", key);
+            else if (key == "max_seq_len") c.max_seq_len = json_int(value, "config", key);
             else if (key == "norm") c.norm = parse_norm(value.get<std::string>());
             else if (key == "norm_placement") c.norm_placement = parse_norm_placement(value.get<std::string>());
             else if (key == "pe") c.positions = parse_positions(value.get<std::string>());
             else if (key == "mlp") c.mlp = parse_mlp(value.get<std::string>());
             else if (key == "linear_bias") c.linear_bias = value.get<bool>();
             else if (key == "tied_embeddings") c.tied_embeddings = value.get<bool>();
-            else if (key == "norm_eps") c.norm_eps = value.get<float>();
+            else if (key == "norm_eps") c.norm_eps = json_float(value, "config", key);
             else if (key == "rope_theta") c.rope_theta = value.get<double>();
             else if (key == "attention") c.attention = AttentionSpec::parse(value.get<std::string>());
-            else if (key == "window") c.window = value.get<int>();
-            else if (key == "prefix") c.prefix = value.get<int>();
-            else if (key == "init_std") c.init_std = value.get<float>();
-            else if (key == "attention_scale") c.attention.scale = value.get<float>();
+            else if (key == "window") c.window = json_int(value, "config", key);
+            else if (key == "prefix") c.prefix = json_int(value, "config", key);
+            else if (key == "init_std") c.init_std = json_float(value, "config", key);
+            else if (key == "attention_scale") c.attention.scale = json_float(value, "config", key);
             else if (key == "qkv_bias") c.qkv_bias = value.get<bool>();
             else if (key == "out_bias") c.out_bias = value.get<bool>();
             else if (key == "norm_affine") c.norm_affine = value.get<bool>();
-            else if (key == "norm_weight_offset") c.norm_weight_offset = value.get<float>();
-            else if (key == "rotary_dim") c.rotary_dim = value.get<int>();
+            else if (key == "norm_weight_offset") c.norm_weight_offset = json_float(value, "config", key);
+            else if (key == "rotary_dim") c.rotary_dim = json_int(value, "config", key);
             else if (key == "rope_inv_freq") c.rope_inv_freq = value.get<std::vector<double>>();
             else if (key == "rope_attention_factor") c.rope_attention_factor = value.get<double>();
             else if (key == "rope_long_inv_freq") c.rope_long_inv_freq = value.get<std::vector<double>>();
-            else if (key == "rope_long_from") c.rope_long_from = value.get<int>();
-            else if (key == "layer_windows") c.layer_windows = value.get<std::vector<int>>();
+            else if (key == "rope_long_from") c.rope_long_from = json_int(value, "config", key);
+            else if (key == "layer_windows") {
+                c.layer_windows.clear();
+                for (const auto& w : value) c.layer_windows.push_back(json_int(w, "config", "layer_windows entry"));
+            }
             else if (key == "parallel_residual") c.parallel_residual = value.get<bool>();
             else if (key == "qk_norm") c.qk_norm = parse_qk_norm(value.get<std::string>());
-            else if (key == "attn_logit_softcap") c.attention.softcap = value.get<float>();
-            else if (key == "final_logit_softcap") c.final_logit_softcap = value.get<float>();
-            else if (key == "embed_scale") c.embed_scale = value.get<float>();
-            else if (key == "swiglu_limit") c.swiglu_limit = value.get<float>();
-            else if (key == "swiglu_alpha") c.swiglu_alpha = value.get<float>();
-            else if (key == "moe_experts") c.moe_experts = value.get<int>();
-            else if (key == "moe_top_k") c.moe_top_k = value.get<int>();
+            else if (key == "attn_logit_softcap") c.attention.softcap = json_float(value, "config", key);
+            else if (key == "final_logit_softcap") c.final_logit_softcap = json_float(value, "config", key);
+            else if (key == "embed_scale") c.embed_scale = json_float(value, "config", key);
+            else if (key == "swiglu_limit") c.swiglu_limit = json_float(value, "config", key);
+            else if (key == "swiglu_alpha") c.swiglu_alpha = json_float(value, "config", key);
+            else if (key == "moe_experts") c.moe_experts = json_int(value, "config", key);
+            else if (key == "moe_top_k") c.moe_top_k = json_int(value, "config", key);
             else if (key == "causal") c.causal = value.get<bool>();
-            else if (key == "position_offset") c.position_offset = value.get<int>();
-            else if (key == "padding_id") c.padding_id = value.get<int>();
-            else if (key == "type_vocab_size") c.type_vocab_size = value.get<int>();
+            else if (key == "position_offset") c.position_offset = json_int(value, "config", key);
+            else if (key == "padding_id") c.padding_id = json_int(value, "config", key);
+            else if (key == "type_vocab_size") c.type_vocab_size = json_int(value, "config", key);
             else if (key == "embed_norm") c.embed_norm = value.get<bool>();
             else if (key == "head_transform") c.head_transform = parse_mlp(value.get<std::string>());
             else if (key == "head_bias") c.head_bias = value.get<bool>();

@@ -45,22 +45,10 @@ const Architecture& architecture_of(const HfConfig& hf) {
          hf.file().string(), type, supported_list());
 }
 
-// A config that asks for far more parameters than the checkpoint holds would make the model's
-// allocation fail (or worse, succeed and exhaust memory) before any shape is checked.
 void check_size_against(const ModelConfig& config, const CheckpointTensors& tensors, const std::string& config_file) {
     uint64_t held = 0;
     for (const auto& name : tensors.names()) held += static_cast<uint64_t>(shape_numel(tensors.shape(name)));
-    uint64_t needed = 0;
-    for (const auto& p : Transformer::param_table(config)) needed += p.numel;
-    // an MXFP4 matrix is held as one byte per two values and one scale byte per 32 (U8 elements)
-    for (const auto& q : Transformer::quantized_table(config)) {
-        const uint64_t values = static_cast<uint64_t>(q.count) * q.rows * q.cols;
-        needed += values / 2 + values / kMxfp4BlockValues;
-    }
-    SINKLAB_CHECK(needed <= held, "model",
-                  "{} describes a model of {} parameters, but {} holds only {} values: the config does not match "
-                  "the weights",
-                  config_file, needed, tensors.origin(), held);
+    check_config_fits_weights(config, held, config_file, tensors.origin());
 }
 
 // MXFP4 tensors come in pairs, NAME_blocks and NAME_scales (gpt-oss, transformers' mxfp4

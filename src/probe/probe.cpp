@@ -9,11 +9,14 @@
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "core/memory.h"
+#include "core/threads.h"
 #include "core/progress.h"
 #include "metrics/attention_stats.h"
 #include "metrics/norm_ratio.h"
 #include "metrics/sink_geometry.h"
 #include "metrics/sink_scores.h"
+#include "model/memory_estimate.h"
 
 namespace sinklab {
 
@@ -406,6 +409,16 @@ InterventionResult run_sink_intervention(Transformer& model, const ProbeSamples&
 
 }  // namespace
 
+void require_probe_memory(const ModelConfig& config, int64_t N, int64_t T, int64_t B, AttentionKernel kernel,
+                          const std::string& command) {
+    const double samples = 2.0 * static_cast<double>(N) * static_cast<double>(T) * sizeof(int32_t);  // tokens, targets
+    const TransformerMemory forward =
+        transformer_memory(config, B, T, false, kernel == AttentionKernel::materialised, num_threads());
+    require_memory(samples + forward.total(), command,
+                   fmt::format("{} samples of {} tokens ({} attention kernel)", N, T, attention_kernel_name(kernel)),
+                   "lower --samples or --seq-len");
+}
+
 ProbeResult run_probe(Transformer& model, const ProbeSamples& samples, const ProbeOptions& options) {
     const auto start = std::chrono::steady_clock::now();
     const ModelConfig& c = model.config();
@@ -435,6 +448,7 @@ ProbeResult run_probe(Transformer& model, const ProbeSamples& samples, const Pro
     if (sink_intervention && !r.has(Metric::sink)) r.metrics.push_back(Metric::sink);  // the Sink_k it changes
     if (r.has(Metric::no_op) && !r.has(Metric::sink)) r.metrics.push_back(Metric::sink);  // the sink share
 
+    require_probe_memory(c, N, T, std::clamp(options.batch_tokens / T, 1, N), r.kernel, "probe");
     // sink_token: the blocks see the sink token first, so rows of the taps come T + 1 per sample
     const int sink = c.attention.uses_sink_token() ? 1 : 0, TS = T + sink;
     // the special tokens' scores come from the same accumulator: it tracks up to the last of them
@@ -541,9 +555,13 @@ ProbeResult run_probe(Transformer& model, const ProbeSamples& samples, const Pro
 }
 
 ProbeSamples probe_samples(const ProbeModel& pm, const InputSpec& input, const NamedText& text, BosMode bos, int T,
-                           int N, uint64_t seed) {
+                           int N, uint64_t seed, const char* command) {
     const ModelConfig& c = pm.model->config();
+    SINKLAB_CHECK(T > 0 && N > 0, command, "--seq-len and --samples must be positive, got {} and {}", T, N);
     check_probe_seq_len(c, T);
+    // The least any command needs for them (one sample at a time, blockwise); commands that take
+    // more check again once they know how.
+    require_probe_memory(c, N, T, 1, AttentionKernel::blockwise, command);
     return make_probe_samples(input, text.text, text.source, pm.tokenizer.get(), c.vocab_size, T, N,
                               sample_frame(pm, bos), seed);
 }

@@ -141,11 +141,17 @@ std::string beyond_max_seq_len_note(const ModelConfig& config, int T);
 // run_probe calls it first; a command may call it before it prints anything.
 void check_intervention(const InterventionSpec& spec, const ModelConfig& config, const ProbeSamples& samples);
 
+// Throws "<command> needs X GB, this machine has Y" when N samples of T tokens, run B at a time
+// on `kernel` (resolved), cannot fit beside the loaded model (model/memory_estimate.h).
+void require_probe_memory(const ModelConfig& config, int64_t N, int64_t T, int64_t B, AttentionKernel kernel,
+                          const std::string& command);
+
 ProbeResult run_probe(Transformer& model, const ProbeSamples& samples, const ProbeOptions& options);
 
-// N samples of T tokens for `pm` (what `probe` and `analyze` run the model on): T checked against
-// the model, `text` (natural_text's) tokenised by the model's tokenizer, BOS as `bos` says.
+// N samples of T tokens for `pm` (what `probe` and `analyze` run the model on): T and N checked
+// against the model and the machine's memory, `text` (natural_text's) tokenised by the model's
+// tokenizer, BOS as `bos` says. `command` names the command in errors.
 ProbeSamples probe_samples(const ProbeModel& pm, const InputSpec& input, const NamedText& text, BosMode bos, int T,
-                           int N, uint64_t seed);
+                           int N, uint64_t seed, const char* command);
 
 }  // namespace sinklab

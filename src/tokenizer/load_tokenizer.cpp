@@ -16,6 +16,7 @@ namespace fs = std::filesystem;
 // A tiktoken rank file starts with "<base64> <rank>"; a SentencePiece model is a binary protobuf.
 // Both are called tokenizer.model (Llama 3 ships its tiktoken ranks under that name).
 bool looks_like_tiktoken(const fs::path& file) {
+    require_input_file(file, "tokenizer");  // a FIFO would block the read below
     std::ifstream in(file, std::ios::binary);
     std::string first_line;
     std::getline(in, first_line);
@@ -67,7 +68,12 @@ void apply_tokenizer_config(const fs::path& config_file, Tokenizer& tokenizer) {
 }
 
 std::unique_ptr<Tokenizer> load_from_folder(const fs::path& folder) {
-    auto has = [&](const char* name) { return fs::is_regular_file(folder / name); };
+    // Any entry of that name counts, so that a broken one (a folder, a device, a link loop) is
+    // refused by its loader with its name rather than passed over.
+    auto has = [&](const char* name) {
+        std::error_code ec;
+        return fs::exists(fs::symlink_status(folder / name, ec));
+    };
     std::unique_ptr<Tokenizer> tokenizer;
     const fs::path config = has("tokenizer_config.json") ? folder / "tokenizer_config.json" : fs::path();
     // A SentencePiece tokenizer.model is the original of the tokenizer.json transformers converts
@@ -101,13 +107,12 @@ std::unique_ptr<Tokenizer> load_from_folder(const fs::path& folder) {
 }  // namespace
 
 std::unique_ptr<Tokenizer> load_tokenizer(const fs::path& path) {
-    std::error_code ec;
-    if (fs::is_directory(path, ec)) return load_from_folder(path);
-    SINKLAB_CHECK(fs::is_regular_file(path, ec), "tokenizer", "{}: no such file or folder", path.string());
+    if (input_path_kind(path, "tokenizer") == PathKind::folder) return load_from_folder(path);
     const std::string extension = path.extension().string();
     if (path.filename() == "vocab.json") {
         const fs::path merges = path.parent_path() / "merges.txt";
-        SINKLAB_CHECK(fs::is_regular_file(merges), "tokenizer", "{}: no merges.txt beside it; a byte-level BPE needs both",
+        std::error_code ec;
+        SINKLAB_CHECK(fs::exists(fs::symlink_status(merges, ec)), "tokenizer", "{}: no merges.txt beside it; a byte-level BPE needs both",
                       path.string());
         return load_gpt2_bpe(path, merges);
     }

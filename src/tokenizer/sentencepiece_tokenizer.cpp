@@ -3,6 +3,7 @@
 #include <sentencepiece_processor.h>
 
 #include "core/error.h"
+#include "core/files.h"
 #include "tokenizer/added_tokens.h"
 #include "tokenizer/tokenizer.h"
 
@@ -176,12 +177,12 @@ private:
 }  // namespace
 
 std::unique_ptr<Tokenizer> load_xlm_roberta_sentencepiece(const std::filesystem::path& model_file) {
-    SINKLAB_CHECK(std::filesystem::is_regular_file(model_file), "tokenizer", "{}: no such file", model_file.string());
+    require_input_file(model_file, "tokenizer");
     return std::make_unique<XlmRobertaTokenizer>(model_file);
 }
 
 std::unique_ptr<Tokenizer> load_sentencepiece(const std::filesystem::path& model_file) {
-    SINKLAB_CHECK(std::filesystem::is_regular_file(model_file), "tokenizer", "{}: no such file", model_file.string());
+    require_input_file(model_file, "tokenizer");
     return std::make_unique<SentencePieceTokenizer>(model_file);
 }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <fstream>
 #include <memory>
@@ -10,6 +11,7 @@
 #include <toml++/toml.h>
 
 #include "core/error.h"
+#include "core/files.h"
 #include "core/progress.h"
 #include "train/data.h"
 #include "train/trainer.h"
@@ -79,9 +81,39 @@ struct Axis {
     std::vector<std::string> values;
 };
 
+// The runs of [axes], made one at a time from the run's index: a grid's combinations are counted
+// (and refused beyond kMaxSweepRuns) before any is made.
+struct AxesPlan {
+    bool grid = true;
+    std::vector<Axis> axes;
+    size_t count = 0;
+
+    SettingValues run(size_t index) const {
+        SettingValues values;
+        if (!grid) {
+            for (const Axis& axis : axes) values.emplace_back(axis.key, axis.values[index]);
+            return values;
+        }
+        // Mixed radix, the first axis varying slowest.
+        std::vector<size_t> digits(axes.size());
+        for (size_t a = axes.size(); a-- > 0;) {
+            digits[a] = index % axes[a].values.size();
+            index /= axes[a].values.size();
+        }
+        for (size_t a = 0; a < axes.size(); ++a) values.emplace_back(axes[a].key, axes[a].values[digits[a]]);
+        return values;
+    }
+};
+
+void check_run_count(size_t count, const std::string& where, const std::string& how) {
+    SINKLAB_CHECK(count <= kMaxSweepRuns, "sweep", "{}: {} runs ({}), more than a sweep's limit of {}; split it into "
+                                                   "several sweeps",
+                  where, count, how, kMaxSweepRuns);
+}
+
 // [axes]: mode = "grid" (every combination, the first axis varying slowest) or "list" (the i-th
 // value of every axis together), and key = [values...].
-std::vector<SettingValues> expand_axes(const toml::table& axes_table, const std::string& file) {
+AxesPlan read_axes(const toml::table& axes_table, const std::string& file) {
     const std::string where = file + " [axes]";
     std::string mode = "grid";
     std::vector<Axis> axes;
@@ -103,34 +135,32 @@ std::vector<SettingValues> expand_axes(const toml::table& axes_table, const std:
         axes.push_back(std::move(axis));
     }
     SINKLAB_CHECK(!axes.empty(), "sweep", "{}: no axis (add key = [values...], e.g. lr = [1e-3, 3e-3])", where);
-    std::vector<SettingValues> runs;
-    if (mode == "list") {
+    AxesPlan plan;
+    plan.grid = mode == "grid";
+    if (!plan.grid) {
         for (const Axis& axis : axes)
             SINKLAB_CHECK(axis.values.size() == axes.front().values.size(), "sweep",
                           "{}: mode = \"list\" zips the axes, which need equal lengths: {} has {} values, {} has {}",
                           where, axes.front().key, axes.front().values.size(), axis.key, axis.values.size());
-        for (size_t i = 0; i < axes.front().values.size(); ++i) {
-            SettingValues run;
-            for (const Axis& axis : axes) run.emplace_back(axis.key, axis.values[i]);
-            runs.push_back(std::move(run));
+        plan.count = axes.front().values.size();
+        check_run_count(plan.count, where, "the length of the zipped axes");
+    } else {
+        std::string sizes;
+        plan.count = 1;
+        for (const Axis& axis : axes) {
+            sizes += (sizes.empty() ? "" : " x ") + std::to_string(axis.values.size());
+            // Saturates rather than overflows (past the limit it is refused anyway).
+            if (__builtin_mul_overflow(plan.count, axis.values.size(), &plan.count)) plan.count = SIZE_MAX;
         }
-        return runs;
+        check_run_count(plan.count, where, "a grid of " + sizes + " values");
     }
-    runs.emplace_back();
-    for (const Axis& axis : axes) {
-        std::vector<SettingValues> next;
-        for (const SettingValues& partial : runs)
-            for (const std::string& value : axis.values) {
-                next.push_back(partial);
-                next.back().emplace_back(axis.key, value);
-            }
-        runs = std::move(next);
-    }
-    return runs;
+    plan.axes = std::move(axes);
+    return plan;
 }
 
 // [[runs]]: one table of settings per run.
 std::vector<SettingValues> read_run_tables(const toml::array& tables, const std::string& file) {
+    check_run_count(tables.size(), file + " [[runs]]", "one per table");
     std::vector<SettingValues> runs;
     for (size_t i = 0; i < tables.size(); ++i) {
         const std::string where = fmt::format("{} [[runs]] #{}", file, i + 1);
@@ -213,12 +243,14 @@ RunRecord train_run(const SweepRun& run, const fs::path& dir, RunStart start, co
         if (start == RunStart::resume) {
             trainer = Trainer::resume(dir, options);
         } else {
-            // A log without a checkpoint: the run stopped before its first checkpoint; start it over.
-            std::error_code ec;
-            fs::remove(dir / kLogFile, ec);
+            // A log without a checkpoint (the run stopped before its first one) starts over.
             trainer = std::make_unique<Trainer>(run.config, dir, options);
         }
         trainer->run();
+    } catch (const std::bad_alloc&) {
+        RunRecord failed;
+        failed.status = "failed: out of memory";
+        return failed;
     } catch (const std::exception& e) {
         RunRecord failed;
         failed.status = "failed: " + one_line(e.what());
@@ -244,12 +276,11 @@ std::string sweep_run_name(const SettingValues& values) {
 }
 
 SweepPlan read_sweep(const fs::path& file, const std::map<std::string, std::string>& overrides) {
-    std::error_code ec;
-    SINKLAB_CHECK(fs::is_regular_file(file, ec), "sweep", "{}: no such file", file.string());
     const std::string name = file.string();
+    const std::string text = read_text_file(file, "sweep");  // a regular file: not a device or FIFO
     toml::table document;
     try {
-        document = toml::parse_file(name);
+        document = toml::parse(text, name);
     } catch (const toml::parse_error& e) {
         fail("sweep", "{}:{}:{}: not valid TOML: {}", name, e.source().begin.line, e.source().begin.column,
              e.description());
@@ -284,10 +315,15 @@ SweepPlan read_sweep(const fs::path& file, const std::map<std::string, std::stri
 
     SweepPlan plan;
     plan.file = file;
-    const std::vector<SettingValues> runs = axes_table ? expand_axes(*axes_table, name) : read_run_tables(*run_tables, name);
-    for (size_t i = 0; i < runs.size(); ++i) {
+    // Each run is made and checked in turn, so that a bad value stops the reading at its first run.
+    std::optional<AxesPlan> axes;
+    std::vector<SettingValues> tables;
+    if (axes_table) axes = read_axes(*axes_table, name);
+    else tables = read_run_tables(*run_tables, name);
+    const size_t count = axes ? axes->count : tables.size();
+    for (size_t i = 0; i < count; ++i) {
         SweepRun run;
-        run.values = runs[i];
+        run.values = axes ? axes->run(i) : std::move(tables[i]);
         run.name = sweep_run_name(run.values);
         std::map<std::string, std::string> settings = base;
         for (const auto& [key, value] : overrides) settings[setting_key(key, "command line")] = value;
@@ -295,7 +331,7 @@ SweepPlan read_sweep(const fs::path& file, const std::map<std::string, std::stri
             settings[key] = value;
             if (std::find(plan.keys.begin(), plan.keys.end(), key) == plan.keys.end()) plan.keys.push_back(key);
         }
-        const std::string source = fmt::format("{}, run {} of {} ({})", name, i + 1, runs.size(), run.name);
+        const std::string source = fmt::format("{}, run {} of {} ({})", name, i + 1, count, run.name);
         run.config = preset_config("tiny");
         apply_settings(run.config, settings, source);
         try {

@@ -32,6 +32,11 @@ struct SweepPlan {
     std::vector<SweepRun> runs;
 };
 
+// The most runs one sweep file may hold (a grid's combinations are counted before any is made): a
+// thousand runs of even the tiny preset take days, and a typo in a grid (seven axes of ten values)
+// should be an error, not 10^7 runs.
+constexpr size_t kMaxSweepRuns = 1000;
+
 // Reads and expands a sweep file. `overrides` (command-line settings) replace [base] keys in every
 // run; a run's own values replace both. Every run's configuration is built and validated here, so a
 // bad value fails before anything trains; errors name the file, the key and the run.

@@ -1,12 +1,19 @@
 #include "train/train_config.h"
 
 #include <charconv>
+#include <cmath>
 #include <cstdlib>
+#include <limits>
 #include <sstream>
 
 #include <toml++/toml.h>
 
 #include "core/error.h"
+#include "core/files.h"
+#include "core/json_numbers.h"
+#include "core/memory.h"
+#include "core/threads.h"
+#include "model/memory_estimate.h"
 #include "train/data.h"
 
 namespace sinklab {
@@ -35,7 +42,17 @@ float parse_float(const std::string& key, const std::string& v) {
     double x = std::strtod(v.c_str(), &end);
     if (v.empty() || end != v.c_str() + v.size() || errno == ERANGE)
         fail("config", "{}: expected a number, got '{}'", key, v);
+    // A double beyond float's range does not convert (undefined behaviour); nan and inf are no setting.
+    SINKLAB_CHECK(std::isfinite(x) && std::abs(x) <= std::numeric_limits<float>::max(), "config",
+                  "{}: {} is not a finite number in float's range", key, v);
     return static_cast<float>(x);
+}
+
+uint64_t parse_seed(const std::string& key, const std::string& v) {
+    const long x = parse_long(key, v);
+    SINKLAB_CHECK(x >= 0, "config", "{}: {} is negative; a seed is an integer from 0 to {}", key, v,
+                  std::numeric_limits<long>::max());
+    return static_cast<uint64_t>(x);
 }
 
 bool parse_bool(const std::string& key, const std::string& v) {
@@ -143,7 +160,7 @@ std::vector<Setting> make_settings() {
     add("beta2", "AdamW beta2", [](C& c, const std::string& v) { c.beta2 = parse_float("beta2", v); });
     add("clip", "global gradient-norm clip (0 = off)", [](C& c, const std::string& v) { c.clip = parse_float("clip", v); });
     add("seed", "seed of initialisation and batch sampling", [](C& c, const std::string& v) {
-        c.seed = static_cast<uint64_t>(parse_long("seed", v));
+        c.seed = parse_seed("seed", v);
     });
     add("data", "text file or folder of *.txt (default: the State of the Union corpus)",
         [](C& c, const std::string& v) { c.data = v; });
@@ -158,6 +175,11 @@ std::vector<Setting> make_settings() {
     add("log-every", "steps between log lines", [](C& c, const std::string& v) { c.log_every = parse_long("log-every", v); });
     add("checkpoint-every", "steps between checkpoints (0 = at every evaluation)",
         [](C& c, const std::string& v) { c.checkpoint_every = parse_long("checkpoint-every", v); });
+    add("checkpoint-minutes", "also checkpoint once this many minutes have passed since the last checkpoint (0 = by steps only)",
+        [](C& c, const std::string& v) { c.checkpoint_minutes = parse_float("checkpoint-minutes", v); });
+    add("spike-factor", "stop as diverged when a step's loss or gradient norm exceeds this many times its median over "
+        "the last 50 steps (0 = only NaN or Inf stop a run)",
+        [](C& c, const std::string& v) { c.spike_factor = parse_float("spike-factor", v); });
     add("save-at", "comma-separated steps whose model is kept in checkpoints/step_N ('pow2' = 0,1,2,4,8,...)",
         [](C& c, const std::string& v) { c.save_at = parse_steps("save-at", v); });
     add("sink-eps", "threshold eps of Sink_1 during training", [](C& c, const std::string& v) { c.sink_eps = parse_float("sink-eps", v); });
@@ -270,11 +292,10 @@ void apply_settings(TrainConfig& config, const std::map<std::string, std::string
 }
 
 std::map<std::string, std::string> read_toml_settings(const fs::path& path) {
-    std::error_code ec;
-    if (!fs::exists(path, ec)) fail("config", "{}: no such file", path.string());
+    const std::string text = read_text_file(path, "config");  // a regular file: not a device or FIFO
     toml::table table;
     try {
-        table = toml::parse_file(path.string());
+        table = toml::parse(text, path.string());
     } catch (const toml::parse_error& e) {
         fail("config", "{}:{}:{}: not valid TOML: {}", path.string(), e.source().begin.line, e.source().begin.column,
              e.description());
@@ -310,10 +331,22 @@ std::map<std::string, std::string> read_toml_settings(const fs::path& path) {
     return values;
 }
 
+double TrainConfig::memory_bytes(int threads, AttentionKernel kernel) const {
+    const double batch_tokens = 2.0 * batch * seq_len * sizeof(int32_t);  // tokens and targets
+    const int positions = seq_len + (model.attention.uses_sink_token() ? 1 : 0);  // what the blocks see
+    const bool materialised = resolve_attention_kernel(kernel, positions) == AttentionKernel::materialised;
+    return transformer_memory(model, batch, seq_len, true, materialised, threads).total() + batch_tokens;
+}
+
 void TrainConfig::validate() const {
-    model.validate();
     SINKLAB_CHECK(seq_len > 0, "config", "seq-len must be positive, got {}", seq_len);
     SINKLAB_CHECK(batch > 0, "config", "batch must be positive, got {}", batch);
+    // Before the model's own limits, so that a size too large for the machine says what it needs.
+    require_memory(memory_bytes(num_threads()), "train",
+                   fmt::format("training {} (d-model {}, {} layers, seq-len {}, batch {})", preset, model.d_model,
+                               model.n_layers, seq_len, batch),
+                   "lower --batch, --seq-len or the model's size");
+    model.validate();
     SINKLAB_CHECK(steps >= 0, "config", "steps must be >= 0, got {}", steps);
     SINKLAB_CHECK(max_minutes >= 0, "config", "max-minutes must be >= 0, got {}", max_minutes);
     SINKLAB_CHECK(lr >= 0 && min_lr >= 0, "config", "learning rates must be >= 0");
@@ -323,6 +356,10 @@ void TrainConfig::validate() const {
     SINKLAB_CHECK(val_fraction > 0 && val_fraction < 1, "config", "val-fraction must be in (0, 1), got {}", val_fraction);
     SINKLAB_CHECK(eval_every >= 0 && eval_windows >= 0, "config", "eval-every and eval-windows must be >= 0");
     SINKLAB_CHECK(log_every > 0, "config", "log-every must be positive");
+    SINKLAB_CHECK(checkpoint_every >= 0, "config", "checkpoint-every must be >= 0, got {}", checkpoint_every);
+    SINKLAB_CHECK(checkpoint_minutes >= 0, "config", "checkpoint-minutes must be >= 0, got {}", checkpoint_minutes);
+    SINKLAB_CHECK(spike_factor == 0 || spike_factor > 1, "config",
+                  "spike-factor must be above 1 (or 0 to detect only NaN and Inf), got {}", spike_factor);
     SINKLAB_CHECK(model.window <= seq_len, "config", "window ({}) is longer than seq-len ({})", model.window, seq_len);
     SINKLAB_CHECK(window_pattern.empty() || model.window == 0, "config",
                   "window ({}) and window-pattern ({}) both set the windows: give one", model.window,
@@ -352,6 +389,9 @@ nlohmann::json TrainConfig::to_json() const {
     // Only when set, so that runs written before the option compare equal (sweeps check settings).
     if (max_minutes > 0) j["max_minutes"] = max_minutes;
     if (!window_pattern.empty()) j["window_pattern"] = window_pattern_string(window_pattern);
+    const TrainConfig defaults;
+    if (checkpoint_minutes != defaults.checkpoint_minutes) j["checkpoint_minutes"] = checkpoint_minutes;
+    if (spike_factor != defaults.spike_factor) j["spike_factor"] = spike_factor;
     return j;
 }
 
@@ -360,32 +400,38 @@ TrainConfig train_config_from_json(const nlohmann::json& j, const std::string& s
     try {
         c.preset = j.at("preset").get<std::string>();
         c.model = ModelConfig::from_json(j.at("model"), source);
-        c.seq_len = j.at("seq_len");
-        c.batch = j.at("batch");
-        c.steps = j.at("steps");
+        c.seq_len = json_int(j.at("seq_len"), "config", "seq_len");
+        c.batch = json_int(j.at("batch"), "config", "batch");
+        c.steps = json_integer(j.at("steps"), "config", "steps");
         c.max_minutes = j.value("max_minutes", 0.0);  // absent in runs written before the option
         if (j.contains("window_pattern")) c.window_pattern = parse_window_pattern(j["window_pattern"].get<std::string>());
-        c.lr = j.at("lr");
-        c.min_lr = j.at("min_lr");
-        c.warmup = j.at("warmup");
-        c.wd = j.at("wd");
+        c.checkpoint_minutes = j.value("checkpoint_minutes", c.checkpoint_minutes);  // absent when the default
+        c.spike_factor = j.value("spike_factor", c.spike_factor);
+        c.lr = json_float(j.at("lr"), "config", "lr");
+        c.min_lr = json_float(j.at("min_lr"), "config", "min_lr");
+        c.warmup = json_integer(j.at("warmup"), "config", "warmup");
+        c.wd = json_float(j.at("wd"), "config", "wd");
         c.decay_all = j.at("decay_all");
-        c.beta1 = j.at("beta1");
-        c.beta2 = j.at("beta2");
-        c.adam_eps = j.at("adam_eps");
-        c.clip = j.at("clip");
-        c.seed = j.at("seed");
+        c.beta1 = json_float(j.at("beta1"), "config", "beta1");
+        c.beta2 = json_float(j.at("beta2"), "config", "beta2");
+        c.adam_eps = json_float(j.at("adam_eps"), "config", "adam_eps");
+        c.clip = json_float(j.at("clip"), "config", "clip");
+        const nlohmann::json& seed = j.at("seed");
+        SINKLAB_CHECK(seed.is_number_unsigned(), "config", "{}: seed must be an unsigned integer, got {}", source,
+                      seed.dump());
+        c.seed = seed.get<uint64_t>();
         c.data = j.at("data");
-        c.val_fraction = j.at("val_fraction");
-        c.eval_every = j.at("eval_every");
-        c.eval_windows = j.at("eval_windows");
+        c.val_fraction = json_float(j.at("val_fraction"), "config", "val_fraction");
+        c.eval_every = json_integer(j.at("eval_every"), "config", "eval_every");
+        c.eval_windows = json_int(j.at("eval_windows"), "config", "eval_windows");
         c.bos = j.at("bos");
-        c.log_every = j.at("log_every");
-        c.checkpoint_every = j.at("checkpoint_every");
-        c.save_at = j.at("save_at").get<std::vector<long>>();
-        c.sink_windows = j.at("sink_windows");
-        c.sink_seq_len = j.at("sink_seq_len");
-        c.sink_eps = j.at("sink_eps");
+        c.log_every = json_integer(j.at("log_every"), "config", "log_every");
+        c.checkpoint_every = json_integer(j.at("checkpoint_every"), "config", "checkpoint_every");
+        c.save_at.clear();
+        for (const auto& step : j.at("save_at")) c.save_at.push_back(json_integer(step, "config", "save_at entry"));
+        c.sink_windows = json_int(j.at("sink_windows"), "config", "sink_windows");
+        c.sink_seq_len = json_int(j.at("sink_seq_len"), "config", "sink_seq_len");
+        c.sink_eps = json_float(j.at("sink_eps"), "config", "sink_eps");
     } catch (const nlohmann::json::exception& e) {
         fail("config", "{}: {}", source, e.what());
     }

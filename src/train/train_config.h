@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "attention/attention_kernel.h"
 #include "io/corpus.h"
 #include "model/config.h"
 
@@ -40,6 +41,12 @@ struct TrainConfig {
     bool bos = false;
     long log_every = 1;
     long checkpoint_every = 0;  // 0: at every evaluation
+    // Also a checkpoint once this many minutes have passed since the last one (0 = by steps only),
+    // so that a kill loses minutes, not up to checkpoint_every steps.
+    double checkpoint_minutes = 5.0;
+    // Divergence (train/divergence.h): a loss or gradient norm above spike_factor times its recent
+    // median stops the run (0 = only non-finite values do).
+    double spike_factor = 10.0;
     std::vector<long> save_at;  // steps whose model is kept in checkpoints/step_N
     int sink_windows = 64;      // validation windows of length sink_seq_len for Sink_1
     int sink_seq_len = 64;
@@ -48,7 +55,12 @@ struct TrainConfig {
     // expanded into model.layer_windows; empty: every layer has model.window.
     std::vector<int> window_pattern;
 
+    // Throws naming the key; also when the run cannot fit in the machine's memory.
     void validate() const;
+    // What a training run holds at its peak: the model, its gradients and AdamW's moments, a step's
+    // activations on `kernel` (the (T, T) weights of every layer only when it resolves to the
+    // materialised kernel), and the batch (not the corpus).
+    double memory_bytes(int threads, AttentionKernel kernel = AttentionKernel::automatic) const;
     nlohmann::json to_json() const;
 };
 

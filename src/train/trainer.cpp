@@ -6,12 +6,15 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 
 #include "core/error.h"
 #include "core/files.h"
+#include "core/json_numbers.h"
+#include "core/memory.h"
 #include "core/progress.h"
 #include "core/threads.h"
 #include "io/safetensors.h"
@@ -70,6 +73,24 @@ private:
     int T_;
 };
 
+// Whether `out` holds a checkpoint (checkpoint.old: a kill between replace_directory's renames).
+bool has_checkpoint(const fs::path& out) {
+    std::error_code ec;
+    return fs::exists(out / "checkpoint", ec) || fs::exists(out / "checkpoint.old", ec);
+}
+
+// The configuration on the start line of a run's log, if it has one.
+std::optional<TrainConfig> logged_config(const fs::path& log) {
+    std::ifstream in(log);
+    std::string line;
+    while (std::getline(in, line)) {
+        const nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+        if (j.is_object() && j.value("event", "") == "start" && j.contains("config"))
+            return train_config_from_json(j["config"], log.string() + " (start line)");
+    }
+    return std::nullopt;
+}
+
 // Prefix LM: the loss skips the first prefix-1 predictions (their targets are visible context).
 void mask_prefix_targets(int32_t* targets, int B, int T, int prefix) {
     for (int b = 0; b < B; ++b)
@@ -97,9 +118,9 @@ TrainConfig prepare_train_config(TrainConfig config) {
 }
 
 Trainer::Trainer(TrainConfig config, fs::path out, TrainOptions options)
-    : config_(prepare_train_config(std::move(config))), out_(std::move(out)), options_(options) {
-    std::error_code ec;
-    SINKLAB_CHECK(!fs::exists(out_ / "checkpoint", ec) && !fs::exists(out_ / kLogFile, ec), "train",
+    : config_(prepare_train_config(std::move(config))), out_(std::move(out)), options_(options),
+      divergence_(config_.spike_factor) {
+    SINKLAB_CHECK(!has_checkpoint(out_), "train",
                   "{}: already holds a training run; use --resume {} to continue it, or another --out",
                   out_.string(), out_.string());
     set_threads(options_.threads);
@@ -111,26 +132,58 @@ Trainer::Trainer(TrainConfig config, fs::path out, TrainOptions options)
     // the batch stream has its own seed, derived from the run's, so changing init does not change data order
     sampler_ = std::make_unique<BatchSampler>(corpus_.train, config_.batch, config_.seq_len, config_.bos,
                                               config_.seed ^ 0x5eed5eed5eed5eedULL);
+    std::error_code ec;
+    if (fs::exists(out_ / kLogFile, ec)) {
+        // Killed before its first checkpoint: nothing to continue, and nothing lost by starting over.
+        std::fprintf(stderr, "%s: the run there stopped before its first checkpoint; starting over from step 0\n",
+                     out_.c_str());
+        fs::remove(out_ / kLogFile, ec);
+    }
     fs::create_directories(out_);
 }
 
 void Trainer::setup_data() {
     const fs::path data = config_.data.empty() ? default_corpus_path() : fs::path(config_.data);
+    // Everything the run will hold, checked before any of it is allocated.
+    double corpus_bytes = 0;
+    for (const fs::path& file : corpus_files(data)) corpus_bytes += static_cast<double>(fs::file_size(file));
+    require_memory(config_.memory_bytes(num_threads(), options_.attention_kernel) + corpus_bytes, "train",
+                   fmt::format("training on {} ({} of text)", data.string(), format_gigabytes(corpus_bytes)),
+                   "train on less text, or a smaller model");
     corpus_ = load_byte_corpus(data, config_.val_fraction);
     tokens_.resize(static_cast<size_t>(config_.batch) * config_.seq_len);
     targets_.resize(tokens_.size());
 }
 
 std::unique_ptr<Trainer> Trainer::resume(const fs::path& out, TrainOptions options) {
+    std::error_code ec;
+    if (!has_checkpoint(out) && fs::exists(out / kLogFile, ec)) {
+        // Killed before its first checkpoint: the log's first line holds the configuration.
+        const std::optional<TrainConfig> logged = logged_config(out / kLogFile);
+        SINKLAB_CHECK(logged.has_value(), "train",
+                      "{}: no checkpoint, and its {} has no start line to restart from; start a new run with --out",
+                      out.string(), kLogFile);
+        return std::make_unique<Trainer>(*logged, out, options);
+    }
     const fs::path ckpt = resolve_model_dir(out);
     SINKLAB_CHECK(fs::exists(ckpt / kStateFile), "train", "{}: no trainer state (was this folder written by `sinklab train`?)",
                   ckpt.string());
     const nlohmann::json state = read_json_file(ckpt / kStateFile, "train");
+    try {
+        return resume_from(state, ckpt, out, options);
+    } catch (const nlohmann::json::exception& e) {
+        fail("train", "{}: not a trainer state sinklab wrote: {}", (ckpt / kStateFile).string(), e.what());
+    }
+}
+
+std::unique_ptr<Trainer> Trainer::resume_from(const nlohmann::json& state, const fs::path& ckpt, const fs::path& out,
+                                              TrainOptions options) {
     std::unique_ptr<Trainer> t(new Trainer());
     t->out_ = out;
     t->options_ = options;
     t->config_ = train_config_from_json(state.at("train_config"), (ckpt / kStateFile).string());
-    const int threads = state.value("threads", 0);
+    const int threads = static_cast<int>(json_integer(state.value("threads", nlohmann::json(0)), "train",
+                                                      "trainer_state.json threads", 0, 1 << 20));
     if (options.threads == 0 && threads > 0) t->options_.threads = threads;
     set_threads(t->options_.threads);
     if (threads > 0 && num_threads() != threads)
@@ -150,13 +203,23 @@ std::unique_ptr<Trainer> Trainer::resume(const fs::path& out, TrainOptions optio
                                                  t->config_.bos, 0);
     const auto& rng = state.at("sampler_rng");
     Rng::State rs{};
-    for (int i = 0; i < 4; ++i) rs.s[i] = rng.at("s").at(i).get<uint64_t>();
+    for (int i = 0; i < 4; ++i) {
+        const nlohmann::json& word = rng.at("s").at(i);
+        SINKLAB_CHECK(word.is_number_unsigned(), "train", "{}: sampler_rng.s[{}] is {}, not an unsigned integer",
+                      (ckpt / kStateFile).string(), i, word.dump());
+        rs.s[i] = word.get<uint64_t>();
+    }
     rs.spare = rng.at("spare").get<double>();
     rs.has_spare = rng.at("has_spare").get<bool>();
     t->sampler_->rng().set_state(rs);
-    t->step_ = state.at("step").get<long>();
+    t->step_ = json_integer(state.at("step"), "train", "trainer_state.json step", 0);
+    t->checkpoint_step_ = t->step_;
     t->train_seconds_ = state.value("train_seconds", 0.0);
     t->run_seconds_ = state.value("run_seconds", 0.0);
+    t->divergence_ = DivergenceMonitor(t->config_.spike_factor);
+    // Checkpoints written before spike detection have no history: it then starts empty.
+    if (state.contains("divergence_history"))
+        t->divergence_.restore(state["divergence_history"], (ckpt / kStateFile).string());
     t->truncate_log_after(t->step_);
     return t;
 }
@@ -177,7 +240,8 @@ void Trainer::truncate_log_after(long step) {
     std::string line, kept;
     while (std::getline(in, line)) {
         nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
-        if (j.is_discarded() || !j.contains("step") || j["step"].get<long>() > step) continue;
+        if (!j.is_object() || !j.contains("step") || !j["step"].is_number_integer() || j["step"].get<int64_t>() > step)
+            continue;
         kept += line + "\n";
     }
     write_file_atomic(path, kept);
@@ -233,8 +297,8 @@ Evaluation Trainer::evaluate(int windows) {
     return ev;
 }
 
-StepResult optimizer_step(Transformer& model, AdamW& optimizer, const int32_t* tokens, const int32_t* targets, int B,
-                          int T, float lr, double clip, long step, AttentionKernel kernel) {
+StepResult compute_gradients(Transformer& model, const int32_t* tokens, const int32_t* targets, int B, int T,
+                             double clip, AttentionKernel kernel) {
     model.zero_grad();
     StepResult r;
     ForwardOptions forward;
@@ -243,28 +307,72 @@ StepResult optimizer_step(Transformer& model, AdamW& optimizer, const int32_t* t
     model.backward();
     const GradClip c = grad_clip(model, clip);
     r.grad_norm = c.norm;
-    optimizer.update(model, lr, step, c.scale);
+    r.clip_scale = c.scale;
     return r;
 }
 
-void Trainer::train_step() {
+StepResult optimizer_step(Transformer& model, AdamW& optimizer, const int32_t* tokens, const int32_t* targets, int B,
+                          int T, float lr, double clip, long step, AttentionKernel kernel) {
+    const StepResult r = compute_gradients(model, tokens, targets, B, T, clip, kernel);
+    optimizer.update(model, lr, step, r.clip_scale);
+    return r;
+}
+
+std::string Trainer::train_step() {
+    const Rng::State sampler_state = sampler_->rng().state();  // the state a checkpoint before this step holds
     sampler_->next(tokens_.data(), targets_.data());
     if (config_.model.prefix > 0) mask_prefix_targets(targets_.data(), config_.batch, config_.seq_len, config_.model.prefix);
     const long step = step_ + 1;
-    const float lr = learning_rate_at(step, config_.warmup, config_.steps, config_.lr, config_.min_lr);
-    const StepResult r = optimizer_step(*model_, *optimizer_, tokens_.data(), targets_.data(), config_.batch,
-                                        config_.seq_len, lr, config_.clip, step, options_.attention_kernel);
+    const StepResult r = compute_gradients(*model_, tokens_.data(), targets_.data(), config_.batch, config_.seq_len,
+                                           config_.clip, options_.attention_kernel);
     last_loss_ = r.loss;
     last_grad_norm_ = r.grad_norm;
+    // This step's loss and gradient norm are those of the state after step_: judge them before that
+    // state may become a checkpoint.
+    const std::string diverged = divergence_.diagnose(r.loss, r.grad_norm);
+    if (!diverged.empty()) return diverged;
+    if (checkpoint_pending_) {
+        const double start = now_seconds();
+        save_checkpoint(sampler_state);
+        checkpoint_seconds_in_step_ = now_seconds() - start;  // not training time (tokens/s)
+    }
+    divergence_.record(r.loss, r.grad_norm);
+    const float lr = learning_rate_at(step, config_.warmup, config_.steps, config_.lr, config_.min_lr);
+    optimizer_->update(*model_, lr, step, r.clip_scale);
     step_ = step;
+    return "";
 }
 
-void Trainer::save_checkpoint() {
+bool Trainer::checkpoint_due_now() const {
+    const TrainConfig& c = config_;
+    const long every = c.checkpoint_every > 0 ? c.checkpoint_every : c.eval_every;
+    if (every > 0 && step_ % every == 0) return true;
+    return c.checkpoint_minutes > 0 && now_seconds() - last_checkpoint_clock_ >= c.checkpoint_minutes * 60.0;
+}
+
+void Trainer::save_checkpoint(const Rng::State& sampler_state) {
     // Everything goes into a fresh folder that replaces checkpoint/ in one rename: a kill at any
     // moment leaves either the previous checkpoint or the new one, complete.
     const fs::path tmp = out_ / "checkpoint.tmp";
     std::error_code ec;
     fs::remove_all(tmp, ec);
+    try {
+        write_checkpoint_folder(tmp, sampler_state);
+        replace_directory(tmp, out_ / "checkpoint");
+    } catch (const std::exception& e) {
+        // A full disk (or a file-size limit) must not cost the checkpoint already there.
+        fs::remove_all(tmp, ec);
+        const std::string kept = checkpoint_step_ ? fmt::format("the previous checkpoint {} (step {}) is kept",
+                                                                (out_ / "checkpoint").string(), *checkpoint_step_)
+                                                  : std::string("no earlier checkpoint exists");
+        fail("train", "cannot write the checkpoint of step {}: {}; {}", step_, e.what(), kept);
+    }
+    checkpoint_step_ = step_;
+    checkpoint_pending_ = false;
+    last_checkpoint_clock_ = now_seconds();
+}
+
+void Trainer::write_checkpoint_folder(const fs::path& tmp, const Rng::State& rs) {
     save_model_folder(*model_, tmp, {{"step", std::to_string(step_)}});
     SafetensorsWriter opt;
     const Shape shape{static_cast<int64_t>(model_->num_params())};
@@ -272,7 +380,6 @@ void Trainer::save_checkpoint() {
     opt.add("v", optimizer_->second_moment().data(), shape);
     opt.set_metadata("step", std::to_string(step_));
     opt.write(tmp / "optimizer.safetensors");
-    const Rng::State rs = sampler_->rng().state();
     nlohmann::json state = {{"step", step_},
                             {"train_config", config_.to_json()},
                             {"threads", num_threads()},
@@ -281,9 +388,9 @@ void Trainer::save_checkpoint() {
                             {"sampler_rng", {{"s", {rs.s[0], rs.s[1], rs.s[2], rs.s[3]}},
                                              {"spare", rs.spare},
                                              {"has_spare", rs.has_spare}}},
-                            {"corpus", {{"files", corpus_.files.size()}, {"bytes", corpus_.total_bytes()}}}};
+                            {"corpus", {{"files", corpus_.files.size()}, {"bytes", corpus_.total_bytes()}}},
+                            {"divergence_history", divergence_.to_json()}};
     write_file_atomic(tmp / kStateFile, state.dump(2) + "\n");
-    replace_directory(tmp, out_ / "checkpoint");
 }
 
 void Trainer::save_snapshot(long step) {
@@ -297,25 +404,35 @@ void Trainer::save_snapshot(long step) {
 
 double Trainer::run_seconds() const { return run_seconds_ + (now_seconds() - run_clock_start_); }
 
+TrainResult Trainer::stop_diverged(const std::string& reason, long step, Progress& progress) {
+    append_log({{"step", step}, {"diverged", true}, {"reason", reason}});
+    progress.stop(fmt::format("step {}: {}  diverged", step, reason));
+    const double tps = train_seconds_ > 0 ? step_ * static_cast<double>(config_.batch) * config_.seq_len / train_seconds_ : 0.0;
+    TrainResult result{step, 0.0, 0.0, tps, out_, reason};
+    result.last_good_step = checkpoint_step_;
+    return result;
+}
+
 TrainResult Trainer::run() {
     const TrainConfig& c = config_;
-    run_clock_start_ = now_seconds();
+    run_clock_start_ = last_checkpoint_clock_ = now_seconds();
     auto wants_snapshot = [&](long s) { return std::find(c.save_at.begin(), c.save_at.end(), s) != c.save_at.end(); };
     if (step_ == 0) {
         append_log({{"event", "start"}, {"step", 0}, {"params", model_->num_params()}, {"config", c.to_json()}});
         if (wants_snapshot(0)) save_snapshot(0);
+        if (options_.kill_after_step == 0) ::kill(::getpid(), SIGKILL);
+        checkpoint_pending_ = true;  // the initial state, once step 1 has shown its loss: something to fall back to
     }
-    if (c.steps == 0) {  // the initialised model, e.g. for probing untrained weights
-        Evaluation ev = evaluate(0);
+    if (c.steps == 0) {  // the initialised model, e.g. for probing untrained weights: no full evaluation
+        Evaluation ev = evaluate(c.eval_windows);
         nlohmann::json line = ev.to_json();
         line["final"] = true;
         line["tokens_per_s"] = 0.0;
         append_log(line);
-        save_checkpoint();
+        save_checkpoint(sampler_->rng().state());
         return {0, ev.val_loss, ev.sink1, 0.0, out_, ""};
     }
     const long tokens_per_step = static_cast<long>(c.batch) * c.seq_len;
-    const long checkpoint_every = c.checkpoint_every > 0 ? c.checkpoint_every : c.eval_every;
     // With a time budget the bar's ETA (from the steps) can overshoot; say when the budget ends.
     auto budget_left = [&]() -> std::string {
         if (c.max_minutes <= 0) return "";
@@ -328,18 +445,13 @@ TrainResult Trainer::run() {
     double recent_tps = 0.0;
     while (step_ < c.steps) {
         const double t0 = now_seconds();
-        train_step();
-        const double dt = now_seconds() - t0;
+        checkpoint_seconds_in_step_ = 0.0;
+        const std::string diverged = train_step();
+        const double dt = now_seconds() - t0 - checkpoint_seconds_in_step_;
         train_seconds_ += dt;
+        // Nothing of a diverged step is saved: the checkpoint keeps the last state known to be good.
+        if (!diverged.empty()) return stop_diverged(diverged, step_ + 1, progress);
         ++window_steps;
-        if (!std::isfinite(last_loss_) || !std::isfinite(last_grad_norm_)) {
-            // Nothing after this step is saved: the checkpoint keeps the last finite state.
-            const std::string reason = std::isfinite(last_loss_) ? fmt::format("gradient norm is {}", last_grad_norm_)
-                                                                 : fmt::format("loss is {}", last_loss_);
-            append_log({{"step", step_}, {"diverged", true}, {"reason", reason}});
-            progress.finish(fmt::format("diverged at step {}: {}", step_, reason));
-            return {step_, 0.0, 0.0, step_ * tokens_per_step / train_seconds_, out_, reason};
-        }
         if (step_ % c.log_every == 0 || step_ == c.steps) {
             const double elapsed = now_seconds() - window_start;
             recent_tps = elapsed > 0 ? window_steps * tokens_per_step / elapsed : 0.0;
@@ -361,19 +473,22 @@ TrainResult Trainer::run() {
         } else {
             progress.update(step_, fmt::format("loss {:.3f}  {:.0f} tok/s{}", last_loss_, recent_tps, budget_left()));
         }
-        if (checkpoint_every > 0 && step_ % checkpoint_every == 0 && step_ < c.steps) save_checkpoint();
+        if (step_ < c.steps && checkpoint_due_now()) checkpoint_pending_ = true;
         if (options_.kill_after_step == step_) ::kill(::getpid(), SIGKILL);
         if (c.max_minutes > 0 && step_ < c.steps && run_seconds() >= c.max_minutes * 60.0) break;
     }
     const bool out_of_time = step_ < c.steps;
     Evaluation final_eval = evaluate(0);
+    // The last update is judged by the final evaluation before it becomes the checkpoint.
+    if (!std::isfinite(final_eval.val_loss))
+        return stop_diverged(fmt::format("validation loss is {}", final_eval.val_loss), step_, progress);
     const double tps = train_seconds_ > 0 ? step_ * tokens_per_step / train_seconds_ : 0.0;
     nlohmann::json line = final_eval.to_json();
     line["final"] = true;
     line["tokens_per_s"] = tps;
     if (out_of_time) line["stopped"] = fmt::format("max-minutes {:g} reached after {} of {} steps", c.max_minutes, step_, c.steps);
     append_log(line);
-    save_checkpoint();
+    save_checkpoint(sampler_->rng().state());
     progress.finish(fmt::format("{}val loss {:.4f}  Sink_1 {:.1f}%  {:.0f} tok/s",
                                 out_of_time ? fmt::format("time budget reached at step {}  ", step_) : "",
                                 final_eval.val_loss, final_eval.sink1, tps));

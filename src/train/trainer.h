@@ -8,9 +8,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/progress.h"
 #include "model/transformer.h"
 #include "train/adamw.h"
 #include "train/data.h"
+#include "train/divergence.h"
 #include "train/train_config.h"
 
 namespace sinklab {
@@ -34,7 +36,9 @@ struct TrainResult {
     double final_sink1 = 0.0;
     double tokens_per_s = 0.0;  // mean over the run's steps
     std::filesystem::path out;
-    std::string diverged;  // why the run stopped early (a non-finite loss or gradient); empty when it finished
+    std::string diverged;  // why the run stopped early (train/divergence.h); empty when it finished
+    // When it diverged: the checkpoint it leaves, which holds the last state known to be good.
+    std::optional<long> last_good_step;
 };
 
 struct TrainOptions {
@@ -43,16 +47,20 @@ struct TrainOptions {
     // The attention kernel of the training steps and evaluations (results agree to float rounding).
     AttentionKernel attention_kernel = AttentionKernel::automatic;
     // Fault injection for the resume tests: the process kills itself with SIGKILL right after
-    // this step (0 = never).
-    long kill_after_step = 0;
+    // this step (0: right after the log's start line, before the first checkpoint; -1 = never).
+    long kill_after_step = -1;
 };
 
-// One optimizer step on a batch (B, T): zero the gradients, forward, backward, clip the global
-// gradient norm to `clip`, AdamW at `lr`. The trainer's step and the throughput benchmarks' step.
+// The first half of an optimizer step on a batch (B, T): zero the gradients, forward, backward,
+// and the global gradient norm with the scale that clips it to `clip`.
 struct StepResult {
     double loss = 0.0;
     double grad_norm = 0.0;  // before clipping
+    float clip_scale = 1.0f;
 };
+StepResult compute_gradients(Transformer& model, const int32_t* tokens, const int32_t* targets, int B, int T,
+                             double clip, AttentionKernel kernel = AttentionKernel::automatic);
+// A whole optimizer step: compute_gradients, then AdamW at `lr`. The throughput benchmarks' step.
 StepResult optimizer_step(Transformer& model, AdamW& optimizer, const int32_t* tokens, const int32_t* targets, int B,
                           int T, float lr, double clip, long step,
                           AttentionKernel kernel = AttentionKernel::automatic);
@@ -61,13 +69,20 @@ StepResult optimizer_step(Transformer& model, AdamW& optimizer, const int32_t* t
 // Validated: throws sinklab::Error naming the key.
 TrainConfig prepare_train_config(TrainConfig config);
 
+// Checkpoints hold only states known to be good: the checkpoint of the state after step s is
+// written during step s + 1, once that step's forward and backward have shown a healthy loss and
+// gradient norm for it (and before its update), and the final one after the final evaluation.
+// The first is the initial state, written during step 1; later ones every checkpoint_every steps
+// (or at evaluations) and whenever checkpoint_minutes have passed. A step that diverges
+// (train/divergence.h) stops the run with the last checkpoint untouched; the log's last line is then
+// {"step", "diverged": true, "reason"} instead of the final evaluation.
 class Trainer {
 public:
-    // A new run writing into `out` (created; an existing run there is an error unless resuming).
-    // A step whose loss or gradient norm is not finite stops the run: the log's last line is then
-    // {"step", "diverged": true, "reason"} instead of the final evaluation.
+    // A new run writing into `out` (created). A folder holding a run with a checkpoint is refused
+    // (resume it); one whose run stopped before its first checkpoint is started over, with a notice.
     Trainer(TrainConfig config, std::filesystem::path out, TrainOptions options);
-    // Continues the run in `out` from its checkpoint, exactly.
+    // Continues the run in `out` from its checkpoint, exactly; a run that stopped before its first
+    // checkpoint starts over from its logged configuration, with a notice.
     static std::unique_ptr<Trainer> resume(const std::filesystem::path& out, TrainOptions options);
 
     TrainResult run();
@@ -77,9 +92,17 @@ public:
 
 private:
     Trainer() = default;
+    static std::unique_ptr<Trainer> resume_from(const nlohmann::json& state, const std::filesystem::path& ckpt,
+                                                const std::filesystem::path& out, TrainOptions options);
     void setup_data();
-    void train_step();
-    void save_checkpoint();
+    // One step; the reason when it diverged (its update is then not applied).
+    std::string train_step();
+    // Writes checkpoint/ for the state after step_, whose batch sampler stood at `sampler_state`;
+    // a failed write leaves the previous checkpoint and throws naming it.
+    void save_checkpoint(const Rng::State& sampler_state);
+    void write_checkpoint_folder(const std::filesystem::path& tmp, const Rng::State& sampler_state);
+    bool checkpoint_due_now() const;
+    TrainResult stop_diverged(const std::string& reason, long step, Progress& progress);
     void save_snapshot(long step);
     void append_log(const nlohmann::json& line);
     void truncate_log_after(long step);
@@ -94,6 +117,11 @@ private:
     std::vector<int32_t> tokens_, targets_;
     long step_ = 0;  // optimizer steps completed
     double last_loss_ = 0.0, last_grad_norm_ = 0.0;
+    DivergenceMonitor divergence_;
+    std::optional<long> checkpoint_step_;  // the step of the checkpoint on disk
+    bool checkpoint_pending_ = false;      // the state after step_ is to be checkpointed during the next step
+    double last_checkpoint_clock_ = 0.0;   // now_seconds() of the last checkpoint (or of the run's start)
+    double checkpoint_seconds_in_step_ = 0.0;  // the part of the current step spent writing a checkpoint
     double train_seconds_ = 0.0;  // time spent in steps (for tokens/s), carried across resumes
     // Wall time of the run (steps, evaluations, checkpoints) for max_minutes, carried across resumes
     // as of the last checkpoint; run_clock_start_ is when this process's share began.

@@ -2,6 +2,7 @@
 // flag, a non-zero exit, no crash, in under 2 s and under 200 MB of peak memory (measured on the
 // child process), whatever the file or flag asks for.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <fstream>
@@ -93,6 +94,72 @@ TEST(HostileReproducers, FifteenByteTiktokenFile) {
     ASSERT_EQ(fs::file_size(dir / "cl100k_base.tiktoken"), 15u);
     expect_refused("tokenize --tokenizer " + (dir / "cl100k_base.tiktoken").string() + " hi",
                    {"cl100k_base.tiktoken line 1", "rank 150000000 is outside [0, 2097152)"});
+}
+
+// --- Sweeps --------------------------------------------------------------------------------------
+
+TEST(HostileReproducers, SweepOfTenMillionRunsIsRefusedBeforeExpanding) {
+    test::ScratchDir dir;
+    std::string axes = "[axes]\n";
+    for (const char* key : {"lr", "wd", "beta1", "beta2", "clip", "min-lr", "init-std"}) {
+        axes += std::string(key) + " = [";
+        for (int v = 1; v <= 10; ++v) axes += (v > 1 ? ", " : "") + std::to_string(v) + "e-3";
+        axes += "]\n";
+    }
+    write_bytes(dir / "huge.toml", "[base]\nsteps = 1\nseq-len = 1000000000\n" + axes);
+    expect_refused("sweep " + (dir / "huge.toml").string() + " --out " + (dir / "out").string(),
+                   {"huge.toml [axes]", "10000000 runs", "10 x 10 x 10 x 10 x 10 x 10 x 10", "limit of 1000"});
+    // Within the limit, the first run's bad value is named at once.
+    write_bytes(dir / "bad.toml", "[base]\nsteps = 1\nwindow = 99999\n[axes]\nlr = [1e-3, 2e-3, 3e-3]\n");
+    expect_refused("sweep " + (dir / "bad.toml").string() + " --out " + (dir / "out").string(),
+                   {"bad.toml, run 1 of 3", "window (99999) is longer than seq-len"});
+}
+
+// --- Sizes, numbers and paths on the command line -----------------------------------------------
+
+TEST(HostileReproducers, SizesBeyondTheMachineNameWhatTheyNeed) {
+    test::ScratchDir dir;
+    const fs::path data = write_corpus(dir.path(), 400);
+    const std::string run = "train --quiet --data " + data.string() + " --out " + (dir / "run").string();
+    expect_refused(run + " --seq-len 1000000000", {"[train]", "seq-len 1000000000", "needs", "GB, this machine has"});
+    expect_refused(run + " --batch 2000000000", {"[train]", "batch 2000000000", "needs", "GB, this machine has"});
+    expect_refused(run + " --seq-len 20000000", {"[train]", "seq-len 20000000", "needs", "GB, this machine has"});
+    EXPECT_FALSE(fs::exists(dir / "run"));
+}
+
+TEST(HostileReproducers, NumbersOutOfRangeAreRefusedByName) {
+    test::ScratchDir dir;
+    const fs::path data = write_corpus(dir.path(), 400);
+    const std::string run = "train --quiet --data " + data.string() + " --out " + (dir / "run").string();
+    expect_refused(run + " --seed -1", {"seed: -1 is negative"});
+    expect_refused(run + " --threads -1", {"--threads", "'-1' is not a thread count: 0 (all cores) to 1024"});
+    expect_refused(run + " --lr 1e300", {"lr: 1e300 is not a finite number"});
+    expect_refused(run + " --d-model 99999999999", {"d-model: 99999999999 is out of range"});
+    expect_refused(run + " --d-model 100000000", {"d-model 100000000", "needs", "GB, this machine has"});
+    expect_refused(run + " --layers 5000 --d-model 8 --heads 1 --seq-len 8 --batch 1",
+                   {"layers is 5000, above sinklab's limit of 4096"});
+    expect_refused("probe --model " + (dir / "run").string() + " --threads 99999",
+                   {"'99999' is not a thread count"});
+}
+
+TEST(HostileReproducers, DevicesFifosAndLinkLoopsAreNamed) {
+    test::ScratchDir dir;
+    const fs::path out = dir / "run";
+    expect_refused("train --quiet --data /dev/zero --out " + out.string(), {"/dev/zero: is a device"});
+    ASSERT_EQ(::mkfifo((dir / "fifo").c_str(), 0600), 0);
+    expect_refused("train --quiet --data " + (dir / "fifo").string() + " --out " + out.string(),
+                   {"fifo: is a FIFO (named pipe)"});
+    expect_refused("train --quiet /dev/zero --out " + out.string(), {"/dev/zero: is a device"});
+    expect_refused("sweep /dev/zero --out " + out.string(), {"/dev/zero: is a device"});
+    fs::create_symlink(dir / "loop_b", dir / "loop_a");
+    fs::create_symlink(dir / "loop_a", dir / "loop_b");
+    expect_refused("train --quiet --data " + (dir / "loop_a").string() + " --out " + out.string(),
+                   {"loop_a: a loop of symbolic links"});
+    expect_refused("train --quiet " + (dir / "loop_a").string() + " --out " + out.string(),
+                   {"loop_a: a loop of symbolic links"});
+    expect_refused("tokenize --tokenizer " + (dir / "loop_a").string() + " hi", {"loop_a: a loop of symbolic links"});
+    expect_refused("tokenize --tokenizer " + (dir / "fifo").string() + " hi", {"fifo: is a FIFO"});
+    EXPECT_FALSE(fs::exists(out));
 }
 
 }  // namespace
