@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/threads_option.h"
 #include "core/error.h"
 #include "core/files.h"
 #include "core/threads.h"
@@ -115,7 +116,7 @@ void add_perturb_command(CLI::App& app) {
                     "renormalised), mask-slot (the slot column or sink token removed); repeat or comma-separate")
         ->delimiter(',');
     cmd->add_option("--json", a->json, "write every number, its definition and the parameters to this file");
-    cmd->add_option("--threads", a->threads, "threads (0 = all cores)")->check(CLI::NonNegativeNumber);
+    add_threads_option(*cmd, a->threads);
     cmd->add_flag("--quiet", a->quiet, "no progress line");
     cmd->callback([a] { run_perturb_command(*a); });
 }

@@ -38,7 +38,7 @@ struct TrainResult {
     std::filesystem::path out;
     std::string diverged;  // why the run stopped early (train/divergence.h); empty when it finished
     // When it diverged: the checkpoint it leaves, which holds the last state known to be good.
-    std::optional<long> last_good_step;
+    std::optional<long> last_good_step{};
 };
 
 struct TrainOptions {
