@@ -7,6 +7,7 @@
 
 #include "cli/commands.h"
 #include "cli/streaming_flags.h"
+#include "cli/threads_option.h"
 #include "core/threads.h"
 #include "report/csv.h"
 #include "lab/stream_run.h"
@@ -85,7 +86,7 @@ void add_stream_command(CLI::App& app) {
     add_streaming_flags(cmd, a->streaming);
     cmd->add_option("--json", a->json, "write settings, summary, samples and per-token NLL of every policy");
     cmd->add_option("--csv", a->csv, "write the samples (policy, tokens, ppl, ppl_recent, tokens/s, RSS, cache bytes)");
-    cmd->add_option("--threads", a->threads, "threads (0 = all cores)")->check(CLI::NonNegativeNumber);
+    add_threads_option(*cmd, a->threads);
     cmd->add_flag("--quiet", a->quiet, "no progress bar");
     cmd->callback([a] { run_stream_command(*a); });
 }
