@@ -204,6 +204,12 @@ Barcode ripser_coo_barcode(const Eigen::MatrixXf& distance) {
     return out;
 }
 
+int persistent_bars(const std::vector<Bar>& bars, double eps) {
+    int n = 0;
+    for (const Bar& b : bars) n += b.death - b.birth > eps;
+    return n;
+}
+
 Barcode rips_barcode(const Eigen::MatrixXd& distance) {
     const int n = static_cast<int>(distance.rows());
     SINKLAB_CHECK(distance.cols() == n && n > 0, "analysis", "rips_barcode: distance matrix is {}x{}", distance.rows(),

@@ -41,6 +41,9 @@ Barcode ripser_coo_barcode(const Eigen::MatrixXf& distance);
 // distance matrix with a zero diagonal. Zero-length bars are dropped.
 Barcode rips_barcode(const Eigen::MatrixXd& distance);
 
+// Bars longer than eps: the corrected topology's count of persistent features.
+int persistent_bars(const std::vector<Bar>& bars, double eps);
+
 // topology.ipynb's layer selection: step = max(1, L / 4), {0, step, 2 step, L - 1}, deduplicated.
 std::vector<int> faithful_topology_layers(int num_layers);
 

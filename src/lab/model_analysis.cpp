@@ -172,11 +172,8 @@ TargetResult analyze_model(Transformer& model, const ProbeSamples& samples, cons
             for (const auto& l : r.layers) {
                 stats[l.layer].add("b0_f", static_cast<double>(l.faithful.h0.size()));
                 stats[l.layer].add("b1_f", static_cast<double>(l.faithful.h1.size()));
-                int b0 = 0, b1 = 0;
-                for (const auto& b : l.corrected.h0) b0 += b.death - b.birth > r.persistence_eps;
-                for (const auto& b : l.corrected.h1) b1 += b.death - b.birth > r.persistence_eps;
-                stats[l.layer].add("b0_c", b0);
-                stats[l.layer].add("b1_c", b1);
+                stats[l.layer].add("b0_c", an::persistent_bars(l.corrected.h0, r.persistence_eps));
+                stats[l.layer].add("b1_c", an::persistent_bars(l.corrected.h1, r.persistence_eps));
             }
             per_sample["topology"].push_back(r.to_json());
             topology_results.push_back(std::move(r));

@@ -6,6 +6,9 @@
 #include <fmt/format.h>
 
 #include "analysis/diffusion.h"
+#include "analysis/random_matrix.h"
+#include "analysis/spectral.h"
+#include "analysis/topology.h"
 #include "analysis/sample.h"
 #include "core/error.h"
 #include "metrics/attention_stats.h"
@@ -162,6 +165,8 @@ ModelMeasurement measure_model(const std::filesystem::path& model_path, const Me
     heatmap.max_side = options.map_side;
     heatmap.min_side = std::min(256, options.map_side);
     DiffusionCurves curves;
+    GraphAnalyses graph;
+    analysis::FrameAccumulator frames(std::min(options.analysis_samples, drawn.N));
     ForwardOptions forward;
     forward.training = false;
     forward.attention_kernel = AttentionKernel::materialised;
@@ -179,7 +184,27 @@ ModelMeasurement measure_model(const std::filesystem::path& model_path, const Me
             if (s == 0)
                 m.maps = AttentionMaps{natural ? "natural" : "random", T, renderer.pool, kMapFloor, 1.0,
                                        std::move(renderer.rendered)};
-            const analysis::DiffusionResult d = analysis::analyze_diffusion(capture.graph.sample());
+            const analysis::AttentionSample& sample = capture.graph.sample();
+            const analysis::DiffusionResult d = analysis::analyze_diffusion(sample);
+            if (graph.samples == 0)
+                for (auto* v : {&graph.fiedler, &graph.h0_bars, &graph.h1_bars, &graph.mp_ks, &graph.mixing_rate})
+                    v->assign(c.n_layers, 0.0);
+            // Sums over the samples, divided below; a NaN (no value for the layer) stays NaN.
+            for (const auto& l : analysis::analyze_spectral(sample).layers)
+                graph.fiedler[l.layer] += l.weighted.eigenvalues.size() > 1 ? l.weighted.eigenvalues[1] : NAN;
+            const analysis::TopologyResult topology = analysis::analyze_topology(sample);
+            for (const auto& l : topology.layers) {
+                graph.h0_bars[l.layer] += analysis::persistent_bars(l.corrected.h0, topology.persistence_eps);
+                graph.h1_bars[l.layer] += analysis::persistent_bars(l.corrected.h1, topology.persistence_eps);
+            }
+            for (const auto& l : analysis::analyze_random_matrix(sample).layers) {
+                graph.mp_ks[l.layer] += l.corrected.mp ? l.corrected.mp->ks_distance : NAN;
+                graph.mixing_rate[l.layer] += l.corrected.self_attention_max_after_first.value_or(NAN);
+            }
+            analysis::AttentionSample only_attention;
+            only_attention.attention = sample.attention;
+            frames.add(only_attention);
+            ++graph.samples;
             if (curves.mass.empty()) {
                 curves.powers = d.powers;
                 curves.mass.assign(d.layers.size(), std::vector<double>(d.powers.size(), 0.0));
@@ -191,6 +216,12 @@ ModelMeasurement measure_model(const std::filesystem::path& model_path, const Me
         }
     } catch (const Error& e) {
         m.notes.push_back(fmt::format("attention powers not analysed: {}", e.what()));
+    }
+    if (graph.samples > 0) {
+        for (auto* v : {&graph.fiedler, &graph.h0_bars, &graph.h1_bars, &graph.mp_ks, &graph.mixing_rate})
+            for (double& x : *v) x /= graph.samples;
+        graph.frames = frames.result();
+        m.graph = std::move(graph);
     }
     if (curves.samples > 0) {
         for (auto& layer : curves.mass)

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "analysis/frames.h"
 #include "lab/perturb_models.h"
 #include "probe/probe.h"
 #include "probe/probe_input.h"
@@ -32,6 +33,18 @@ struct DiffusionCurves {
     int samples = 0;
 };
 
+// The graph analyses of the same samples (docs/analysis.md), corrected variants, per layer and mean
+// over the samples, and the reference-frame labels of sinklab's rule.
+struct GraphAnalyses {
+    int samples = 0;
+    std::vector<double> fiedler;     // lambda_2 of the Laplacian of (A + A^T) / 2
+    std::vector<double> h0_bars;     // persistent H0 bars longer than the topology's eps
+    std::vector<double> h1_bars;     // persistent H1 bars longer than eps
+    std::vector<double> mp_ks;       // KS distance of the centred A's spectrum to Marchenko-Pastur (NaN: none)
+    std::vector<double> mixing_rate; // max_{i>=1} A_ii (causal layers; NaN otherwise)
+    std::optional<analysis::FrameResult> frames;
+};
+
 struct AttentionMaps {
     std::string input;  // which sample was drawn
     int seq_len = 0;
@@ -47,6 +60,7 @@ struct ModelMeasurement {
     int layers = 0, heads = 0, vocab = 0;
     std::vector<InputProbe> probes;
     std::optional<DiffusionCurves> diffusion;
+    std::optional<GraphAnalyses> graph;
     std::optional<AttentionMaps> maps;
     std::optional<ModelOverMixing> over_mixing;  // with the sink and without it (docs/perturb.md)
     std::vector<std::string> notes;  // what could not be measured, and why

@@ -264,6 +264,30 @@ std::string diffusion_caption(const DiffusionCurves& d, int T, bool causal) {
                        excess, layer);
 }
 
+// The graph analyses (corrected variants) per layer, with the frame label, as one table.
+void add_graph_table(ReportPage& page, const GraphAnalyses& g, const std::optional<DiffusionCurves>& diffusion) {
+    Table table({"layer", "frame", "s_1 - uniform", "Fiedler value", "H0 bars", "H1 bars", "KS to Marchenko-Pastur",
+                 "mixing rate"});
+    int best_fiedler = 0;
+    for (size_t l = 0; l < g.fiedler.size(); ++l) {
+        if (g.fiedler[l] > g.fiedler[best_fiedler]) best_fiedler = static_cast<int>(l);
+        table.add_row({std::to_string(l), g.frames ? analysis::frame_name(g.frames->layers[l].frame) : "",
+                       diffusion ? cell(diffusion->mass[l].front() - diffusion->baseline.front()) : "",
+                       cell(g.fiedler[l]), cell(g.h0_bars[l]), cell(g.h1_bars[l]), cell(g.mp_ks[l]),
+                       cell(g.mixing_rate[l])});
+    }
+    std::string frames;
+    if (g.frames)
+        frames = fmt::format("the model's reference frame is {} (layers centralized {:.2g}, distributed {:.2g}, "
+                             "bidirectional {:.2g}); ",
+                             analysis::frame_name(g.frames->frame), g.frames->layer_fractions[0],
+                             g.frames->layer_fractions[1], g.frames->layer_fractions[2]);
+    page.table(table, fmt::format("Graph analyses of the head-averaged attention, corrected variants, mean of {} "
+                                  "samples (docs/analysis.md; `sinklab analyze` gives the faithful ones too): {}the "
+                                  "largest Fiedler value (algebraic connectivity of (A + A^T)/2) is {:.3g}, in layer {}.",
+                                  g.samples, frames, g.fiedler.empty() ? kNaN : g.fiedler[best_fiedler], best_fiedler));
+}
+
 void add_training_section(ReportPage& page, const std::vector<ReportEntry>& entries) {
     std::vector<Series> loss, sink, alpha;
     for (const ReportEntry& e : entries) {
@@ -396,6 +420,7 @@ void add_model_section(ReportPage& page, const ReportEntry& e) {
                                                   .y_label = "s_k: mass on token 1", .y_min = 0.0, .y_max = 1.0}),
                          diffusion_caption(d, m.maps ? m.maps->seq_len : T, m.causal));
     }
+    if (m.graph) add_graph_table(page, *m.graph, m.diffusion);
     if (m.maps && !m.maps->layers.empty()) {
         const AttentionMaps& maps = *m.maps;
         const bool heads = !maps.layers.front().heads.empty();
@@ -441,6 +466,16 @@ json entry_json(const ReportEntry& e) {
                                     {"samples", m.diffusion->samples},
                                     {"mass", m.diffusion->mass},
                                     {"baseline", m.diffusion->baseline}};
+        if (m.graph) {
+            // NaN (a layer without the value) becomes null, as everywhere in sinklab's JSON.
+            j["graph"] = {{"samples", m.graph->samples},
+                          {"fiedler", m.graph->fiedler},
+                          {"h0_bars", m.graph->h0_bars},
+                          {"h1_bars", m.graph->h1_bars},
+                          {"mp_ks", m.graph->mp_ks},
+                          {"mixing_rate", m.graph->mixing_rate}};
+            if (m.graph->frames) j["graph"]["frames"] = m.graph->frames->to_json();
+        }
         if (m.maps) j["maps"] = {{"input", m.maps->input}, {"seq_len", m.maps->seq_len}, {"pool", m.maps->pool}};
         if (const InputProbe* reference = reference_probe(m); reference && reference->result.has(Metric::no_op))
             j["figures"]["no_op"] = no_op_records(reference->result);

@@ -103,6 +103,20 @@ TEST_F(RunReport, WritesPageJsonAndCsvForARun) {
     ASSERT_TRUE(e.measured->maps);
     EXPECT_EQ(e.measured->maps->layers.size(), 2u);
     EXPECT_EQ(e.measured->maps->layers[0].heads.size(), 2u);
+    // the graph analyses of the same samples: one value per layer, each in its range
+    ASSERT_TRUE(e.measured->graph);
+    const GraphAnalyses& g = *e.measured->graph;
+    EXPECT_EQ(g.samples, e.measured->diffusion->samples);
+    ASSERT_EQ(g.fiedler.size(), 2u);
+    ASSERT_TRUE(g.frames);
+    for (int l = 0; l < 2; ++l) {
+        EXPECT_GE(g.fiedler[l], -1e-9) << l;  // a Laplacian's eigenvalues are >= 0
+        EXPECT_GE(g.h0_bars[l], 1.0) << l;    // the complex has at least one component
+        EXPECT_GE(g.mp_ks[l], 0.0) << l;
+        EXPECT_LE(g.mp_ks[l], 1.0) << l;      // a distance between distribution functions
+        EXPECT_GT(g.mixing_rate[l], 0.0) << l;
+        EXPECT_LE(g.mixing_rate[l], 1.0) << l;
+    }
     ASSERT_TRUE(e.source.log);
     EXPECT_EQ(e.source.log->steps.size(), 6u);
     EXPECT_TRUE(e.source.log->final_evaluation);
@@ -111,12 +125,15 @@ TEST_F(RunReport, WritesPageJsonAndCsvForARun) {
     const std::string html = read_text_file(out / "index.html", "test");
     for (const char* text : {"Loss during training", "Sink_1 during training", "alpha_1 per layer", "Sink_1 per layer",
                              "Massive activations", "Power sink mass", "uniform causal", "Head-averaged attention",
-                             "No-op reading of each head", "Over-mixing: change of the residual stream"})
+                             "No-op reading of each head", "Over-mixing: change of the residual stream",
+                             "Graph analyses of the head-averaged attention", "Fiedler value"})
         EXPECT_NE(html.find(text), std::string::npos) << text;
     const auto report = nlohmann::json::parse(read_text_file(out / "report.json", "test"));
     EXPECT_EQ(report["schema"], "sinklab.report/1");
     EXPECT_EQ(report["entries"][0]["probes"]["natural"]["layers"], 2);
     EXPECT_EQ(report["entries"][0]["power_sink_mass"]["mass"].size(), 2u);
+    EXPECT_EQ(report["entries"][0]["graph"]["fiedler"].size(), 2u);
+    EXPECT_EQ(report["entries"][0]["graph"]["frames"]["layers"].size(), 2u);
     // what the sink is for: a no-op record per head, the over-mixing test with the sink and without it
     // (mask-first:1, and drop-bos: the run puts BOS first)
     const auto& figures = report["entries"][0]["figures"];
