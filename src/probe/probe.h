@@ -26,7 +26,7 @@ struct InterventionSpec {
     InterventionMode mode = InterventionMode::zero;
     int layer = 0;           // zero, mean: the 0-indexed block whose output is edited
     std::vector<int> dims;   // zero, mean: empty means the massive dimensions the probe finds at that layer
-    SinkIntervention sink;   // mode sink
+    SinkIntervention sink{}; // mode sink
     std::string name() const;  // "zero", "mean", "mask-first:1", ...
 };
 

@@ -104,10 +104,11 @@ void expect_matches_reference(const fs::path& scratch, Transformer& model, const
         EXPECT_TRUE(all_close(model.logits(), logits.data(), logits.size(), kAbsTol, kRelTol)) << "logits";
         EXPECT_TRUE(all_close(taps.get("embed").data(), hidden.data(), states, kAbsTol, kRelTol)) << "embeddings";
         for (int l = 0; l < c.n_layers; ++l) {
-            if (kernel == AttentionKernel::materialised)
+            if (kernel == AttentionKernel::materialised) {
                 EXPECT_TRUE(all_close(taps.get("attn_weights", l).data(), maps.data() + l * plane, plane, kAbsTol,
                                       kRelTol))
                     << "attention of layer " << l;
+            }
             EXPECT_TRUE(all_close(taps.get("block_out", l).data(), hidden.data() + (l + 1) * states, states, kAbsTol,
                                   kRelTol))
                 << "hidden state " << l + 1;

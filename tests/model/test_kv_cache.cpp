@@ -116,7 +116,7 @@ TEST(KvCache, KernelReadsFirstKeyEditsAsTheReferenceKernel) {
             const AttentionSpec spec = AttentionSpec::parse(design);
             const size_t out_n = static_cast<size_t>(d.T) * d.out_stride(), w_n = static_cast<size_t>(d.NH) * d.T * d.T;
             std::vector<float> ref_out(out_n), ref_w(w_n), out(out_n), w(w_n);
-            attention_forward(ref_out.data(), ref_w.data(), AttentionInputs{qkv.data()}, d, spec, mask);
+            attention_forward(ref_out.data(), ref_w.data(), AttentionInputs{qkv.data(), {}}, d, spec, mask);
             const float* q = qkv.data();
             CachedAttentionInputs in;
             in.q = q;

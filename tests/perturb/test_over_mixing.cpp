@@ -82,8 +82,9 @@ TEST(OverMixing, HeadsThatAttendOnlyToTokenOneMixNothing) {
         const OverMixingResult r = measure_over_mixing(*model, single(window, position, (window[position] + 3) % 16), {});
         for (int l = 0; l < r.layers; ++l) {
             for (int t = 0; t < T; ++t) {
-                if (t != position)
+                if (t != position) {
                     ASSERT_EQ(r.residual_by_position[l][t], 0.0) << "layer " << l << " position " << t + 1;
+                }
             }
             EXPECT_GT(r.residual_by_position[l][position], 0.1) << "layer " << l;
             EXPECT_EQ(r.residual[l].mean, 0.0);
@@ -241,8 +242,9 @@ TEST(SinkInterventions, MaskSlotKeepsEveryOtherWeight) {
         EXPECT_EQ(bare->config().attention.name(), "softmax");
         for (const ParamInfo& p : bare->params())
             EXPECT_EQ(0, std::memcmp(bare->param_data() + p.offset, model->param(p.name), p.numel * sizeof(float)));
-        if (std::string(design) != "softmax1")  // its slot (score 0, value 0) has no parameters
+        if (std::string(design) != "softmax1") {  // its slot (score 0, value 0) has no parameters
             EXPECT_LT(bare->num_params(), model->num_params());
+        }
     }
     auto plain = test::random_model(test::mixing_config(PositionKind::rope, "gated"), 5);
     EXPECT_THROW(copy_without_slot(*plain), Error);
