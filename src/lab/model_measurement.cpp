@@ -165,13 +165,16 @@ ModelMeasurement measure_model(const std::filesystem::path& model_path, const Me
     heatmap.max_side = options.map_side;
     heatmap.min_side = std::min(256, options.map_side);
     DiffusionCurves curves;
-    GraphAnalyses graph;
-    analysis::FrameAccumulator frames(std::min(options.analysis_samples, drawn.N));
     ForwardOptions forward;
     forward.training = false;
     forward.attention_kernel = AttentionKernel::materialised;
     forward.logits = false;
     const int n = std::min(options.analysis_samples, drawn.N);
+    // Per-layer sums over the samples, divided below; a NaN (no value for the layer) stays NaN.
+    GraphAnalyses graph;
+    for (auto* v : {&graph.fiedler, &graph.h0_bars, &graph.h1_bars, &graph.mp_ks, &graph.mixing_rate})
+        v->assign(c.n_layers, 0.0);
+    analysis::FrameAccumulator frames(n);
     try {
         for (int s = 0; s < n; ++s) {
             MapRenderer renderer(c.n_layers, heatmap, options.head_maps);
@@ -186,10 +189,6 @@ ModelMeasurement measure_model(const std::filesystem::path& model_path, const Me
                                        std::move(renderer.rendered)};
             const analysis::AttentionSample& sample = capture.graph.sample();
             const analysis::DiffusionResult d = analysis::analyze_diffusion(sample);
-            if (graph.samples == 0)
-                for (auto* v : {&graph.fiedler, &graph.h0_bars, &graph.h1_bars, &graph.mp_ks, &graph.mixing_rate})
-                    v->assign(c.n_layers, 0.0);
-            // Sums over the samples, divided below; a NaN (no value for the layer) stays NaN.
             for (const auto& l : analysis::analyze_spectral(sample).layers)
                 graph.fiedler[l.layer] += l.weighted.eigenvalues.size() > 1 ? l.weighted.eigenvalues[1] : NAN;
             const analysis::TopologyResult topology = analysis::analyze_topology(sample);
