@@ -16,6 +16,7 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "distributed/communicator.h"
 
 namespace {
 
@@ -40,6 +41,33 @@ std::string one_line(std::string_view message) {
         else line += c;
     }
     return line;
+}
+
+// Under an MPI launcher every rank runs main: a failure that every rank meets alike (a bad flag, an
+// AgreedError) is printed by rank 0 alone, and each rank ends normally; a failure of one rank alone
+// is printed with its rank and ends the whole job (the other ranks may be waiting for it).
+bool prints_shared_errors() { return sinklab::launch_info().rank == 0 && sinklab::job().is_root(); }
+
+int fail_alone(const std::string& what) {
+    const sinklab::Communicator& ranks = sinklab::job();
+    if (!ranks.distributed()) {
+        std::fprintf(stderr, "error: %s\n", what.c_str());
+        return 1;
+    }
+    std::fprintf(stderr, "error: rank %d of %d: %s\n", ranks.rank(), ranks.size(), what.c_str());
+    std::fflush(stderr);
+    sinklab::abort_job(1);
+}
+
+// Only train and sweep run distributed; under a launcher the others would run once per rank.
+void refuse_other_commands_under_a_launcher(int argc, char** argv) {
+    const sinklab::LaunchInfo launch = sinklab::launch_info();
+    if (!launch.launched || launch.size == 1 || argc < 2 || argv[1][0] == '-') return;
+    const std::string command = argv[1];
+    if (command != "train" && command != "sweep")
+        throw sinklab::AgreedError(fmt::format(
+            "sinklab {} runs as one process: start it without mpirun or srun (train and sweep run on several ranks)",
+            command));
 }
 
 }  // namespace
@@ -69,26 +97,28 @@ int main(int argc, char** argv) {
     sinklab::cli::add_analyze_command(app);
     sinklab::cli::add_report_command(app);
     sinklab::cli::add_demo_command(app);
+    int code = 0;
     try {
+        refuse_other_commands_under_a_launcher(argc, argv);
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
-        return app.exit(e);
+        code = prints_shared_errors() ? app.exit(e) : e.get_exit_code();
+    } catch (const sinklab::AgreedError& e) {
+        if (prints_shared_errors()) std::fprintf(stderr, "error: %s\n", one_line(e.what()).c_str());
+        code = 1;
     } catch (const sinklab::Error& e) {
-        std::fprintf(stderr, "error: %s\n", one_line(e.what()).c_str());
-        return 1;
+        return fail_alone(one_line(e.what()));
     } catch (const std::bad_alloc&) {
         // Sizes are checked before the large allocations; this is memory running out anyway.
-        std::fprintf(stderr, "error: out of memory: the machine could not provide the memory this command needed "
-                             "(a smaller model, --batch or --seq-len needs less)\n");
-        return 1;
+        return fail_alone("out of memory: the machine could not provide the memory this command needed "
+                          "(a smaller model, --batch or --seq-len needs less)");
     } catch (const std::filesystem::filesystem_error& e) {
-        std::fprintf(stderr, "error: %s: %s\n", one_line(e.path1().string()).c_str(), e.code().message().c_str());
-        return 1;
+        return fail_alone(one_line(e.path1().string()) + ": " + e.code().message());
     } catch (const std::exception& e) {
         // A check sinklab is missing: say so rather than pass a library's message off as an answer.
-        std::fprintf(stderr, "error: unexpected failure (%s); please report it with the command line\n",
-                     one_line(e.what()).c_str());
-        return 1;
+        return fail_alone(fmt::format("unexpected failure ({}); please report it with the command line",
+                                      one_line(e.what())));
     }
-    return 0;
+    sinklab::end_job();
+    return code;
 }

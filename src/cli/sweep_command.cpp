@@ -1,4 +1,5 @@
-// `sinklab sweep`: train the runs of a sweep file and tabulate them (results.csv, .md, .json).
+// `sinklab sweep`: train the runs of a sweep file and tabulate them (results.csv, .md, .json); under
+// an MPI launcher the runs go to the ranks as they free up.
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -10,7 +11,9 @@
 #include "cli/commands.h"
 #include "cli/threads_option.h"
 #include "cli/train_flags.h"
+#include "core/error.h"
 #include "core/files.h"
+#include "distributed/communicator.h"
 #include "report/csv.h"
 #include "train/sweep.h"
 
@@ -27,6 +30,8 @@ struct SweepArgs {
     int threads = 0;
     bool quiet = false;
     std::string json;
+    int ranks_per_run = 1;
+    double bucket_mb = static_cast<double>(kDefaultBucketBytes) / (1 << 20);
 };
 
 std::string cell(const nlohmann::ordered_json& value) {
@@ -60,10 +65,24 @@ std::string reference_lines(const SweepResult& result) {
 }
 
 void run_sweep_command(const SweepArgs& args) {
-    const SweepPlan plan = read_sweep(args.file, args.values);
+    if (args.ranks_per_run > 1 && !mpi_available())
+        throw AgreedError(fmt::format("[sweep] --ranks-per-run {}: MPI is not available (this sinklab was built without "
+                                      "it; scripts/setup.sh installs OpenMPI, then build again)",
+                                      args.ranks_per_run));
+    // Rank 0 hands out the runs from a thread of its own while its main thread trains (MPI_THREAD_MULTIPLE).
+    const Communicator& ranks = start_job(true);
+    const SweepPlan plan = ranks.agree([&] { return read_sweep(args.file, args.values); });
     const fs::path out = args.out.empty() ? fs::path("runs") / ("sweep-" + fs::path(args.file).stem().string())
                                           : fs::path(args.out);
-    const SweepResult result = run_sweep(plan, {out, args.threads, !args.quiet});
+    SweepOptions options;
+    options.out = out;
+    options.threads = args.threads;
+    options.progress = !args.quiet;
+    options.ranks = ranks;
+    options.ranks_per_run = args.ranks_per_run;
+    options.bucket_bytes = static_cast<size_t>(args.bucket_mb * (1 << 20));
+    const SweepResult result = run_sweep(plan, options);
+    if (!ranks.is_root()) return;  // rank 0 has every row
 
     const Table table = results_table(result);
     const std::string markdown = reference_lines(result) + "\n" + to_markdown(table);
@@ -89,10 +108,21 @@ void add_sweep_command(CLI::App& app) {
         "(the default) runs every combination, \"list\" zips the axes) or [[runs]] (one table of settings per run).\n"
         "Training flags given here override [base] in every run; a run's own values override both.\n"
         "Each run trains in OUT/<run name>/; running the sweep again skips finished runs and resumes interrupted ones.\n"
-        "Writes OUT/results.csv, results.md and results.json (one row per run) and prints the table.");
+        "Writes OUT/results.csv, results.md and results.json (one row per run) and prints the table.\n"
+        "On several processes or machines: `mpirun -np N sinklab sweep FILE.toml` hands the runs to the ranks as they\n"
+        "free up (OUT on a filesystem every rank sees; docs/scale-out.md).");
     cmd->add_option("file", args->file, "sweep file (TOML)")->required();
     cmd->add_option("--out", args->out, "sweep folder (default: runs/sweep-<file name without .toml>)");
-    add_threads_option(*cmd, args->threads);
+    add_threads_option(*cmd, args->threads)
+        ->description("threads per process (0 = all cores; under mpirun, the cores of a machine divided among its ranks)");
+    cmd->add_option("--ranks-per-run", args->ranks_per_run,
+                    "under mpirun: train each run data parallel on this many ranks (the job's ranks a multiple of it)")
+        ->check(CLI::Range(1, 1 << 24))
+        ->capture_default_str();
+    cmd->add_option("--bucket-mb", args->bucket_mb,
+                    "with --ranks-per-run above 1: size of the gradient all-reduce buckets (0 = one after backward)")
+        ->check(CLI::Range(0.0, 4096.0))
+        ->capture_default_str();
     cmd->add_option("--json", args->json, "also write the results as JSON to this file");
     cmd->add_flag("--quiet", args->quiet, "no progress lines");
     add_train_setting_flags(*cmd, args->values);

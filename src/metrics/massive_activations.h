@@ -59,6 +59,10 @@ public:
     explicit MassiveRatioAccumulator(int layers);
     void add(int layer, const float* hidden, long n);  // hidden: n entries of `layer`'s output
     double ratio();
+    // The |h| gathered for a layer, in no particular order: accumulators over disjoint samples combine
+    // by pooling them (the median of the pool is the one of a single accumulator).
+    int layers() const { return static_cast<int>(magnitudes_.size()); }
+    std::vector<float>& magnitudes(int layer) { return magnitudes_[layer]; }
 
 private:
     std::vector<std::vector<float>> magnitudes_;  // per layer, |h| of every (token, channel)

@@ -1,5 +1,6 @@
 #include "metrics/sink_scores.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/error.h"
@@ -117,6 +118,25 @@ std::vector<double> SinkScoreAccumulator::alpha_per_layer(int k) const {
         out[l] /= H_;
     }
     return out;
+}
+
+std::vector<double> SinkScoreAccumulator::totals() const {
+    std::vector<double> t(alpha_sum_.begin(), alpha_sum_.end());
+    t.insert(t.end(), above_.begin(), above_.end());
+    t.insert(t.end(), samples_.begin(), samples_.end());
+    t.push_back(has_slot_ ? 1.0 : 0.0);
+    t.push_back(any_added_ ? 1.0 : 0.0);
+    return t;
+}
+
+void SinkScoreAccumulator::set_totals(const std::vector<double>& t) {
+    const size_t n = alpha_sum_.size();
+    SINKLAB_ASSERT(t.size() == 2 * n + samples_.size() + 2);
+    std::copy(t.begin(), t.begin() + static_cast<long>(n), alpha_sum_.begin());
+    for (size_t i = 0; i < n; ++i) above_[i] = static_cast<long>(t[n + i]);
+    for (size_t l = 0; l < samples_.size(); ++l) samples_[l] = static_cast<long>(t[2 * n + l]);
+    has_slot_ = t[t.size() - 2] > 0;
+    any_added_ = t[t.size() - 1] > 0;
 }
 
 void SlotWeightsTap::keep(int layer, const float* slot_weights, const Shape& shape) {

@@ -45,6 +45,12 @@ public:
     std::vector<double> alpha_per_layer(int k) const;
     long samples(int layer) const { return samples_[layer]; }
 
+    // Its sums and counts as one list, and back: accumulators over disjoint samples (the ranks of a
+    // distributed evaluation) combine by adding their lists element by element. Counts stay exact
+    // (below 2^53); the alpha sums then differ from one accumulator's only in their rounding.
+    std::vector<double> totals() const;
+    void set_totals(const std::vector<double>& totals);
+
 private:
     std::size_t index(int layer, int head, int k) const;
     // Counts one alpha_k of (layer, head) and notes whether this add has a slot.

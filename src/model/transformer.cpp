@@ -976,7 +976,7 @@ void Transformer::block_backward(int l, const BlockBuffers& buf, int N, const At
                       buf.norm1_mean, buf.norm1_rstd, N);
 }
 
-void Transformer::backward() {
+void Transformer::backward(const GradientsReady& ready) {
     const ModelConfig& c = config_;
     Activations& a = acts_;
     SINKLAB_CHECK(a.training && a.has_targets, "model", "backward() needs a training forward with targets first");
@@ -1010,7 +1010,21 @@ void Transformer::backward() {
             std::memcpy(g.dresid.data() + (static_cast<long>(b) * TS + sink) * C, dlast + static_cast<long>(b) * T * C,
                         sizeof(float) * T * C);
 
-    for (int l = c.n_layers - 1; l >= 0; --l) block_backward(l, block_buffers(l), N, dims, bias);
+    // [first, last) of each layer's parameters: a layer's names ("layers.l.") are contiguous in the buffer
+    std::vector<size_t> layer_first(c.n_layers, num_params_), layer_last(c.n_layers, 0);
+    if (ready) {
+        for (const ParamInfo& p : params_) {
+            if (!p.name.starts_with("layers.")) continue;
+            const int l = std::stoi(p.name.substr(7));
+            layer_first[l] = std::min(layer_first[l], p.offset);
+            layer_last[l] = std::max(layer_last[l], p.offset + p.numel);
+        }
+        ready(layer_last[c.n_layers - 1], num_params_);  // the final norm and an untied head
+    }
+    for (int l = c.n_layers - 1; l >= 0; --l) {
+        block_backward(l, block_buffers(l), N, dims, bias);
+        if (ready) ready(layer_first[l], layer_last[l]);
+    }
     // in the forward pass this was (embed): resid = wte[tokens] * scale, the sink token over row 0 of
     // each sequence, + the position rows
     if (c.positions == PositionKind::learned)
@@ -1018,6 +1032,7 @@ void Transformer::backward() {
                               a.positions.data(), N, C);
     if (sink) sink_token_backward(grad("embed.sink_token"), g.dresid.data(), B, TS, C);
     embedding_backward(grad("embed.tokens"), g.dresid.data(), a.tokens.data(), N, C, c.embed_scale);
+    if (ready) ready(0, layer_first[0]);  // the embeddings (a tied head's included)
 }
 
 const float* Transformer::attention_weights(int layer) const {

@@ -115,7 +115,12 @@ public:
                               TensorObserver* observer = nullptr);
     // After a training forward with targets: accumulates d(mean loss)/d(params) into the gradients.
     // Throws for the configurations whose extras have no backward yet (ModelConfig::inference_only_features).
-    void backward();
+    // `ready`, when given, hears of each part [first, last) of the gradient buffer as soon as backward
+    // is done with it: the final norm and head first, then each layer from the last to the first,
+    // then the embeddings; each part ends where the previous one began, and together they cover the
+    // buffer (data-parallel training reduces them across ranks while backward computes the rest).
+    using GradientsReady = std::function<void(size_t first, size_t last)>;
+    void backward(const GradientsReady& ready = {});
     void zero_grad();
 
     // Views of the last forward. With sink_token, attention weights and hidden states cover the

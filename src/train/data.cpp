@@ -27,12 +27,14 @@ BatchSampler::BatchSampler(const std::vector<uint8_t>& bytes, int B, int T, bool
                   "the training split ({} bytes) is shorter than one window of seq-len {}", bytes.size(), T);
 }
 
-void BatchSampler::next(int32_t* tokens, int32_t* targets) {
+void BatchSampler::next(int32_t* tokens, int32_t* targets, int first, int rows) {
+    SINKLAB_ASSERT(first >= 0 && rows >= 0 && first + rows <= B_);
     const size_t span = bytes_.size() - static_cast<size_t>(window_bytes(T_, bos_)) + 1;
     for (int b = 0; b < B_; ++b) {
         const size_t offset = rng_.below(span);
-        fill_window(bytes_.data() + offset, T_, bos_, tokens + static_cast<long>(b) * T_,
-                    targets + static_cast<long>(b) * T_);
+        if (b < first || b >= first + rows) continue;
+        const long row = b - first;
+        fill_window(bytes_.data() + offset, T_, bos_, tokens + row * T_, targets + row * T_);
     }
 }
 

@@ -24,7 +24,11 @@ inline int window_bytes(int T, bool bos) { return bos ? T : T + 1; }
 class BatchSampler {
 public:
     BatchSampler(const std::vector<uint8_t>& bytes, int B, int T, bool bos, uint64_t seed);
-    void next(int32_t* tokens, int32_t* targets);
+    void next(int32_t* tokens, int32_t* targets) { next(tokens, targets, 0, B_); }
+    // Rows [first, first + rows) of the next batch, into tokens and targets (rows, T): the generator
+    // draws the whole batch's offsets, so that the ranks of a data-parallel run, each filling its
+    // own rows, share one stream of batches, the stream of a single process.
+    void next(int32_t* tokens, int32_t* targets, int first, int rows);
     Rng& rng() { return rng_; }
 
 private:

@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <fstream>
 #include <memory>
+#include <mutex>
+#include <thread>
 
 #include <toml++/toml.h>
 
@@ -236,7 +238,7 @@ std::string one_line(std::string text) {
     return text;
 }
 
-// Trains (or resumes) one run; its row comes from the log it leaves.
+// Trains (or resumes) one run on options.ranks; its row comes from the log it leaves.
 RunRecord train_run(const SweepRun& run, const fs::path& dir, RunStart start, const TrainOptions& options) {
     try {
         std::unique_ptr<Trainer> trainer;
@@ -247,21 +249,201 @@ RunRecord train_run(const SweepRun& run, const fs::path& dir, RunStart start, co
             trainer = std::make_unique<Trainer>(run.config, dir, options);
         }
         trainer->run();
-    } catch (const std::bad_alloc&) {
-        RunRecord failed;
-        failed.status = "failed: out of memory";
-        return failed;
-    } catch (const std::exception& e) {
+    } catch (const AgreedError& e) {  // every rank of the run failed together: the sweep goes on
         RunRecord failed;
         failed.status = "failed: " + one_line(e.what());
         return failed;
+    } catch (const std::exception& e) {
+        // On several ranks, a failure of this rank alone leaves the others of its run waiting:
+        // the job has to end (main aborts it; the sweep resumes when started again).
+        if (options.ranks.distributed()) throw;
+        RunRecord failed;
+        // Sizes are checked before the large allocations; bad_alloc's own text names no cause.
+        failed.status = dynamic_cast<const std::bad_alloc*>(&e) ? std::string("failed: out of memory")
+                                                                : "failed: " + one_line(e.what());
+        return failed;
     }
-    std::optional<RunRecord> record = read_run_record(dir);
-    SINKLAB_ASSERT(record.has_value());
-    return *record;
+    // Every rank of the run has its record (the log is rank 0's, the numbers every rank's).
+    std::optional<RunRecord> record = options.ranks.is_root() ? read_run_record(dir) : std::nullopt;
+    SINKLAB_ASSERT(record.has_value() || !options.ranks.is_root());
+    return record.value_or(RunRecord{});
+}
+
+// Where the sweep stands, and its lines on stderr.
+class SweepProgress {
+public:
+    SweepProgress(size_t runs, long to_train, bool enabled) : n_(runs), to_train_(to_train), enabled_(enabled) {}
+
+    void finished_earlier(size_t i, const SweepRun& run, const RunRecord& record) const {
+        if (enabled_)
+            std::fprintf(stderr, "sweep %zu/%zu: %s: finished earlier (%s)\n", i + 1, n_, run.name.c_str(),
+                         record.status.c_str());
+    }
+    // `where`: " on rank 1", or "" on one rank.
+    void starting(size_t i, const SweepRun& run, RunStart start, const std::string& where) const {
+        if (!enabled_) return;
+        const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+        const std::string eta = trained_ > 0 ? ", ETA " + format_duration(elapsed / trained_ * (to_train_ - trained_)) : "";
+        std::fprintf(stderr, "sweep %zu/%zu: %s%s%s (%s elapsed%s)\n", i + 1, n_, run.name.c_str(),
+                     start == RunStart::resume ? ", resuming" : "", where.c_str(), format_duration(elapsed).c_str(),
+                     eta.c_str());
+    }
+    // `verbose`: say how every run ended (distributed: the runs' own lines are off), else only failures.
+    void done(size_t i, const SweepRun& run, const RunRecord& record, bool verbose) {
+        ++trained_;
+        if (enabled_ && (verbose || record.status.starts_with("failed")))
+            std::fprintf(stderr, "sweep %zu/%zu: %s: %s%s\n", i + 1, n_, run.name.c_str(), record.status.c_str(),
+                         record.val_loss ? fmt::format(", val_loss {:.4f}", *record.val_loss).c_str() : "");
+    }
+
+private:
+    size_t n_;
+    long to_train_, trained_ = 0;
+    bool enabled_;
+    std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+};
+
+// The runs of one rank, in plan order.
+void train_in_order(const SweepPlan& plan, const SweepOptions& options, const std::vector<RunStart>& starts,
+                    std::vector<RunRecord>& records, SweepProgress& progress) {
+    TrainOptions train_options;
+    train_options.threads = options.threads;
+    train_options.progress = options.progress;
+    train_options.bucket_bytes = options.bucket_bytes;
+    for (size_t i = 0; i < plan.runs.size(); ++i) {
+        if (starts[i] == RunStart::finished) continue;
+        progress.starting(i, plan.runs[i], starts[i], "");
+        records[i] = train_run(plan.runs[i], options.out / plan.runs[i].name, starts[i], train_options);
+        progress.done(i, plan.runs[i], records[i], false);
+    }
+}
+
+// Distributed: the job's ranks form groups of ranks_per_run; each group's first rank (its leader)
+// asks rank 0 for a run whenever its group is free, with the record of the run it finished, and
+// tells its group. Rank 0 leads a group too: a thread of its own answers the other leaders.
+constexpr int kRequestTag = 1, kReplyTag = 2;
+constexpr long kNoMoreRuns = -1;
+
+class RunScheduler {
+public:
+    RunScheduler(const SweepPlan& plan, const std::vector<RunStart>& starts, std::vector<RunRecord>& records,
+                 SweepProgress& progress, Communicator channel, int ranks_per_run)
+        : plan_(plan), starts_(starts), records_(records), progress_(progress), channel_(std::move(channel)),
+          ranks_per_run_(ranks_per_run) {}
+
+    // The next run for the group led by `leader` (-1: none left), after the record of the run it
+    // finished (done < 0: none).
+    long next(int leader, long done, const RunRecord& record) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (done >= 0) {
+            records_[done] = record;
+            progress_.done(done, plan_.runs[done], record, true);
+        }
+        while (next_ < plan_.runs.size() && starts_[next_] == RunStart::finished) ++next_;
+        if (next_ == plan_.runs.size()) return kNoMoreRuns;
+        const size_t i = next_++;
+        progress_.starting(i, plan_.runs[i], starts_[i],
+                           ranks_per_run_ == 1 ? fmt::format(" on rank {}", leader)
+                                               : fmt::format(" on ranks {}-{}", leader, leader + ranks_per_run_ - 1));
+        return static_cast<long>(i);
+    }
+
+    // Rank 0's thread: answers the other leaders until each has been told that no run is left.
+    void serve(int other_leaders) {
+        int released = 0;
+        while (released < other_leaders) {
+            const auto message = channel_.poll(kRequestTag);
+            if (!message) {
+                std::this_thread::sleep_for(std::chrono::milliseconds(2));
+                continue;
+            }
+            const nlohmann::json request = nlohmann::json::parse(message->second);
+            const long done = request.at("done").get<long>();
+            const long run = next(message->first, done, done >= 0 ? RunRecord::from_json(request.at("record")) : RunRecord{});
+            if (run == kNoMoreRuns) ++released;
+            channel_.send(std::to_string(run), message->first, kReplyTag);
+        }
+    }
+
+    // A leader other than rank 0 asks.
+    static long ask(const Communicator& channel, long done, const RunRecord& record) {
+        const nlohmann::json request = {{"done", done}, {"record", record.to_json()}};
+        channel.send(request.dump(), 0, kRequestTag);
+        return std::stol(channel.receive(0, kReplyTag));
+    }
+
+private:
+    const SweepPlan& plan_;
+    const std::vector<RunStart>& starts_;
+    std::vector<RunRecord>& records_;
+    SweepProgress& progress_;
+    Communicator channel_;
+    int ranks_per_run_;
+    std::mutex mutex_;
+    size_t next_ = 0;
+};
+
+void train_distributed(const SweepPlan& plan, const SweepOptions& options, const std::vector<RunStart>& starts,
+                       std::vector<RunRecord>& records, SweepProgress& progress) {
+    const Communicator& ranks = options.ranks;
+    const int R = options.ranks_per_run;
+    const Communicator channel = ranks.duplicate();  // the scheduler's messages, apart from the runs' collectives
+    const Communicator group = ranks.split(ranks.rank() / R);
+    TrainOptions train_options;
+    train_options.threads = options.threads;
+    train_options.progress = false;  // the scheduler's lines say where each run goes and how it ended
+    train_options.ranks = group;
+    train_options.bucket_bytes = options.bucket_bytes;
+    std::unique_ptr<RunScheduler> scheduler;
+    std::thread server;
+    if (ranks.is_root()) {
+        scheduler = std::make_unique<RunScheduler>(plan, starts, records, progress, channel, R);
+        server = std::thread([&] { scheduler->serve(ranks.size() / R - 1); });
+    }
+    try {
+        long done = -1;
+        RunRecord record;
+        while (true) {
+            long run = 0;
+            if (group.is_root())
+                run = scheduler ? scheduler->next(0, done, record) : RunScheduler::ask(channel, done, record);
+            run = group.broadcast(run);
+            if (run == kNoMoreRuns) break;
+            const SweepRun& r = plan.runs[static_cast<size_t>(run)];
+            record = train_run(r, options.out / r.name, starts[static_cast<size_t>(run)], train_options);
+            done = run;
+        }
+    } catch (...) {
+        // A failure of this rank alone ends the job (main aborts it): the scheduler's thread goes with it.
+        if (server.joinable()) server.detach();
+        throw;
+    }
+    if (server.joinable()) server.join();
 }
 
 }  // namespace
+
+nlohmann::json RunRecord::to_json() const {
+    auto number = [](const auto& value) { return value ? nlohmann::json(*value) : nlohmann::json(); };
+    return {{"status", status},     {"val_loss", number(val_loss)},           {"sink_star", number(sink_star)},
+            {"sink1", number(sink1)}, {"massive_ratio", number(massive_ratio)}, {"tokens_per_s", number(tokens_per_s)},
+            {"steps", number(steps)}, {"params", number(params)}};
+}
+
+RunRecord RunRecord::from_json(const nlohmann::json& j) {
+    RunRecord r;
+    r.status = j.at("status").get<std::string>();
+    auto real = [&](const char* key) { return j.at(key).is_null() ? std::nullopt : std::optional<double>(j.at(key).get<double>()); };
+    auto whole = [&](const char* key) { return j.at(key).is_null() ? std::nullopt : std::optional<long>(j.at(key).get<long>()); };
+    r.val_loss = real("val_loss");
+    r.sink_star = real("sink_star");
+    r.sink1 = real("sink1");
+    r.massive_ratio = real("massive_ratio");
+    r.tokens_per_s = real("tokens_per_s");
+    r.steps = whole("steps");
+    r.params = whole("params");
+    return r;
+}
 
 std::string sweep_run_name(const SettingValues& values) {
     std::string name;
@@ -398,53 +580,64 @@ double unigram_entropy(const std::vector<uint8_t>& bytes) {
 }
 
 SweepResult run_sweep(const SweepPlan& plan, const SweepOptions& options) {
+    const Communicator& ranks = options.ranks;
     const size_t n = plan.runs.size();
-    // Everything that can stop the sweep happens before the first run trains.
-    std::vector<RunStart> starts;
-    for (const SweepRun& run : plan.runs) starts.push_back(survey_run(run, options.out / run.name));
+    const int R = options.ranks_per_run;
     SweepResult result;
-    for (const SweepRun& run : plan.runs) {
-        const std::string data = run.config.data.empty() ? default_corpus_path().string() : run.config.data;
-        if (!result.unigram_entropy.contains(data))
-            result.unigram_entropy[data] = unigram_entropy(load_byte_corpus(data, run.config.val_fraction).train);
-    }
+    // Everything that can stop the sweep happens before the first run trains, on every rank together.
+    const std::vector<RunStart> starts = ranks.agree([&] {
+        SINKLAB_CHECK(R >= 1 && ranks.size() % R == 0, "sweep",
+                      "--ranks-per-run {} does not divide the {} rank{} of the job: start it with a multiple of {} ranks",
+                      R, ranks.size(), ranks.size() == 1 ? "" : "s", R);
+        std::vector<RunStart> surveyed;
+        for (const SweepRun& run : plan.runs) {
+            SINKLAB_CHECK(run.config.batch % R == 0, "sweep",
+                          "{}: batch {} does not divide among --ranks-per-run {} (each rank of a run trains on an equal "
+                          "share of its batch)",
+                          run.name, run.config.batch, R);
+            surveyed.push_back(survey_run(run, options.out / run.name));
+        }
+        if (ranks.is_root())  // rank 0 prints the table
+            for (const SweepRun& run : plan.runs) {
+                const std::string data = run.config.data.empty() ? default_corpus_path().string() : run.config.data;
+                if (!result.unigram_entropy.contains(data))
+                    result.unigram_entropy[data] = unigram_entropy(load_byte_corpus(data, run.config.val_fraction).train);
+            }
+        return surveyed;
+    });
 
     const long to_train = std::count_if(starts.begin(), starts.end(), [](RunStart s) { return s != RunStart::finished; });
-    if (options.progress)
-        std::fprintf(stderr, "sweep %s: %zu runs in %s, %ld finished earlier, %ld to train\n", plan.file.c_str(), n,
-                     options.out.c_str(), static_cast<long>(n) - to_train, to_train);
-    TrainOptions train_options;
-    train_options.threads = options.threads;
-    train_options.progress = options.progress;
-    const auto started = std::chrono::steady_clock::now();
-    long trained = 0;
+    const bool speaks = options.progress && ranks.is_root();
+    if (speaks) {
+        const std::string where =
+            !ranks.distributed() ? ""
+            : R == 1             ? fmt::format(" on {} ranks", ranks.size())
+                                 : fmt::format(" on {} ranks, {} per run", ranks.size(), R);
+        std::fprintf(stderr, "sweep %s: %zu runs in %s, %ld finished earlier, %ld to train%s\n", plan.file.c_str(), n,
+                     options.out.c_str(), static_cast<long>(n) - to_train, to_train, where.c_str());
+    }
+    SweepProgress progress(n, to_train, speaks);
+    std::vector<RunRecord> records(n);
+    for (size_t i = 0; i < n; ++i)
+        if (starts[i] == RunStart::finished && ranks.is_root()) {
+            records[i] = *read_run_record(options.out / plan.runs[i].name);
+            progress.finished_earlier(i, plan.runs[i], records[i]);
+        }
+    if (ranks.distributed())
+        train_distributed(plan, options, starts, records, progress);
+    else
+        train_in_order(plan, options, starts, records, progress);
+    if (!ranks.is_root()) return result;
+
     for (size_t i = 0; i < n; ++i) {
         const SweepRun& run = plan.runs[i];
-        const fs::path dir = options.out / run.name;
         SweepRow row;
         row.run = run.name;
         for (const std::string& key : plan.keys) {
             const auto it = std::find_if(run.values.begin(), run.values.end(), [&](const auto& kv) { return kv.first == key; });
             row.values.emplace_back(key, it == run.values.end() ? "" : it->second);
         }
-        if (starts[i] == RunStart::finished) {
-            row.record = *read_run_record(dir);
-            if (options.progress)
-                std::fprintf(stderr, "sweep %zu/%zu: %s: finished earlier (%s)\n", i + 1, n, run.name.c_str(),
-                             row.record.status.c_str());
-        } else {
-            if (options.progress) {
-                const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-                const std::string eta = trained > 0 ? ", ETA " + format_duration(elapsed / trained * (to_train - trained)) : "";
-                std::fprintf(stderr, "sweep %zu/%zu: %s%s (%s elapsed%s)\n", i + 1, n, run.name.c_str(),
-                             starts[i] == RunStart::resume ? ", resuming" : "", format_duration(elapsed).c_str(),
-                             eta.c_str());
-            }
-            row.record = train_run(run, dir, starts[i], train_options);
-            ++trained;
-            if (options.progress && row.record.status.starts_with("failed"))
-                std::fprintf(stderr, "sweep %zu/%zu: %s: %s\n", i + 1, n, run.name.c_str(), row.record.status.c_str());
-        }
+        row.record = std::move(records[i]);
         result.rows.push_back(std::move(row));
     }
     return result;

@@ -3,6 +3,7 @@
 // settings and either [axes] (a list of values per key, combined as a grid or zipped as a list) or
 // [[runs]] tables (one per run). Each run trains in OUT/<run name>/; a finished run is read back
 // from its train_log.jsonl and an interrupted one resumes, so a sweep can be run again until done.
+// Under an MPI launcher the runs go to the ranks as they free up, each run on ranks_per_run ranks.
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -13,7 +14,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "distributed/communicator.h"
 #include "train/train_config.h"
+#include "train/trainer.h"
 
 namespace sinklab {
 
@@ -51,6 +54,8 @@ struct RunRecord {
     std::string status;  // "ok", "diverged at step N: reason" or "failed: message"
     std::optional<double> val_loss, sink_star, sink1, massive_ratio, tokens_per_s;
     std::optional<long> steps, params;
+    nlohmann::json to_json() const;  // what a rank tells the sweep's scheduler
+    static RunRecord from_json(const nlohmann::json& j);
 };
 // The record of the run in `run_dir`; nullopt while its log has neither a final evaluation nor a
 // divergence line.
@@ -68,7 +73,12 @@ struct SweepRow {
 struct SweepOptions {
     std::filesystem::path out;
     int threads = 0;
-    bool progress = true;  // a line per run and each run's progress line, on stderr
+    bool progress = true;  // a line per run and (on one rank) each run's progress line, on stderr
+    // The ranks of the sweep: runs go to groups of ranks_per_run ranks as the groups free up, each
+    // run data parallel over its group. One rank by default: the runs in plan order.
+    Communicator ranks;
+    int ranks_per_run = 1;
+    size_t bucket_bytes = kDefaultBucketBytes;  // TrainOptions::bucket_bytes of every run
 };
 
 struct SweepResult {
@@ -81,7 +91,8 @@ struct SweepResult {
 // Trains the runs of `plan` in OUT/<run name>/, in plan order: finished runs are read back,
 // interrupted ones resume from their checkpoint. A run that throws or diverges gets a row that says
 // so and the sweep goes on. Throws before training anything when a run folder holds a run with
-// other settings, or a corpus cannot be read.
+// other settings, or a corpus cannot be read. Collective over options.ranks: rank 0 hands the runs
+// out and gets every row; the other ranks get none.
 SweepResult run_sweep(const SweepPlan& plan, const SweepOptions& options);
 
 // Entropy of the byte frequencies of `bytes`, in nats.
