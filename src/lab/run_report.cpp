@@ -169,7 +169,7 @@ std::string training_alpha_caption(const std::vector<Series>& alpha) {
     std::string runs;
     for (const Series& s : alpha)
         if (!s.y.empty() && std::isfinite(s.y.back()))
-            runs += fmt::format("{}{} ends at {:.3g} ({:.2g} times uniform)", runs.empty() ? "" : "; ", s.name, s.y.back(),
+            runs += fmt::format("{}{} ends at {:.3g} ({:.3g} times uniform)", runs.empty() ? "" : "; ", s.name, s.y.back(),
                                 s.y.back() / uniform_alpha1(64));
     return fmt::format("The largest per-layer mean attention to token 1 at each evaluation (the same windows), against "
                        "the {:.3g} of uniform attention over 64 tokens (dashed): {}.",
@@ -181,7 +181,7 @@ std::string alpha_caption(const ModelMeasurement& m, int T) {
     for (const InputProbe& p : m.probes) {
         if (!p.result.has(Metric::sink)) continue;
         const auto [alpha, layer] = strongest_alpha1(p.result);
-        inputs += fmt::format("{}{}: largest {:.3g} in layer {} ({:.2g} times uniform)", inputs.empty() ? "" : "; ",
+        inputs += fmt::format("{}{}: largest {:.3g} in layer {} ({:.3g} times uniform)", inputs.empty() ? "" : "; ",
                               p.input, alpha, layer, alpha / uniform_alpha1_for(T, m.causal));
     }
     if (!m.causal)
@@ -278,8 +278,8 @@ void add_graph_table(ReportPage& page, const GraphAnalyses& g, const std::option
     }
     std::string frames;
     if (g.frames)
-        frames = fmt::format("the model's reference frame is {} (layers centralized {:.2g}, distributed {:.2g}, "
-                             "bidirectional {:.2g}); ",
+        frames = fmt::format("the model's reference frame is {} (layers centralized {:.3g}, distributed {:.3g}, "
+                             "bidirectional {:.3g}); ",
                              analysis::frame_name(g.frames->frame), g.frames->layer_fractions[0],
                              g.frames->layer_fractions[1], g.frames->layer_fractions[2]);
     page.table(table, fmt::format("Graph analyses of the head-averaged attention, corrected variants, mean of {} "

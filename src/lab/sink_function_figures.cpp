@@ -38,7 +38,7 @@ std::string over_mixing_caption(const ModelOverMixing& m) {
     for (const OverMixingRun& run : m.runs) {
         if (&run == with || run.result.layers <= last) continue;
         const double v = run.result.residual[last].mean;
-        if (std::isfinite(v)) text += fmt::format("; {:.3g} with {} ({:.2g} times as much)", v, run.condition, v / base);
+        if (std::isfinite(v)) text += fmt::format("; {:.3g} with {} ({:.3g} times as much)", v, run.condition, v / base);
     }
     return text + ".";
 }

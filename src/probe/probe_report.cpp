@@ -315,7 +315,7 @@ std::string sink_finding(const ProbeResult& r, double eps) {
         for (size_t h = 0; h < r.alpha[0][l].size(); ++h)
             if (r.alpha[0][l][h] > largest) largest = r.alpha[0][l][h], at_layer = static_cast<int>(l), at_head = static_cast<int>(h);
     return fmt::format("no sink formed: no head's alpha_1 exceeds {:.3g} (Sink_1 = {:.3g}%); the largest, {:.3g} in "
-                       "layer {} head {}, is {:.2g} times the {:.3g} of uniform attention over {} tokens",
+                       "layer {} head {}, is {:.3g} times the {:.3g} of uniform attention over {} tokens",
                        eps, r.sink_percent[0], largest, at_layer, at_head, largest / uniform, uniform, r.seq_len);
 }
 

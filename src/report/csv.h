@@ -43,8 +43,9 @@ std::string to_markdown(const Table& table);
 // Whether the whole of `text` is a number ("0.25", "-3e-05", "12", "nan", "inf").
 bool is_number(std::string_view text);
 // A number for people: whole numbers in full ("4096", also for anything too large to need a
-// fraction), others to `significant_digits` without trailing zeros ("0.4235", "12.35", "0.5",
-// "1.235e-05" below 1e-4).
-std::string format_number(double value, int significant_digits = 4);
+// fraction), others to `significant_digits` without trailing zeros ("0.424", "12.3", "0.5",
+// "1.23e-05" below 1e-4). Three digits by default: the page's one number format, the same as its
+// sentences ({:.3g}) and its tooltips (kNumberFormat), so a number reads alike wherever it appears.
+std::string format_number(double value, int significant_digits = 3);
 
 }  // namespace sinklab

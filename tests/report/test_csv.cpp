@@ -52,7 +52,7 @@ TEST(Markdown, PadsAlignsAndFormats) {
     const std::string expected =
         "| run       | alpha_1 | steps |\n"
         "| --------- | ------: | ----: |\n"
-        "| softmax   |  0.9123 |  1000 |\n"
+        "| softmax   |   0.912 |  1000 |\n"
         "| a\\|b      | 1.5e-06 |       |\n"
         "| two lines |      12 | 20000 |\n";
     EXPECT_EQ(to_markdown(table), expected);
@@ -67,7 +67,7 @@ TEST(Numbers, RecognisesNumbers) {
     table.add_row({"a", "1", "2"});
     table.add_row({"b", "", "n/a"});
     EXPECT_EQ(numeric_columns(table), (std::vector<bool>{false, true, false}));
-    EXPECT_EQ(display_cell("0.123456", true), "0.1235");
+    EXPECT_EQ(display_cell("0.123456", true), "0.123");
     EXPECT_EQ(display_cell("0.123456", false), "0.123456");
 }
 
@@ -76,11 +76,11 @@ TEST(Numbers, FormatsForPeople) {
     EXPECT_EQ(format_number(-3), "-3");
     EXPECT_EQ(format_number(-0.0), "0");
     EXPECT_EQ(format_number(0.5), "0.5");
-    EXPECT_EQ(format_number(0.42351), "0.4235");
-    EXPECT_EQ(format_number(12.3456), "12.35");
+    EXPECT_EQ(format_number(0.42351), "0.424");
+    EXPECT_EQ(format_number(12.3456), "12.3");
     EXPECT_EQ(format_number(12345.6), "12346");
-    EXPECT_EQ(format_number(0.000123456), "0.0001235");
-    EXPECT_EQ(format_number(1.23456e-5), "1.235e-05");
+    EXPECT_EQ(format_number(0.000123456), "0.000123");
+    EXPECT_EQ(format_number(1.23456e-5), "1.23e-05");
     EXPECT_EQ(format_number(2.5e20), "2.5e+20");
     EXPECT_EQ(format_number(0.123456, 2), "0.12");
     EXPECT_EQ(format_number(std::numeric_limits<double>::quiet_NaN()), "nan");

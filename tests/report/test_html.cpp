@@ -142,7 +142,7 @@ TEST(ReportPage, IsSelfContained) {
               std::string::npos);
     EXPECT_NE(html.find("<b>Figure 3.</b>"), std::string::npos);
     EXPECT_NE(html.find("<b>Table 1.</b>"), std::string::npos);
-    EXPECT_NE(html.find("<td class=\"num\">66.67</td>"), std::string::npos);  // formatted for display
+    EXPECT_NE(html.find("<td class=\"num\">66.7</td>"), std::string::npos);  // formatted for display
     EXPECT_NE(html.find("<a href=\"sinks.csv\">"), std::string::npos);
     EXPECT_NE(html.find("<a href=\"#section-2\">Attention maps</a>"), std::string::npos);
 }
