@@ -66,6 +66,20 @@ ProbeOptions probe_options(const MeasureOptions& o) {
     return p;
 }
 
+// One sample's attention as the analyses read it: the materialised forward (B = 1) with its taps
+// captured; `draw` sees each layer's raw weights as they stream by.
+analysis::AttentionSample capture_attention(Transformer& model, const int32_t* tokens, int T,
+                                            AttentionGraphCapture::LayerHook draw = {}) {
+    ForwardOptions forward;
+    forward.training = false;
+    forward.attention_kernel = AttentionKernel::materialised;
+    forward.logits = false;
+    AttentionGraphCapture capture(model.config(), /*keep_heads=*/false, /*keep_hidden=*/false, std::move(draw));
+    forward.observer = &capture;
+    model.forward(tokens, nullptr, 1, T, forward);
+    return capture.graph.take_sample();
+}
+
 }  // namespace
 
 std::string input_kind_name(InputKind kind) {
@@ -165,10 +179,6 @@ ModelMeasurement measure_model(const std::filesystem::path& model_path, const Me
     heatmap.max_side = options.map_side;
     heatmap.min_side = std::min(256, options.map_side);
     DiffusionCurves curves;
-    ForwardOptions forward;
-    forward.training = false;
-    forward.attention_kernel = AttentionKernel::materialised;
-    forward.logits = false;
     const int n = std::min(options.analysis_samples, drawn.N);
     // Per-layer sums over the samples, divided below; a NaN (no value for the layer) stays NaN.
     GraphAnalyses graph;
@@ -181,13 +191,11 @@ ModelMeasurement measure_model(const std::filesystem::path& model_path, const Me
             // The first sample is drawn as well as analysed.
             AttentionGraphCapture::LayerHook draw;
             if (s == 0) draw = [&](int layer, const float* w, int NH, int TT) { renderer.render(layer, w, NH, TT); };
-            AttentionGraphCapture capture(c, /*keep_heads=*/false, /*keep_hidden=*/false, draw);
-            forward.observer = &capture;
-            model.forward(drawn.tokens.data() + static_cast<size_t>(s) * T, nullptr, 1, T, forward);
+            const analysis::AttentionSample sample =
+                capture_attention(model, drawn.tokens.data() + static_cast<size_t>(s) * T, T, std::move(draw));
             if (s == 0)
                 m.maps = AttentionMaps{natural ? "natural" : "random", T, renderer.pool, kMapFloor, 1.0,
                                        std::move(renderer.rendered)};
-            const analysis::AttentionSample& sample = capture.graph.sample();
             const analysis::DiffusionResult d = analysis::analyze_diffusion(sample);
             for (const auto& l : analysis::analyze_spectral(sample).layers)
                 graph.fiedler[l.layer] += l.weighted.eigenvalues.size() > 1 ? l.weighted.eigenvalues[1] : NAN;
@@ -229,6 +237,38 @@ ModelMeasurement measure_model(const std::filesystem::path& model_path, const Me
     }
     step("attention maps and powers");
     return m;
+}
+
+std::vector<double> measure_mp_ks(const std::filesystem::path& model_path, const MeasureOptions& options) {
+    ProbeModel pm = load_probe_model(model_path, options.tokenizer);
+    Transformer& model = *pm.model;
+    const ModelConfig& c = model.config();
+    const int T = options.seq_len;
+    check_probe_seq_len(c, T);
+    const SampleFrame frame = sample_frame(pm, BosMode::automatic);
+    // The samples measure_model analyses: its natural probe samples when the model takes natural
+    // text, else random ids.
+    std::optional<ProbeSamples> drawn;
+    if (std::count(options.inputs.begin(), options.inputs.end(), InputKind::natural) > 0 && !options.natural_text.empty()) {
+        try {
+            drawn = make_probe_samples(InputSpec{}, options.natural_text,
+                                       options.natural_source, pm.tokenizer.get(), c.vocab_size, T, options.samples,
+                                       frame, options.seed);
+        } catch (const Error&) {
+            // a model that cannot take the text is analysed on random ids, as measure_model does
+        }
+    }
+    if (!drawn) drawn = random_samples(c.vocab_size, T, options.analysis_samples, frame, options.seed);
+    const int n = std::min(options.analysis_samples, drawn->N);
+    SINKLAB_CHECK(n > 0, "report", "{}: no samples to analyse", model_path.string());
+    std::vector<double> mp_ks(c.n_layers, 0.0);
+    for (int s = 0; s < n; ++s) {
+        const analysis::AttentionSample sample = capture_attention(model, drawn->tokens.data() + static_cast<size_t>(s) * T, T);
+        for (const auto& l : analysis::analyze_random_matrix(sample).layers)
+            mp_ks[l.layer] += l.corrected.mp ? l.corrected.mp->ks_distance : NAN;
+    }
+    for (double& v : mp_ks) v /= n;
+    return mp_ks;
 }
 
 }  // namespace sinklab

@@ -94,6 +94,11 @@ std::vector<SinkIntervention> report_sink_removals(const ModelConfig& config, bo
 ModelMeasurement measure_model(const std::filesystem::path& model_path, const MeasureOptions& options,
                                const std::function<void(const std::string&)>& on_step = {});
 
+// The graph analyses' random-matrix statistic alone (GraphAnalyses::mp_ks: per layer, mean over the
+// same samples measure_model analyses), for the report's curve over a run's saved models. Throws
+// when the model cannot be loaded or measured.
+std::vector<double> measure_mp_ks(const std::filesystem::path& model_path, const MeasureOptions& options);
+
 // "natural", "random" or "repeat": the input kinds as the report's tables and JSON name them.
 std::string input_kind_name(InputKind kind);
 

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 
 #include <fmt/format.h>
@@ -288,6 +289,56 @@ void add_graph_table(ReportPage& page, const GraphAnalyses& g, const std::option
                                   g.samples, frames, g.fiedler.empty() ? kNaN : g.fiedler[best_fiedler], best_fiedler));
 }
 
+bool measure_spectrum_over_training(const MeasureOptions& o) { return o.analysis_samples > 0; }
+
+// mp_ks of each model `source` saved; a saved model that cannot be measured becomes a note and no
+// point. nullopt when fewer than two points remain.
+std::optional<SpectrumOverTraining> spectrum_over_training(ReportSource& source, const MeasureOptions& options,
+                                                           const std::function<void(long)>& on_model) {
+    SpectrumOverTraining s;
+    for (const SavedModel& saved : source.saved) {
+        try {
+            const std::vector<double> ks = measure_mp_ks(saved.model, options);
+            if (s.mp_ks.empty()) s.mp_ks.resize(ks.size());
+            SINKLAB_CHECK(ks.size() == s.mp_ks.size(), "report", "{} layers, where the run's other saved models have {}",
+                          ks.size(), s.mp_ks.size());
+            s.steps.push_back(static_cast<double>(saved.step));
+            for (size_t l = 0; l < ks.size(); ++l) s.mp_ks[l].push_back(ks[l]);
+        } catch (const Error& e) {
+            source.notes.push_back(fmt::format("{}: spectrum not measured: {}", saved.model.string(), e.what()));
+        }
+        on_model(saved.step);
+    }
+    if (s.steps.size() < 2) return std::nullopt;
+    s.samples = options.analysis_samples;
+    return s;
+}
+
+// The saved models' KS distances as curves, one per layer.
+void add_spectrum_figure(ReportPage& page, const SpectrumOverTraining& s) {
+    std::vector<Series> series;
+    int moved_layer = 0;
+    double moved = -1.0;
+    for (size_t l = 0; l < s.mp_ks.size(); ++l) {
+        series.push_back({fmt::format("layer {}", l), s.steps, s.mp_ks[l]});
+        const double change = std::abs(s.mp_ks[l].back() - s.mp_ks[l].front());
+        if (std::isfinite(change) && change > moved) moved = change, moved_layer = static_cast<int>(l);
+    }
+    const std::vector<double>& ks = s.mp_ks[moved_layer];
+    page.vega_figure(
+        vega_line_chart(series, {.title = "Attention spectrum against Marchenko-Pastur over training", .x_label = "step",
+                                 .y_label = "KS distance to Marchenko-Pastur", .y_min = 0.0, .y_max = 1.0}),
+        moved < 0 ? fmt::format("KS distance between the spectrum of each layer's centred head-averaged attention and "
+                                "the Marchenko-Pastur law (corrected variant, docs/analysis.md; 0: a random bulk) at "
+                                "each model the run saved: no layer has a value.")
+                  : fmt::format("KS distance between the spectrum of each layer's centred head-averaged attention and "
+                                "the Marchenko-Pastur law (corrected variant, docs/analysis.md; 0: a random bulk), mean of "
+                                "{} samples, at each of the {} models the run saved (steps {:.0f} to {:.0f}): layer {} "
+                                "changed most, by {:.3g}, from {:.3g} to {:.3g}.",
+                                s.samples, s.steps.size(), s.steps.front(), s.steps.back(), moved_layer, moved,
+                                ks.front(), ks.back()));
+}
+
 void add_training_section(ReportPage& page, const std::vector<ReportEntry>& entries) {
     std::vector<Series> loss, sink, alpha;
     for (const ReportEntry& e : entries) {
@@ -421,6 +472,7 @@ void add_model_section(ReportPage& page, const ReportEntry& e) {
                          diffusion_caption(d, m.maps ? m.maps->seq_len : T, m.causal));
     }
     if (m.graph) add_graph_table(page, *m.graph, m.diffusion);
+    if (e.spectrum) add_spectrum_figure(page, *e.spectrum);
     if (m.maps && !m.maps->layers.empty()) {
         const AttentionMaps& maps = *m.maps;
         const bool heads = !maps.layers.front().heads.empty();
@@ -477,6 +529,12 @@ json entry_json(const ReportEntry& e) {
             if (m.graph->frames) j["graph"]["frames"] = m.graph->frames->to_json();
         }
         if (m.maps) j["maps"] = {{"input", m.maps->input}, {"seq_len", m.maps->seq_len}, {"pool", m.maps->pool}};
+        if (e.spectrum)
+            j["spectrum_over_training"] = {{"definition", "graph.mp_ks of each model the run saved (checkpoints/step_N "
+                                                          "and checkpoint/): per layer, mean over the analysed samples"},
+                                           {"samples", e.spectrum->samples},
+                                           {"steps", e.spectrum->steps},
+                                           {"mp_ks", e.spectrum->mp_ks}};
         if (const InputProbe* reference = reference_probe(m); reference && reference->result.has(Metric::no_op))
             j["figures"]["no_op"] = no_op_records(reference->result);
         if (m.over_mixing) {
@@ -574,14 +632,19 @@ ReportOutcome build_report(const std::vector<fs::path>& inputs, ReportOptions op
         options.measure.natural_source = std::move(source);
     }
     int models = 0;
-    for (const ReportSource& s : found.sources) models += s.model.empty() ? 0 : 1;
+    int64_t saved_models = 0;  // measured again for the spectrum over training
+    for (const ReportSource& s : found.sources) {
+        models += s.model.empty() ? 0 : 1;
+        saved_models += s.saved.size() >= 2 && measure_spectrum_over_training(options.measure) ? s.saved.size() : 0;
+    }
     MeasureOptions measure = options.measure;
     measure.head_maps = options.measure.head_maps && models <= options.max_models_with_head_maps;
 
-    Progress progress("report", static_cast<int64_t>(models) * measurement_steps(measure), options.progress);
+    Progress progress("report", static_cast<int64_t>(models) * measurement_steps(measure) + saved_models,
+                      options.progress);
     int64_t done = 0;
     for (ReportSource& source : found.sources) {
-        ReportEntry entry{std::move(source), std::nullopt};
+        ReportEntry entry{std::move(source), std::nullopt, std::nullopt};
         if (!entry.source.model.empty()) {
             const int64_t start = done;
             try {
@@ -595,6 +658,10 @@ ReportOutcome build_report(const std::vector<fs::path>& inputs, ReportOptions op
             }
             done = start + measurement_steps(measure);
             progress.update(done, entry.source.name);
+            if (entry.measured && entry.source.saved.size() >= 2 && measure_spectrum_over_training(measure))
+                entry.spectrum = spectrum_over_training(entry.source, measure, [&](long step) {
+                    progress.update(++done, fmt::format("{}: spectrum of step {}", entry.source.name, step));
+                });
             if (entry.measured)
                 for (const auto& note : entry.measured->notes) entry.source.notes.push_back(entry.source.name + ": " + note);
         }

@@ -25,9 +25,19 @@ struct ReportOptions {
     std::filesystem::path reference;
 };
 
+// The graph analyses' KS distance to Marchenko-Pastur (GraphAnalyses::mp_ks) of each model a run
+// saved: how each layer's attention spectrum moves away from (or back to) the random bulk as training
+// goes on.
+struct SpectrumOverTraining {
+    std::vector<double> steps;              // of the saved models measured, ascending
+    std::vector<std::vector<double>> mp_ks;  // [layer][saved model]
+    int samples = 0;                        // analysed samples per saved model
+};
+
 struct ReportEntry {
     ReportSource source;
     std::optional<ModelMeasurement> measured;  // when a model was found and loaded
+    std::optional<SpectrumOverTraining> spectrum;  // runs that saved at least two models (--save-at)
 };
 
 struct ReportOutcome {

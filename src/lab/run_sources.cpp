@@ -1,6 +1,7 @@
 #include "lab/run_sources.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <fstream>
 #include <map>
@@ -27,22 +28,38 @@ bool is_run_folder(const fs::path& dir) {
            fs::is_directory(dir / "checkpoints", ec);
 }
 
-// The newest checkpoints/step_N folder that holds a model, or empty.
-fs::path latest_snapshot(const fs::path& run) {
+// The checkpoints/step_N folders that hold a model, by step (a name that is not step_ and digits
+// is someone else's folder, left alone).
+std::vector<SavedModel> snapshots(const fs::path& run) {
     std::error_code ec;
-    fs::path latest;
-    if (!fs::is_directory(run / "checkpoints", ec)) return latest;
+    std::vector<SavedModel> found;
+    if (!fs::is_directory(run / "checkpoints", ec)) return found;
     for (const auto& entry : fs::directory_iterator(run / "checkpoints", ec)) {
         const std::string name = entry.path().filename().string();
-        if (name.rfind("step_", 0) != 0 || name.ends_with(".tmp")) continue;
-        if (!fs::exists(entry.path() / "model.safetensors", ec)) continue;
-        if (latest.empty() || name > latest.filename().string()) latest = entry.path();  // step_%06d sorts by step
+        if (name.rfind("step_", 0) != 0 || !fs::exists(entry.path() / "model.safetensors", ec)) continue;
+        long step = -1;
+        const char* digits = name.data() + 5;
+        const auto [end, error] = std::from_chars(digits, name.data() + name.size(), step);
+        if (error != std::errc() || end != name.data() + name.size() || step < 0) continue;
+        found.push_back({step, entry.path()});
     }
-    return latest;
+    std::sort(found.begin(), found.end(), [](const SavedModel& a, const SavedModel& b) { return a.step < b.step; });
+    return found;
+}
+
+// The step of checkpoint/ from its trainer_state.json; nullopt when absent or unreadable.
+std::optional<long> checkpoint_step(const fs::path& checkpoint) {
+    std::ifstream in(checkpoint / "trainer_state.json");
+    if (!in) return std::nullopt;
+    const json state = json::parse(in, nullptr, false);
+    if (state.is_discarded() || !state.is_object() || !state.contains("step") || !state["step"].is_number_integer())
+        return std::nullopt;
+    const long step = state["step"].get<long>();
+    return step >= 0 ? std::optional<long>(step) : std::nullopt;
 }
 
 ReportSource run_source(const fs::path& dir, std::string name) {
-    ReportSource source{std::move(name), dir, std::nullopt, {}, {}};
+    ReportSource source{std::move(name), dir, std::nullopt, {}, {}, snapshots(dir)};
     std::error_code ec;
     if (fs::exists(dir / kLogFile, ec)) {
         source.log = read_training_log(dir / kLogFile);
@@ -52,10 +69,12 @@ ReportSource run_source(const fs::path& dir, std::string name) {
     }
     if (fs::exists(dir / "checkpoint" / "model.safetensors", ec)) {
         source.model = dir / "checkpoint";
-    } else if (const fs::path snapshot = latest_snapshot(dir); !snapshot.empty()) {
-        source.model = snapshot;
+        const std::optional<long> step = checkpoint_step(source.model);
+        if (step && (source.saved.empty() || source.saved.back().step < *step)) source.saved.push_back({*step, source.model});
+    } else if (!source.saved.empty()) {
+        source.model = source.saved.back().model;
         source.notes.push_back(fmt::format("{}: no checkpoint/ (interrupted before its first evaluation?); probing "
-                                           "the latest saved model, {}", dir.string(), snapshot.filename().string()));
+                                           "the latest saved model, {}", dir.string(), source.model.filename().string()));
     } else {
         source.notes.push_back(fmt::format("{}: no checkpoint/ holding a model, so nothing to probe (the run was "
                                            "interrupted before its first evaluation?)", dir.string()));
@@ -158,12 +177,12 @@ ReportSources find_report_sources(const std::vector<fs::path>& paths) {
                 found.notes.push_back(fmt::format("{}: a JSON file that is not the output of `sinklab stream`; skipped",
                                                   shown));
         } else if (fs::is_regular_file(path, ec)) {
-            if (path.extension() == ".bin") found.sources.push_back({unique_name(stem), path, std::nullopt, path, {}});
+            if (path.extension() == ".bin") found.sources.push_back({unique_name(stem), path, std::nullopt, path, {}, {}});
             else found.notes.push_back(fmt::format("{}: a file that is not a llama2.c checkpoint (.bin); skipped", shown));
         } else if (is_run_folder(path)) {
             found.sources.push_back(run_source(path, unique_name(stem)));
         } else if (fs::exists(path / "config.json", ec)) {
-            found.sources.push_back({unique_name(stem), path, std::nullopt, path, {}});
+            found.sources.push_back({unique_name(stem), path, std::nullopt, path, {}, {}});
         } else {
             std::vector<fs::path> runs;
             for (const auto& entry : fs::directory_iterator(path, ec))

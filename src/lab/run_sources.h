@@ -30,6 +30,12 @@ struct TrainingLog {
 // note naming its number.
 TrainingLog read_training_log(const std::filesystem::path& file);
 
+// A model a run saved at a step: checkpoints/step_N (--save-at) or its checkpoint/.
+struct SavedModel {
+    long step = 0;
+    std::filesystem::path model;
+};
+
 // One thing to report on: a run (with a log, and a model when one was saved) or a model.
 struct ReportSource {
     std::string name;                  // as the page and tables show it (unique within a report)
@@ -37,6 +43,7 @@ struct ReportSource {
     std::optional<TrainingLog> log;    // runs only
     std::filesystem::path model;       // what to load (a checkpoint folder or the model); empty: none
     std::vector<std::string> notes;    // what was missing or odd
+    std::vector<SavedModel> saved;     // runs only: every saved model whose step is known, by step
 };
 
 // A sweep folder's own results table (results.csv), if any.

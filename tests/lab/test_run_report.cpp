@@ -37,13 +37,14 @@ std::string corpus_text() {
     return text;
 }
 
-// A 2-layer model trained for 6 steps (evaluations and checkpoints at steps 3 and 6).
+// A 2-layer model trained for 6 steps (evaluations and checkpoints at steps 3 and 6, saved models
+// at steps 0 and 3 besides the final checkpoint/).
 void train_tiny_run(const fs::path& corpus, const fs::path& out, const std::string& attention = "softmax") {
     TrainConfig c;
     apply_settings(c,
                    {{"data", corpus.string()}, {"steps", "6"}, {"d-model", "32"}, {"layers", "2"}, {"heads", "2"},
                     {"seq-len", "32"}, {"batch", "4"}, {"warmup", "2"}, {"eval-every", "3"}, {"eval-windows", "4"},
-                    {"bos", "true"}, {"save-at", "3"}, {"attention", attention}},
+                    {"bos", "true"}, {"save-at", "0,3"}, {"attention", attention}},
                    "test");
     TrainOptions options;
     options.progress = false;
@@ -117,6 +118,19 @@ TEST_F(RunReport, WritesPageJsonAndCsvForARun) {
         EXPECT_GT(g.mixing_rate[l], 0.0) << l;
         EXPECT_LE(g.mixing_rate[l], 1.0) << l;
     }
+    // the KS distance to Marchenko-Pastur of every saved model: steps 0, 3 and the final 6
+    ASSERT_TRUE(e.spectrum);
+    EXPECT_EQ(e.spectrum->steps, (std::vector<double>{0, 3, 6}));
+    ASSERT_EQ(e.spectrum->mp_ks.size(), 2u);
+    for (int l = 0; l < 2; ++l) {
+        ASSERT_EQ(e.spectrum->mp_ks[l].size(), 3u) << l;
+        for (double ks : e.spectrum->mp_ks[l]) {
+            EXPECT_GE(ks, 0.0) << l;
+            EXPECT_LE(ks, 1.0) << l;
+        }
+        // the final model's point is the graph analyses' own value (same samples, same model)
+        EXPECT_NEAR(e.spectrum->mp_ks[l].back(), g.mp_ks[l], 1e-12) << l;
+    }
     ASSERT_TRUE(e.source.log);
     EXPECT_EQ(e.source.log->steps.size(), 6u);
     EXPECT_TRUE(e.source.log->final_evaluation);
@@ -126,7 +140,8 @@ TEST_F(RunReport, WritesPageJsonAndCsvForARun) {
     for (const char* text : {"Loss during training", "Sink_1 during training", "alpha_1 per layer", "Sink_1 per layer",
                              "Massive activations", "Power sink mass", "uniform causal", "Head-averaged attention",
                              "No-op reading of each head", "Over-mixing: change of the residual stream",
-                             "Graph analyses of the head-averaged attention", "Fiedler value"})
+                             "Graph analyses of the head-averaged attention", "Fiedler value",
+                             "Attention spectrum against Marchenko-Pastur over training"})
         EXPECT_NE(html.find(text), std::string::npos) << text;
     const auto report = nlohmann::json::parse(read_text_file(out / "report.json", "test"));
     EXPECT_EQ(report["schema"], "sinklab.report/1");
@@ -134,6 +149,8 @@ TEST_F(RunReport, WritesPageJsonAndCsvForARun) {
     EXPECT_EQ(report["entries"][0]["power_sink_mass"]["mass"].size(), 2u);
     EXPECT_EQ(report["entries"][0]["graph"]["fiedler"].size(), 2u);
     EXPECT_EQ(report["entries"][0]["graph"]["frames"]["layers"].size(), 2u);
+    EXPECT_EQ(report["entries"][0]["spectrum_over_training"]["steps"].size(), 3u);
+    EXPECT_EQ(report["entries"][0]["spectrum_over_training"]["mp_ks"].size(), 2u);
     // what the sink is for: a no-op record per head, the over-mixing test with the sink and without it
     // (mask-first:1, and drop-bos: the run puts BOS first)
     const auto& figures = report["entries"][0]["figures"];
@@ -223,9 +240,9 @@ TEST_F(RunReport, HeadlessChromiumDrawsEveryFigureWithoutNetwork) {
     ASSERT_TRUE(check.ran) << check.output;
     EXPECT_TRUE(check.result.value("ok", false)) << check.output;
     // per model: 7 charts (alpha_1, Sink_1, Sink_k, massive, drain, geometry, s_k), the no-op scatter, the
-    // over-mixing bars and its 3 heatmaps (with the sink, mask-first:1, drop-bos), 2 layer maps, 2 x 2 head
-    // maps; 3 training charts
-    EXPECT_EQ(check.result.value("figures", -1), 3 + 2 * (7 + 1 + 1 + 3 + 2 + 2 * 2)) << check.output;
+    // over-mixing bars and its 3 heatmaps (with the sink, mask-first:1, drop-bos), the spectrum over the
+    // saved models, 2 layer maps, 2 x 2 head maps; 3 training charts
+    EXPECT_EQ(check.result.value("figures", -1), 3 + 2 * (7 + 1 + 1 + 3 + 1 + 2 + 2 * 2)) << check.output;
     EXPECT_NE(check.result.value("tooltip", std::string()), "") << check.output;
     EXPECT_TRUE(fs::exists(out / "screenshot.png"));
     std::printf("screenshot: %s\n", (out / "screenshot.png").c_str());
