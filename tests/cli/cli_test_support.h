@@ -8,8 +8,10 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 #include <unistd.h>
 
 #include "../support/run_command.h"
@@ -69,6 +71,14 @@ inline std::string read_file(const std::filesystem::path& p) {
     std::stringstream ss;
     ss << in.rdbuf();
     return ss.str();
+}
+
+// The lines of a training run's log (OUT/train_log.jsonl), parsed, in order.
+inline std::vector<nlohmann::json> train_log_lines(const std::filesystem::path& run) {
+    std::vector<nlohmann::json> lines;
+    std::istringstream in(read_file(run / "train_log.jsonl"));
+    for (std::string line; std::getline(in, line);) lines.push_back(nlohmann::json::parse(line));
+    return lines;
 }
 
 }  // namespace sinklab::testing

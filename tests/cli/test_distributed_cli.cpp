@@ -24,28 +24,20 @@ std::string small_run_flags(const fs::path& data, int steps) {
            " --eval-windows 8 --log-every 1 --threads 1 --quiet";
 }
 
-// Each logged step's training loss, in step order.
-std::vector<double> training_losses(const fs::path& log) {
+// Each logged step's training loss in the log of the run in `run`, in step order.
+std::vector<double> training_losses(const fs::path& run) {
     std::vector<double> losses;
-    std::istringstream in(read_file(log));
-    std::string line;
-    while (std::getline(in, line)) {
-        auto j = nlohmann::json::parse(line);
+    for (const nlohmann::json& j : train_log_lines(run))
         if (j.contains("loss")) losses.push_back(j["loss"].get<double>());
-    }
     return losses;
 }
 
-// The log without what depends on the clock (tokens/s, time in the all-reduce).
-std::vector<nlohmann::json> log_without_timings(const fs::path& log) {
-    std::vector<nlohmann::json> lines;
-    std::istringstream in(read_file(log));
-    std::string line;
-    while (std::getline(in, line)) {
-        auto j = nlohmann::json::parse(line);
+// The log of the run in `run` without what depends on the clock (tokens/s, time in the all-reduce).
+std::vector<nlohmann::json> log_without_timings(const fs::path& run) {
+    std::vector<nlohmann::json> lines = train_log_lines(run);
+    for (nlohmann::json& j : lines) {
         j.erase("tokens_per_s");
         j.erase("allreduce_ms");
-        lines.push_back(j);
     }
     return lines;
 }
@@ -74,8 +66,8 @@ TEST(DistributedCli, TwoRanksTrainTheCurveOfOneProcess) {
     auto two = run_mpi(2, "train " + small_run_flags(data, 100) + " --out " + (dir / "two").string());
     ASSERT_EQ(two.exit_code, 0) << two.output;
 
-    const std::vector<double> expected = training_losses(dir / "one" / "train_log.jsonl");
-    const std::vector<double> got = training_losses(dir / "two" / "train_log.jsonl");
+    const std::vector<double> expected = training_losses(dir / "one");
+    const std::vector<double> got = training_losses(dir / "two");
     ASSERT_EQ(expected.size(), 100u);
     ASSERT_EQ(got.size(), expected.size());
     // The ranks sum their halves of the batch before the ranks' sums are added: the same numbers
@@ -85,8 +77,8 @@ TEST(DistributedCli, TwoRanksTrainTheCurveOfOneProcess) {
     EXPECT_LT(got.back(), got.front() - 0.5);  // it learned
 
     // Rank 0 alone wrote the run folder: one log line per step and evaluation, the all-reduce time in it.
-    const auto lines = log_without_timings(dir / "two" / "train_log.jsonl");
-    EXPECT_EQ(lines.size(), log_without_timings(dir / "one" / "train_log.jsonl").size());
+    const auto lines = log_without_timings(dir / "two");
+    EXPECT_EQ(lines.size(), log_without_timings(dir / "one").size());
     EXPECT_NE(read_file(dir / "two" / "train_log.jsonl").find("\"allreduce_ms\""), std::string::npos);
     const auto state = nlohmann::json::parse(read_file(dir / "two" / "checkpoint" / "trainer_state.json"));
     EXPECT_EQ(state["ranks"], 2);
@@ -105,7 +97,7 @@ TEST(DistributedCli, ResumeAfterSigkillOfTheJobContinuesTheCurve) {
     EXPECT_FALSE(fs::exists(dir / "killed" / "checkpoint.tmp"));
     auto resumed = run_mpi(2, "train --quiet --threads 1 --resume " + (dir / "killed").string());
     ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
-    EXPECT_EQ(log_without_timings(dir / "killed" / "train_log.jsonl"), log_without_timings(dir / "full" / "train_log.jsonl"));
+    EXPECT_EQ(log_without_timings(dir / "killed"), log_without_timings(dir / "full"));
     EXPECT_EQ(read_file(dir / "full" / "checkpoint" / "model.safetensors"),
               read_file(dir / "killed" / "checkpoint" / "model.safetensors"));
 
@@ -116,8 +108,8 @@ TEST(DistributedCli, ResumeAfterSigkillOfTheJobContinuesTheCurve) {
     auto on_one = run_sinklab("train --quiet --threads 1 --resume " + (dir / "n_to_m").string());
     ASSERT_EQ(on_one.exit_code, 0) << on_one.output;
     EXPECT_NE(on_one.output.find("resuming a run of 2 ranks on 1"), std::string::npos) << on_one.output;
-    const std::vector<double> expected = training_losses(dir / "full" / "train_log.jsonl");
-    const std::vector<double> got = training_losses(dir / "n_to_m" / "train_log.jsonl");
+    const std::vector<double> expected = training_losses(dir / "full");
+    const std::vector<double> got = training_losses(dir / "n_to_m");
     ASSERT_EQ(got.size(), expected.size());
     for (size_t i = 0; i < expected.size(); ++i)
         EXPECT_LE(std::abs(got[i] - expected[i]), 1e-5 * std::abs(expected[i])) << "step " << i + 1;
@@ -144,7 +136,7 @@ TEST(DistributedCli, ARankThatDiesEndsTheJobNamingIt) {
     EXPECT_EQ(probed.exit_code, 0) << probed.output;
     auto resumed = run_mpi(2, "train --quiet --threads 1 --resume " + (dir / "run").string());
     ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
-    EXPECT_EQ(training_losses(dir / "run" / "train_log.jsonl").size(), 40u);
+    EXPECT_EQ(training_losses(dir / "run").size(), 40u);
 }
 
 // A bad input under mpirun: one line from rank 0 alone, and a non-zero exit, no rank left waiting.
@@ -177,8 +169,8 @@ TEST(DistributedCli, ADivergedRunStopsEveryRankAtTheStepOneProcessStops) {
               std::string::npos)
         << two.output;
     // The same step as one process, and the same rule (the reason's figures may differ in their last digits).
-    const nlohmann::json last_one = log_without_timings(dir / "one" / "train_log.jsonl").back();
-    const nlohmann::json last_two = log_without_timings(dir / "two" / "train_log.jsonl").back();
+    const nlohmann::json last_one = log_without_timings(dir / "one").back();
+    const nlohmann::json last_two = log_without_timings(dir / "two").back();
     EXPECT_EQ(last_two.value("diverged", false), true) << last_two.dump();
     EXPECT_EQ(last_two["step"], last_one["step"]) << last_one.dump() << "\n" << last_two.dump();
     const std::string reason = last_one["reason"].get<std::string>();
@@ -248,7 +240,7 @@ TEST(DistributedCli, SweepOfFourRunsOnTwoRanksFinishesEachOnce) {
     EXPECT_EQ(on_rank[0] + on_rank[1], 4) << r.output;  // each run started once
     for (const auto& row : results["runs"]) {
         EXPECT_EQ(row["status"], "ok") << row.dump();
-        const auto lines = log_without_timings(dir / "out" / row["run"].get<std::string>() / "train_log.jsonl");
+        const auto lines = log_without_timings(dir / "out" / row["run"].get<std::string>());
         EXPECT_EQ(lines.back()["step"], 8) << row.dump();
         EXPECT_EQ(lines.back()["final"], true) << row.dump();
     }
@@ -280,7 +272,7 @@ TEST(DistributedCli, ALauncherWithoutMpiIsOneClearLine) {
     // Without a launcher, training is what it always was.
     r = run_sinklab("train " + small_run_flags(data, 4) + " --out " + (dir / "run").string());
     EXPECT_EQ(r.exit_code, 0) << r.output;
-    EXPECT_EQ(training_losses(dir / "run" / "train_log.jsonl").size(), 4u);
+    EXPECT_EQ(training_losses(dir / "run").size(), 4u);
 }
 
 #endif

@@ -19,13 +19,10 @@ std::string small_run_flags(const fs::path& data, int steps = 24) {
            " --eval-windows 8 --threads 2 --quiet";
 }
 
-// Per step: the training loss and, at evaluations, the validation loss and Sink_1.
-std::vector<std::string> loss_curve(const fs::path& log) {
+// Per step of the run in `run`: the training loss and, at evaluations, the validation loss and Sink_1.
+std::vector<std::string> loss_curve(const fs::path& run) {
     std::vector<std::string> curve;
-    std::istringstream in(read_file(log));
-    std::string line;
-    while (std::getline(in, line)) {
-        auto j = nlohmann::json::parse(line);
+    for (const nlohmann::json& j : train_log_lines(run)) {
         if (j.contains("loss")) curve.push_back(std::to_string(j["step"].get<long>()) + " loss " + j["loss"].dump());
         if (j.contains("val_loss"))
             curve.push_back(std::to_string(j["step"].get<long>()) + " val " + j["val_loss"].dump() + " sink1 " +
@@ -48,8 +45,8 @@ TEST(TrainCli, ResumeAfterSigkillGivesTheUninterruptedCurve) {
     auto resumed = run_sinklab("train --quiet --resume " + (dir / "killed").string());
     ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
 
-    auto expected = loss_curve(dir / "full" / "train_log.jsonl");
-    auto got = loss_curve(dir / "killed" / "train_log.jsonl");
+    auto expected = loss_curve(dir / "full");
+    auto got = loss_curve(dir / "killed");
     ASSERT_GT(expected.size(), 24u);
     EXPECT_EQ(got, expected);
     EXPECT_EQ(read_file(dir / "full" / "checkpoint" / "model.safetensors"),
@@ -64,7 +61,7 @@ TEST(TrainCli, StepsZeroSavesTheInitialisedModel) {
     ASSERT_EQ(r.exit_code, 0) << r.output;
     EXPECT_TRUE(fs::exists(dir / "run" / "checkpoint" / "config.json"));
     EXPECT_TRUE(fs::exists(dir / "run" / "checkpoint" / "model.safetensors"));
-    auto last = loss_curve(dir / "run" / "train_log.jsonl");
+    auto last = loss_curve(dir / "run");
     ASSERT_EQ(last.size(), 1u);
     EXPECT_EQ(last[0].rfind("0 val ", 0), 0u);
 }

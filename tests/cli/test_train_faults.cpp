@@ -22,18 +22,10 @@ std::string run_flags(const fs::path& data, int steps) {
            " --eval-windows 8 --threads 2";
 }
 
-std::vector<nlohmann::json> log_lines(const fs::path& run) {
-    std::vector<nlohmann::json> lines;
-    std::istringstream in(read_file(run / "train_log.jsonl"));
-    std::string line;
-    while (std::getline(in, line)) lines.push_back(nlohmann::json::parse(line));
-    return lines;
-}
-
 // The training losses of a log, by step, as text (bit-exact comparisons).
 std::vector<std::string> losses(const fs::path& run) {
     std::vector<std::string> out;
-    for (const auto& j : log_lines(run))
+    for (const auto& j : train_log_lines(run))
         if (j.contains("loss")) out.push_back(j["step"].dump() + " " + j["loss"].dump());
     return out;
 }
@@ -87,7 +79,7 @@ TEST(TrainFaults, ASpikeStopsTheRunAndKeepsTheLastGoodCheckpoint) {
     ASSERT_NE(progress_end, std::string::npos) << r.output;
     EXPECT_EQ(r.output.find("24/24"), std::string::npos) << r.output;
 
-    const std::vector<nlohmann::json> lines = log_lines(run);
+    const std::vector<nlohmann::json> lines = train_log_lines(run);
     ASSERT_FALSE(lines.empty());
     EXPECT_TRUE(lines.back().value("diverged", false)) << lines.back().dump();
     const long diverged_at = lines.back()["step"].get<long>();
@@ -157,7 +149,7 @@ TEST(TrainFaults, StepsZeroEvaluatesOnlyTheEvalWindows) {
     const CommandResult r =
         run_sinklab("train --quiet " + run_flags(data, 0) + " --eval-windows 3 --out " + run.string());
     ASSERT_EQ(r.exit_code, 0) << r.output;
-    const std::vector<nlohmann::json> lines = log_lines(run);
+    const std::vector<nlohmann::json> lines = train_log_lines(run);
     ASSERT_EQ(lines.size(), 2u);
     EXPECT_TRUE(lines[1].value("final", false));
     EXPECT_EQ(lines[1]["eval_windows"], 3);
