@@ -8,6 +8,8 @@
 
 #include <fmt/format.h>
 
+#include "lab/stream_run.h"
+
 namespace sinklab {
 
 namespace fs = std::filesystem;
@@ -171,7 +173,7 @@ ReportSources find_report_sources(const std::vector<fs::path>& paths) {
         } else if (fs::is_regular_file(path, ec) && path.extension() == ".json") {
             std::ifstream in(path);
             nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
-            if (!j.is_discarded() && j.is_object() && j.value("command", "") == "stream" && j.contains("policies"))
+            if (!j.is_discarded() && is_stream_json(j))
                 found.streams.push_back({path, std::move(j)});
             else
                 found.notes.push_back(fmt::format("{}: a JSON file that is not the output of `sinklab stream`; skipped",

@@ -66,7 +66,7 @@ void describe_overlap(StreamText& text, const fs::path& model, const TextRange& 
         text.overlap_json = {{"known", false}, {"of", streamed_bytes}};
         return;
     }
-    const TrainConfig trained = train_config_from_json(read_json_file(state, "stream").at("train_config"), state.string());
+    const TrainConfig trained = recorded_train_config(state, "stream");
     const fs::path data = trained.data.empty() ? default_corpus_path() : fs::path(trained.data);
     if (!fs::exists(data)) {
         text.overlap = fmt::format("unknown: the model trained on {}, which is not on this machine", data.string());
@@ -181,58 +181,81 @@ void check_output_folder(const fs::path& file, const char* flag) {
 
 }  // namespace
 
-Table stream_table(const nlohmann::json& j) {
-    Table t({"policy", "tokens", "ppl", "ppl_last_sample", "tokens_per_s", "cache_bytes", "peak_rss_mib", "note"});
-    for (const nlohmann::json& p : j.at("policies")) {
-        const nlohmann::json& s = p.at("summary");
-        const nlohmann::json& samples = p.at("samples");
-        t.add_row({p.at("policy").get<std::string>(), fmt::format("{}", s.at("tokens").get<int64_t>()),
-                   fmt::format("{:.4f}", s.at("ppl").get<double>()),
-                   samples.empty() ? "" : fmt::format("{:.4f}", samples.back().at("ppl_recent").get<double>()),
-                   fmt::format("{:.0f}", s.at("tokens_per_s").get<double>()),
-                   fmt::format("{}", s.at("cache_bytes").get<size_t>()),
-                   mib(s.at("peak_rss_bytes").get<size_t>()),
-                   s.at("stopped").is_string() ? s.at("stopped").get<std::string>() : ""});
+bool is_stream_json(const nlohmann::json& j) {
+    return j.is_object() && j.contains("command") && j["command"] == "stream" && j.contains("policies") &&
+           j["policies"].is_array();
+}
+
+namespace {
+
+// A stream's JSON is a file `report` reads back: a key missing or of another type is the file's
+// fault, said in one line.
+template <typename Read>
+auto read_stream_json(Read&& read) {
+    try {
+        return read();
+    } catch (const nlohmann::json::exception& e) {
+        fail("report", "not the JSON of `sinklab stream` as it writes it: {}", e.what());
     }
-    return t;
+}
+
+}  // namespace
+
+Table stream_table(const nlohmann::json& j) {
+    return read_stream_json([&] {
+        Table t({"policy", "tokens", "ppl", "ppl_last_sample", "tokens_per_s", "cache_bytes", "peak_rss_mib", "note"});
+        for (const nlohmann::json& p : j.at("policies")) {
+            const nlohmann::json& s = p.at("summary");
+            const nlohmann::json& samples = p.at("samples");
+            t.add_row({p.at("policy").get<std::string>(), fmt::format("{}", s.at("tokens").get<int64_t>()),
+                       fmt::format("{:.4f}", s.at("ppl").get<double>()),
+                       samples.empty() ? "" : fmt::format("{:.4f}", samples.back().at("ppl_recent").get<double>()),
+                       fmt::format("{:.0f}", s.at("tokens_per_s").get<double>()),
+                       fmt::format("{}", s.at("cache_bytes").get<size_t>()),
+                       mib(s.at("peak_rss_bytes").get<size_t>()),
+                       s.at("stopped").is_string() ? s.at("stopped").get<std::string>() : ""});
+        }
+        return t;
+    });
 }
 
 StreamFigure stream_figure(const nlohmann::json& j, int max_points) {
-    SINKLAB_CHECK(j.is_object() && j.value("command", "") == "stream" && j.contains("policies") &&
-                      j.at("policies").is_array(),
-                  "report", "not the JSON of `sinklab stream` (no \"command\": \"stream\" with \"policies\")");
-    StreamFigure f;
-    const nlohmann::json& model = j.at("model");
-    f.title = fmt::format("Streaming {} ({} positions, attention {})", model.value("path", "?"),
-                          model.value("positions", "?"), model.value("attention", "?"));
-    size_t longest = 0;
-    for (const nlohmann::json& p : j.at("policies")) longest = std::max(longest, p.at("nll").size());
-    f.bin = static_cast<int>(std::max<size_t>(1, (longest + max_points - 1) / std::max(max_points, 1)));
-    std::string best, worst;
-    double best_ppl = INFINITY, worst_ppl = -INFINITY;
-    for (const nlohmann::json& p : j.at("policies")) {
-        Series curve{.name = p.at("policy").get<std::string>()};
-        const std::vector<double> nll = p.at("nll").get<std::vector<double>>();
-        for (size_t start = 0; start < nll.size(); start += f.bin) {
-            const size_t end = std::min(nll.size(), start + f.bin);
-            double sum = 0.0;
-            for (size_t t = start; t < end; ++t) sum += nll[t];
-            curve.x.push_back(static_cast<double>(end));
-            curve.y.push_back(sum / static_cast<double>(end - start));
+    SINKLAB_CHECK(is_stream_json(j), "report",
+                  "not the JSON of `sinklab stream` (no \"command\": \"stream\" with \"policies\")");
+    return read_stream_json([&] {
+        StreamFigure f;
+        const nlohmann::json& model = j.at("model");
+        f.title = fmt::format("Streaming {} ({} positions, attention {})", model.value("path", "?"),
+                              model.value("positions", "?"), model.value("attention", "?"));
+        size_t longest = 0;
+        for (const nlohmann::json& p : j.at("policies")) longest = std::max(longest, p.at("nll").size());
+        f.bin = static_cast<int>(std::max<size_t>(1, (longest + max_points - 1) / std::max(max_points, 1)));
+        std::string best, worst;
+        double best_ppl = INFINITY, worst_ppl = -INFINITY;
+        for (const nlohmann::json& p : j.at("policies")) {
+            Series curve{.name = p.at("policy").get<std::string>()};
+            const std::vector<double> nll = p.at("nll").get<std::vector<double>>();
+            for (size_t start = 0; start < nll.size(); start += f.bin) {
+                const size_t end = std::min(nll.size(), start + f.bin);
+                double sum = 0.0;
+                for (size_t t = start; t < end; ++t) sum += nll[t];
+                curve.x.push_back(static_cast<double>(end));
+                curve.y.push_back(sum / static_cast<double>(end - start));
+            }
+            f.curves.push_back(std::move(curve));
+            const double ppl = p.at("summary").at("ppl").get<double>();
+            if (ppl < best_ppl) best_ppl = ppl, best = p.at("policy").get<std::string>();
+            if (ppl > worst_ppl) worst_ppl = ppl, worst = p.at("policy").get<std::string>();
         }
-        f.curves.push_back(std::move(curve));
-        const double ppl = p.at("summary").at("ppl").get<double>();
-        if (ppl < best_ppl) best_ppl = ppl, best = p.at("policy").get<std::string>();
-        if (ppl > worst_ppl) worst_ppl = ppl, worst = p.at("policy").get<std::string>();
-    }
-    f.table = stream_table(j);
-    const nlohmann::json& data = j.at("data");
-    f.caption = fmt::format("Mean NLL of each bin of {} tokens of {} ({} predictions), one curve per KV-cache policy "
-                            "on the same tokens. Lowest perplexity: {} ({:.3f}); highest: {} ({:.3f}). Training text in "
-                            "the stream: {}.",
-                            f.bin, data.value("source", "?"), data.value("predictions", 0), best, best_ppl, worst,
-                            worst_ppl, data.value("overlap", "unknown"));
-    return f;
+        f.table = stream_table(j);
+        const nlohmann::json& data = j.at("data");
+        f.caption = fmt::format("Mean NLL of each bin of {} tokens of {} ({} predictions), one curve per KV-cache policy "
+                                "on the same tokens. Lowest perplexity: {} ({:.3f}); highest: {} ({:.3f}). Training text in "
+                                "the stream: {}.",
+                                f.bin, data.value("source", "?"), data.value("predictions", 0), best, best_ppl, worst,
+                                worst_ppl, data.value("overlap", "unknown"));
+        return f;
+    });
 }
 
 StreamRunResult run_stream(const StreamRunOptions& o) {

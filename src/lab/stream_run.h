@@ -53,6 +53,9 @@ struct StreamRunResult {
 // the policies already done, "complete": false).
 StreamRunResult run_stream(const StreamRunOptions& options);
 
+// Whether `json` is what `sinklab stream --json` writes ("command": "stream" and a "policies" list).
+bool is_stream_json(const nlohmann::json& json);
+
 // The summary table of finished runs (policy, tokens, ppl, last-sample ppl, tokens/s, cache bytes,
 // peak RSS, note), for the terminal and for `sinklab report`.
 Table stream_table(const nlohmann::json& stream_json);
@@ -69,7 +72,8 @@ struct StreamFigure {
     std::string caption;
     int bin = 0;  // tokens per point
 };
-// At most max_points points per curve. Throws naming the key for a JSON that is not a stream's.
+// At most max_points points per curve. Throws naming the key for a JSON that is not a stream's
+// (stream_table too).
 StreamFigure stream_figure(const nlohmann::json& stream_json, int max_points = 200);
 
 }  // namespace sinklab

@@ -13,6 +13,7 @@
 #include "core/json_numbers.h"
 #include "core/memory.h"
 #include "core/threads.h"
+#include "model/checkpoint.h"
 #include "model/memory_estimate.h"
 #include "train/data.h"
 
@@ -422,6 +423,9 @@ TrainConfig train_config_from_json(const nlohmann::json& j, const std::string& s
         c.seed = seed.get<uint64_t>();
         c.data = j.at("data");
         c.val_fraction = json_float(j.at("val_fraction"), "config", "val_fraction");
+        // A fraction outside (0, 1) would size the validation split past the text (validation_bytes)
+        SINKLAB_CHECK(c.val_fraction > 0 && c.val_fraction < 1, "config", "{}: val_fraction must be in (0, 1), got {}",
+                      source, c.val_fraction);
         c.eval_every = json_integer(j.at("eval_every"), "config", "eval_every");
         c.eval_windows = json_int(j.at("eval_windows"), "config", "eval_windows");
         c.bos = j.at("bos");
@@ -436,6 +440,13 @@ TrainConfig train_config_from_json(const nlohmann::json& j, const std::string& s
         fail("config", "{}: {}", source, e.what());
     }
     return c;
+}
+
+TrainConfig recorded_train_config(const std::filesystem::path& trainer_state, const std::string& module) {
+    const nlohmann::json state = read_json_file(trainer_state, module);
+    SINKLAB_CHECK(state.is_object() && state.contains("train_config"), module,
+                  "{}: not a trainer state sinklab wrote (no train_config)", trainer_state.string());
+    return train_config_from_json(state["train_config"], trainer_state.string());
 }
 
 }  // namespace sinklab

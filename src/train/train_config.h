@@ -91,5 +91,8 @@ void apply_settings(TrainConfig& config, const std::map<std::string, std::string
 std::map<std::string, std::string> read_toml_settings(const std::filesystem::path& path);
 
 TrainConfig train_config_from_json(const nlohmann::json& j, const std::string& source);
+// The configuration a run recorded in its trainer_state.json ("train_config"), for readers of a
+// finished run (`stream` asks what text the model trained on). Throws naming the file.
+TrainConfig recorded_train_config(const std::filesystem::path& trainer_state, const std::string& module);
 
 }  // namespace sinklab

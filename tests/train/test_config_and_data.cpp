@@ -83,6 +83,26 @@ TEST(TrainConfig, BadInputNamesTheKey) {
     EXPECT_NE(error_of([] { preset_config("huge"); }).find("unknown preset 'huge'"), std::string::npos);
 }
 
+// A run's trainer_state.json is read back by `stream` (what the model trained on) and by --resume:
+// a val_fraction outside (0, 1) would size the validation split past the text.
+TEST(TrainConfig, RecordedTrainerStateIsCheckedWhenReadBack) {
+    const test::ScratchDir scratch;
+    const fs::path state = scratch / "trainer_state.json";
+    nlohmann::json recorded = preset_config("tiny").to_json();
+    write(state, nlohmann::json{{"train_config", recorded}}.dump());
+    EXPECT_EQ(recorded_train_config(state, "stream").val_fraction, preset_config("tiny").val_fraction);
+    for (double bad : {1e30, 1.0, 0.0, -0.5}) {
+        recorded["val_fraction"] = bad;
+        write(state, nlohmann::json{{"train_config", recorded}}.dump());
+        EXPECT_NE(error_of([&] { recorded_train_config(state, "stream"); }).find("val_fraction must be in (0, 1)"),
+                  std::string::npos)
+            << bad;
+    }
+    write(state, "[1, 2]");
+    EXPECT_NE(error_of([&] { recorded_train_config(state, "stream"); }).find("trainer_state.json: not a trainer state"),
+              std::string::npos);
+}
+
 TEST(TrainConfig, WindowPatternRepeatsOverTheLayersAndRoundTrips) {
     TrainConfig c = preset_config("tiny");  // 4 layers
     apply_settings(c, {{"window-pattern", "sliding:16,full"}}, "command line");
