@@ -68,17 +68,29 @@ seed() {
       { head -n 1000 "$fixtures/tokenizers/cl100k_base.tiktoken"; printf '%s' "$separator"; cat "$fixtures/tokenizers/cl100k_base.json"; } \
         > "$dir/cl100k-1000-with-rules" ;;
     sentencepiece)
-      # A small SentencePiece BPE model trained here (Debian's spm_train), and Llama 3's layout of a
-      # tiktoken rank file under the same name.
-      if command -v spm_train >/dev/null 2>&1; then
-        local text=$build/fuzz-spm-text.txt
-        for i in $(seq 1 200); do echo "the cat saw a red ball $i, and the dog found the big tree"; done > "$text"
-        spm_train --input="$text" --model_prefix="$build/fuzz-spm" --vocab_size=300 --model_type=bpe \
-          --byte_fallback=true --character_coverage=1.0 --normalization_rule_name=identity >/dev/null 2>&1 &&
-          cp "$build/fuzz-spm.model" "$dir/spm-bpe.model"
-      fi
+      # A small SentencePiece BPE model, and Llama 3's layout of a tiktoken rank file under the same name.
+      spm_model "$dir/spm-bpe.model"
       head -n 1000 "$fixtures/tokenizers/cl100k_base.tiktoken" > "$dir/tiktoken-layout.model" ;;
+    xlmr_sentencepiece)
+      spm_model "$dir/spm-bpe.model" ;;
+    wordpiece)
+      local bert=$fixtures/hf-encoders/bert
+      cp "$bert/vocab.txt" "$dir/bert-vocab.txt"
+      { cat "$bert/vocab.txt"; printf '%s' "$separator"; cat "$bert/tokenizer_config.json"; } > "$dir/bert-with-config" ;;
+    gpt_oss)
+      # The fixture's config (its 288 KB of weights exceed -max_len; the saved tiny folder has both).
+      cp "$fixtures/gpt_oss/config.json" "$dir/fixture-config.json" ;;
   esac
+}
+
+# A small SentencePiece BPE model trained here (Debian's spm_train), written to $1.
+spm_model() {
+  command -v spm_train >/dev/null 2>&1 || return 0
+  local text=$build/fuzz-spm-text.txt
+  for i in $(seq 1 200); do echo "the cat saw a red ball $i, and the dog found the big tree"; done > "$text"
+  spm_train --input="$text" --model_prefix="$build/fuzz-spm" --vocab_size=300 --model_type=bpe \
+    --byte_fallback=true --character_coverage=1.0 --normalization_rule_name=identity >/dev/null 2>&1 &&
+    cp "$build/fuzz-spm.model" "$1"
 }
 
 targets=("$@")

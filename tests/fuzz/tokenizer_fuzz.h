@@ -1,7 +1,7 @@
 #pragma once
 // What every tokenizer target does with a tokenizer that loaded: encode a text that has a bit of
 // everything (ASCII, multi-byte UTF-8, a special token's spelling, a stray continuation byte), then
-// decode the ids and look every id up.
+// decode the ids and look every id up; an encoder's tokenizer also frames the ids as a sentence pair.
 #include <memory>
 
 #include "fuzz_support.h"
@@ -17,6 +17,7 @@ inline void exercise(const std::unique_ptr<Tokenizer>& tokenizer) {
     tokenizer->decode(ids);
     for (int32_t id : ids) tokenizer->token_text(id);
     tokenizer->token_id("<|endoftext|>");
+    if (tokenizer->framing != SequenceFraming::none) tokenizer->decode(frame_sequence(*tokenizer, ids, ids).ids);
     expect_clear_refusal_or_success([&] { tokenizer->decode(std::vector<int32_t>{-1}); });
     expect_clear_refusal_or_success([&] {
         tokenizer->decode(std::vector<int32_t>{static_cast<int32_t>(tokenizer->vocab_size())});
