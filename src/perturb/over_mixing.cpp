@@ -41,11 +41,23 @@ float relative_change(const float* a, const float* b, int n) {
     return norm > 0.0 ? static_cast<float>(std::sqrt(diff / norm)) : std::numeric_limits<float>::quiet_NaN();
 }
 
+// The positions a perturbation is measured at (OverMixingResult::distance_convention), in order:
+// with `bidirectional` those before its first replaced token, then those after its last one.
+struct MeasuredPositions {
+    int before = 0, count = 0, last = 0;
+    MeasuredPositions(const Perturbation& p, int T, bool bidirectional)
+        : before(bidirectional ? p.first : 0), count(before + T - 1 - p.last()), last(p.last()) {}
+    int position(int i) const { return i < before ? i : last + 1 + (i - before); }
+    bool covers(int t) const { return t < before || t > last; }
+    int distance(int t) const { return t > last ? t - last : before - t; }  // |d|, from 1
+};
+
 // Where each perturbation's values live: the residual stream at every position, the heads at the
-// positions after the perturbed tokens.
+// positions it is measured at.
 struct Layout {
     int T = 0, L = 0, NH = 0;
-    std::vector<long> head_offset;  // [perturbation] first pair of its positions after the last replaced token
+    bool bidirectional = false;
+    std::vector<long> head_offset;  // [perturbation] first pair of its measured positions
     long head_pairs = 0;
 };
 
@@ -69,7 +81,8 @@ public:
             clean.assign(data, data + shape_numel(shape));
             return;
         }
-        const int T = layout_.T, k = perturbation_, after = set_.perturbations[k].last() + 1;
+        const int T = layout_.T, k = perturbation_;
+        const MeasuredPositions measured(set_.perturbations[k], T, layout_.bidirectional);
         const long width = shape[1];
         if (block) {
             float* out = residual_[layer].data() + static_cast<long>(k) * T;
@@ -82,9 +95,9 @@ public:
         }
         #pragma omp parallel for collapse(2) schedule(static)
         for (int h = 0; h < layout_.NH; ++h)
-            for (int t = after; t < T; ++t) {
-                const long at = static_cast<long>(t + sink_) * width + static_cast<long>(h) * HS_;
-                heads_[static_cast<size_t>(layer) * layout_.NH + h][layout_.head_offset[k] + t - after] =
+            for (int i = 0; i < measured.count; ++i) {
+                const long at = static_cast<long>(measured.position(i) + sink_) * width + static_cast<long>(h) * HS_;
+                heads_[static_cast<size_t>(layer) * layout_.NH + h][layout_.head_offset[k] + i] =
                     relative_change(data + at, clean.data() + at, HS_);
             }
     }
@@ -110,10 +123,11 @@ OverMixingResult measure_over_mixing(Transformer& model, const PerturbationSet& 
     const int sink = c.attention.uses_sink_token() ? 1 : 0;
     const int P = static_cast<int>(set.perturbations.size()), W = set.window_count();
 
-    Layout layout{T, L, NH, std::vector<long>(P), 0};
+    const bool bidirectional = !c.causal;
+    Layout layout{T, L, NH, bidirectional, std::vector<long>(P), 0};
     for (int k = 0; k < P; ++k) {
         layout.head_offset[k] = layout.head_pairs;
-        layout.head_pairs += T - 1 - set.perturbations[k].last();
+        layout.head_pairs += MeasuredPositions(set.perturbations[k], T, bidirectional).count;
     }
     std::vector<std::vector<float>> residual(L, std::vector<float>(static_cast<size_t>(P) * T));
     std::vector<std::vector<float>> heads(static_cast<size_t>(L) * NH, std::vector<float>(layout.head_pairs));
@@ -127,7 +141,8 @@ OverMixingResult measure_over_mixing(Transformer& model, const PerturbationSet& 
     forward.attention_kernel = options.kernel;
     forward.logits = false;
     forward.first_keys = options.first_keys;
-    Progress progress(options.label, W + P, options.progress);
+    const bool with_loss = !set.loss.empty();
+    Progress progress(options.label, W * (with_loss ? 2 : 1) + P, options.progress);
     // One sequence per forward, the clean window first: a row's rounding in a matrix product can
     // depend on where the row sits in the batch, and with every sequence at the same place the
     // positions a perturbation cannot reach compare exactly (0, not float noise).
@@ -143,10 +158,26 @@ OverMixingResult measure_over_mixing(Transformer& model, const PerturbationSet& 
         done += 1 + static_cast<long>(by_window[w].size());
         progress.update(done);
     }
+    OverMixingResult r;
+    if (with_loss) {
+        // every window has as many targets (a fixed share of its text tokens), so the mean over
+        // windows is the mean over all targets
+        ForwardOptions scored = forward;
+        scored.observer = nullptr;
+        scored.logits = true;
+        double sum = 0.0;
+        for (int w = 0; w < W; ++w) {
+            const long at = static_cast<long>(w) * T;
+            sum += model.forward(set.loss_tokens.data() + at, set.loss_targets.data() + at, 1, T, scored);
+            progress.update(++done);
+        }
+        r.loss = set.loss;
+        r.loss_value = sum / W;
+    }
     progress.finish();
 
-    OverMixingResult r;
     r.layers = L;
+    r.distance_convention = bidirectional ? kBidirectionalDistances : kCausalDistances;
     r.heads = NH;
     r.seq_len = T;
     r.windows = W;
@@ -156,35 +187,37 @@ OverMixingResult measure_over_mixing(Transformer& model, const PerturbationSet& 
     r.pairs_by_distance.assign(T - 1, 0);
     r.residual_by_position.assign(L, std::vector<double>(T, 0.0));
     for (int l = 0; l < L; ++l) {
-        std::vector<float> after;  // the residual's values after each perturbation
+        std::vector<float> after;  // the residual's values at each perturbation's measured positions
         std::vector<long> counted(T, 0), counted_distance(T - 1, 0), counted_heads(T - 1, 0);
         for (int k = 0; k < P; ++k) {
-            const int last = set.perturbations[k].last();
+            const MeasuredPositions measured(set.perturbations[k], T, bidirectional);
             const float* values = residual[l].data() + static_cast<long>(k) * T;
             for (int t = 0; t < T; ++t) {
+                const bool is_measured = measured.covers(t);
                 if (std::isnan(values[t])) {
-                    r.zero_norm_skipped += t > last;
+                    r.zero_norm_skipped += is_measured;
                     continue;
                 }
                 r.residual_by_position[l][t] += values[t];
                 ++counted[t];
-                if (t <= last) continue;
+                if (!is_measured) continue;
                 after.push_back(values[t]);
-                r.residual_by_distance[l][t - last - 1] += values[t];
-                ++counted_distance[t - last - 1];
+                r.residual_by_distance[l][measured.distance(t) - 1] += values[t];
+                ++counted_distance[measured.distance(t) - 1];
             }
             if (l == 0)
-                for (int t = last + 1; t < T; ++t) ++r.pairs_by_distance[t - last - 1];
+                for (int i = 0; i < measured.count; ++i) ++r.pairs_by_distance[measured.distance(measured.position(i)) - 1];
             for (int h = 0; h < NH; ++h) {
                 const float* head_values = heads[static_cast<size_t>(l) * NH + h].data() + layout.head_offset[k];
-                for (int t = last + 1; t < T; ++t) {
-                    const float v = head_values[t - last - 1];
+                for (int i = 0; i < measured.count; ++i) {
+                    const float v = head_values[i];
                     if (std::isnan(v)) {
                         ++r.zero_norm_skipped;
                         continue;
                     }
-                    r.heads_by_distance[l][t - last - 1] += v;
-                    ++counted_heads[t - last - 1];
+                    const int d = measured.distance(measured.position(i));
+                    r.heads_by_distance[l][d - 1] += v;
+                    ++counted_heads[d - 1];
                 }
             }
         }

@@ -6,7 +6,9 @@
 // relative change of the residual stream
 //     r_l,t = ||h_l,t(x') - h_l,t(x)|| / ||h_l,t(x)||     (2-norms, h_l = the output of block l)
 // and the same for each attention head's output o_l,h,t (as the output projection reads it, after
-// the gate of gated designs). docs/perturb.md states the definitions and the JSON.
+// the gate of gated designs). In a bidirectional model (an encoder) every position sees the
+// perturbed tokens, so the positions on both sides of them are measured, at distance |d|.
+// docs/perturb.md states the definitions and the JSON.
 #include <limits>
 #include <string>
 #include <vector>
@@ -32,13 +34,20 @@ struct OverMixingOptions {
     std::string label = "perturb";
 };
 
+// Which positions a perturbation of tokens p..q is measured at, and their distance to it: "causal"
+// (decoders) t > q at d = t - q; "bidirectional" (encoders: every query sees every key) every t
+// outside p..q, at |d| = t - q after the perturbed tokens and p - t before them.
+inline constexpr const char* kCausalDistances = "causal";
+inline constexpr const char* kBidirectionalDistances = "bidirectional";
+
 struct OverMixingResult {
     int layers = 0, heads = 0, seq_len = 0, windows = 0, perturbations = 0;
-    // over every perturbation and every position t after its last replaced token
+    std::string distance_convention = kCausalDistances;  // the model's: bidirectional when it is not causal
+    // over every perturbation and every position t it is measured at (distance_convention)
     std::vector<ChangeSummary> residual;               // [layer]
     std::vector<std::vector<ChangeSummary>> head;      // [layer][head]
     std::vector<ChangeSummary> heads_pooled;           // [layer] over the heads too
-    // the decay with distance d = t - last replaced position, d = 1 .. T-1: means (NaN where no pair)
+    // the decay with distance |d| = 1 .. T-1 from the perturbed tokens: means (NaN where no pair)
     std::vector<std::vector<double>> residual_by_distance;  // [layer][d - 1]
     std::vector<std::vector<double>> heads_by_distance;     // [layer][d - 1] over the heads too
     std::vector<long> pairs_by_distance;                    // [d - 1] (perturbation, position) pairs
@@ -46,11 +55,17 @@ struct OverMixingResult {
     // perturbed tokens too: before them the change is exactly 0 in a causal model)
     std::vector<std::vector<double>> residual_by_position;  // [layer][t - 1]
     long zero_norm_skipped = 0;  // (layer or head, position) pairs whose clean norm is 0, left out
+    // The windows' loss under this condition (PerturbationSet::loss, e.g. "masked_lm"): the mean
+    // cross-entropy in nats over the targets of every window; NaN and an empty name when the set
+    // carries no loss input.
+    std::string loss;
+    double loss_value = std::numeric_limits<double>::quiet_NaN();
     double seconds = 0.0;        // wall time of the forwards and the statistics
 };
 
 // Runs every window once and every perturbed window once (one forward each: a window's clean
-// forward is shared by its perturbations), on `options.kernel`.
+// forward is shared by its perturbations), on `options.kernel`; with a loss input, one more forward
+// per window scores it (with the same attention edit).
 OverMixingResult measure_over_mixing(Transformer& model, const PerturbationSet& set, const OverMixingOptions& options);
 
 }  // namespace sinklab

@@ -36,6 +36,7 @@ nlohmann::json over_mixing_json(const OverMixingResult& r) {
     }
     return {{"layers", r.layers},
             {"heads", r.heads},
+            {"distance_convention", r.distance_convention},
             {"seq_len", r.seq_len},
             {"windows", r.windows},
             {"perturbations", r.perturbations},
@@ -47,23 +48,35 @@ nlohmann::json over_mixing_json(const OverMixingResult& r) {
             {"pairs_by_distance", r.pairs_by_distance},
             {"residual_by_position", r.residual_by_position},
             {"zero_norm_skipped", r.zero_norm_skipped},
+            {"loss", r.loss.empty() ? nlohmann::json() : nlohmann::json(r.loss)},
+            {"loss_value", r.loss_value},
             {"seconds", r.seconds}};
 }
 
 nlohmann::json over_mixing_definitions() {
     return {
         {"residual", "per layer l: mean and 90th percentile (linear interpolation at rank 0.9 (n-1)) over every "
-                     "perturbation and every position t after its last replaced token of "
+                     "perturbation and every position t it is measured at (distance_convention) of "
                      "||h_l,t(x') - h_l,t(x)|| / ||h_l,t(x)||, h_l the output of block l (Barbero, Gu et al. 2025)"},
+        {"distance_convention", "causal (decoders): the positions t after the last replaced token q, at distance "
+                                "d = t - q; bidirectional (encoders, every query sees every key): every position "
+                                "outside the replaced tokens p..q, both sides, at distance |d| = t - q after them and "
+                                "p - t before them"},
         {"head", "per layer and attention head: the same for the head's output as the output projection reads it "
                  "(after the gate of gated designs)"},
         {"heads_pooled", "per layer: the same over every head's values"},
-        {"residual_by_distance", "[layer][d-1]: mean residual change at distance d = t - (last replaced position)"},
+        {"residual_by_distance", "[layer][d-1]: mean residual change at distance d from the replaced tokens "
+                                 "(distance_convention)"},
         {"heads_by_distance", "[layer][d-1]: mean head change at distance d, over heads too"},
         {"pairs_by_distance", "[d-1]: (perturbation, position) pairs at distance d"},
         {"residual_by_position", "[layer][t-1]: mean over perturbations of the residual change at position t of the "
                                  "input, every position (before the perturbed tokens it is 0 in a causal model)"},
         {"zero_norm_skipped", "(layer or head, position) pairs left out because the clean norm was 0"},
+        {"loss", "the loss the clean windows are scored with under each condition: masked_lm (encoders: in each "
+                 "window a seeded 15% of the text tokens, round(0.15 n) and at least 1, all become the mask token "
+                 "and are the only targets; the model's [CLS] / [SEP] frame is never masked), null for decoders"},
+        {"loss_value", "mean cross-entropy in nats of the loss over every target of every window, with the condition's "
+                       "edit (the sink removed or not); null without a loss"},
     };
 }
 

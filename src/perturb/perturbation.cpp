@@ -23,6 +23,11 @@ void PerturbationSet::validate(int vocab_size) const {
     for (int32_t id : windows)
         SINKLAB_CHECK(id >= 0 && id < vocab_size, "perturb", "token id {} is outside the vocabulary (0..{})", id,
                       vocab_size - 1);
+    SINKLAB_CHECK(loss.empty() || (loss_tokens.size() == windows.size() && loss_targets.size() == windows.size()),
+                  "perturb", "the {} loss input needs as many tokens and targets as the windows", loss);
+    for (int32_t id : loss_tokens)
+        SINKLAB_CHECK(id >= 0 && id < vocab_size, "perturb", "token id {} is outside the vocabulary (0..{})", id,
+                      vocab_size - 1);
     for (const Perturbation& p : perturbations) {
         SINKLAB_CHECK(p.window >= 0 && p.window < window_count(), "perturb", "perturbation of window {} of {}",
                       p.window, window_count());
@@ -36,15 +41,17 @@ void PerturbationSet::validate(int vocab_size) const {
 
 PerturbationSet random_perturbations(const std::vector<int32_t>& windows, int T, int N, int per_window,
                                      int first_position, int vocab_size, const std::vector<int32_t>& excluded,
-                                     uint64_t seed) {
+                                     uint64_t seed, int last_position) {
     SINKLAB_CHECK(N >= 1, "perturb", "--random {}: ask for at least one perturbation", N);
     SINKLAB_CHECK(per_window >= 1, "perturb", "--per-window {}: at least one perturbation per window", per_window);
     const int W = (N + per_window - 1) / per_window;
-    const int positions = T - 1 - first_position;  // [first_position, T - 2]
+    if (last_position < 0) last_position = T - 2;
+    SINKLAB_CHECK(last_position < T, "perturb", "position {} is outside windows of {} tokens", last_position + 1, T);
+    const int positions = last_position + 1 - first_position;  // [first_position, last_position]
     SINKLAB_CHECK(positions >= std::min(N, per_window), "perturb",
-                  "windows of {} tokens have {} positions to perturb (from position {} to the second to last), fewer "
-                  "than --per-window {}; use a longer --seq-len or a smaller --per-window",
-                  T, std::max(positions, 0), first_position + 1, std::min(N, per_window));
+                  "windows of {} tokens have {} positions to perturb (positions {} to {}), fewer than --per-window {}; "
+                  "use a longer --seq-len or a smaller --per-window",
+                  T, std::max(positions, 0), first_position + 1, last_position + 1, std::min(N, per_window));
     SINKLAB_CHECK(windows.size() >= static_cast<size_t>(W) * T, "perturb", "{} perturbations need {} windows",
                   N, W);
     std::vector<int32_t> replaceable;  // the vocabulary without the excluded ids
@@ -114,6 +121,16 @@ PerturbationSet drop_first_token(const PerturbationSet& set, int32_t bos) {
         SINKLAB_CHECK(p.first >= 1, "perturb", "drop-bos: a perturbation replaces the BOS token itself");
         out.perturbations.push_back({p.window, p.first - 1, p.replacement});
     }
+    out.loss = set.loss;
+    out.loss_description = set.loss_description;
+    const auto without_first = [T = set.T](const std::vector<int32_t>& rows) {
+        std::vector<int32_t> out_rows;
+        for (size_t at = 0; at < rows.size(); at += T)
+            out_rows.insert(out_rows.end(), rows.begin() + static_cast<long>(at) + 1, rows.begin() + static_cast<long>(at) + T);
+        return out_rows;
+    };
+    out.loss_tokens = without_first(set.loss_tokens);
+    out.loss_targets = without_first(set.loss_targets);
     out.description = set.description + ", BOS dropped";
     return out;
 }

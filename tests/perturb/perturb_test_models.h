@@ -28,8 +28,10 @@ inline ModelConfig mixing_config(PositionKind positions, const std::string& desi
 // differ in dims 2.., so a perturbation changes what its position holds. The blocks' writes shrink
 // the normed marks; a = 40 keeps key 1's score so far above the others' 0 that its weight is exactly
 // 1 in float in every row (OverMixing.MaskFirstOneMakesTheSinkHeadsUniform checks it).
-inline std::unique_ptr<Transformer> first_token_only_model(int max_seq_len = 128) {
-    auto model = zeroed_tiny_llama(max_seq_len);
+// causal false: the same model attending both ways (an encoder's mask), where token 1's own row, too,
+// reads token 1 only.
+inline std::unique_ptr<Transformer> first_token_only_model(int max_seq_len = 128, bool causal = true) {
+    auto model = zeroed_tiny_llama(max_seq_len, causal);
     const ModelConfig& c = model->config();
     Rng rng(99);
     const int C = c.d_model, HS = c.hs();

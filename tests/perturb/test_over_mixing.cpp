@@ -102,6 +102,100 @@ TEST(OverMixing, HeadsThatAttendOnlyToTokenOneMixNothing) {
     }
 }
 
+// An encoder (every query sees every key): a change reaches the positions on both sides, each
+// counted at its distance |d|; identical inputs still give exactly 0.
+TEST(OverMixing, BidirectionalChangesReachBothSidesAtTheirDistance) {
+    ModelConfig c = test::mixing_config(PositionKind::learned);
+    c.causal = false;
+    auto model = test::random_model(c, 5);
+    const int T = 30, position = 11;
+    const std::vector<int32_t> window = random_tokens(T, 64, 12);
+    for (AttentionKernel kernel : {AttentionKernel::materialised, AttentionKernel::blockwise}) {
+        const OverMixingResult r =
+            measure_over_mixing(*model, single(window, position, (window[position] + 1) % 64), {.first_keys = {}, .kernel = kernel});
+        EXPECT_EQ(r.distance_convention, "bidirectional");
+        for (int l = 0; l < r.layers; ++l) {
+            for (int t = 0; t < T; ++t) EXPECT_GT(r.residual_by_position[l][t], 0.0) << "layer " << l << " t " << t + 1;
+            EXPECT_EQ(r.residual[l].count, T - 1);  // every other position
+            EXPECT_EQ(r.heads_pooled[l].count, static_cast<long>(T - 1) * r.heads);
+        }
+        for (int d = 1; d < T; ++d)  // one position each side while both exist
+            EXPECT_EQ(r.pairs_by_distance[d - 1], (position - d >= 0 ? 1 : 0) + (position + d < T ? 1 : 0)) << d;
+        // the nearest neighbours on both sides, averaged: distance 1 pools positions 11 and 13
+        EXPECT_NEAR(r.residual_by_distance[0][0],
+                    (r.residual_by_position[0][position - 1] + r.residual_by_position[0][position + 1]) / 2, 1e-6);
+        const OverMixingResult same = measure_over_mixing(*model, prompt_perturbation(window, window, 5, "same"),
+                                                          {.first_keys = {}, .kernel = kernel});
+        for (int l = 0; l < same.layers; ++l)
+            for (double v : same.residual_by_position[l]) EXPECT_EQ(v, 0.0);
+    }
+}
+
+TEST(OverMixing, EncoderHeadsThatAttendOnlyToTokenOneMixNothingOnEitherSide) {
+    auto model = test::first_token_only_model(128, false);
+    const int T = 48, position = 20;
+    const std::vector<int32_t> window = random_tokens(T, 16, 6);
+    const PerturbationSet set = single(window, position, (window[position] + 3) % 16);
+    const OverMixingResult r = measure_over_mixing(*model, set, {});
+    for (int l = 0; l < r.layers; ++l) {
+        for (int t = 0; t < T; ++t)
+            if (t != position) {
+                ASSERT_EQ(r.residual_by_position[l][t], 0.0) << "layer " << l << " position " << t + 1;
+            }
+        EXPECT_EQ(r.residual[l].mean, 0.0);
+        EXPECT_EQ(r.residual[l].count, T - 1);
+        for (int h = 0; h < r.heads; ++h) EXPECT_EQ(r.head[l][h].p90, 0.0) << "layer " << l << " head " << h;
+    }
+    // token 1 hidden from the other queries: they average over every other token, both sides move
+    const OverMixingResult masked = measure_over_mixing(*model, set, {.first_keys = {.hidden = 1}});
+    for (int l = 0; l < masked.layers; ++l) {
+        EXPECT_GT(masked.residual[l].mean, 1e-3) << "layer " << l;
+        for (int t = 1; t < T; ++t)
+            if (t != position) {
+                EXPECT_GT(masked.residual_by_position[l][t], 0.0) << "layer " << l << " t " << t + 1;
+            }
+        // query 1 keeps its row, which reads token 1 only: it does not move
+        EXPECT_EQ(masked.residual_by_position[l][0], 0.0);
+    }
+}
+
+// The masked-LM loss rides along (PerturbationSet::loss): each condition scores the clean windows
+// with its own edit, and drop-bos drops the loss input's first column with the windows'.
+TEST(OverMixing, LossInputIsScoredPerConditionAndDroppedWithTheFirstToken) {
+    ModelConfig c = test::mixing_config(PositionKind::learned);
+    c.causal = false;
+    auto model = test::random_model(c, 5);
+    const int T = 16;
+    std::vector<int32_t> window = random_tokens(T, 60, 3);
+    window.front() = 62;
+    window.back() = 63;
+    PerturbationSet set = single(window, 5, (window[5] + 1) % 60);
+    set.loss = "masked_lm";
+    set.loss_tokens = window;
+    set.loss_targets.assign(T, -1);
+    for (int t : {3, 9}) {
+        set.loss_targets[t] = window[t];
+        set.loss_tokens[t] = 61;
+    }
+    const OverMixingResult clean = measure_over_mixing(*model, set, {});
+    ForwardOptions forward;
+    forward.training = false;
+    const double expected = model->forward(set.loss_tokens.data(), set.loss_targets.data(), 1, T, forward);
+    EXPECT_EQ(clean.loss, "masked_lm");
+    EXPECT_EQ(clean.loss_value, expected);
+    const OverMixingResult hidden = measure_over_mixing(*model, set, {.first_keys = {.hidden = 1}});
+    EXPECT_NE(hidden.loss_value, clean.loss_value);
+    const PerturbationSet dropped = drop_first_token(set, 62);
+    ASSERT_EQ(dropped.loss_tokens.size(), static_cast<size_t>(T - 1));
+    EXPECT_EQ(dropped.loss_tokens[2], 61);
+    EXPECT_EQ(dropped.loss_targets[8], window[9]);
+    EXPECT_EQ(dropped.loss, "masked_lm");
+    set.loss_targets.pop_back();
+    EXPECT_THROW(measure_over_mixing(*model, set, {}), Error);  // a loss input of another shape
+    // no loss input: no loss
+    EXPECT_TRUE(measure_over_mixing(*model, single(window, 5, 1), {}).loss.empty());
+}
+
 // Captures each layer's attention weights (materialised path).
 class WeightsObserver final : public TensorObserver {
 public:
