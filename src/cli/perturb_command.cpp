@@ -56,14 +56,25 @@ void run_perturb_command(const PerturbArgs& a) {
 
     const std::vector<ModelOverMixing> models = perturb_models(a.models, r);
     std::printf("over-mixing: ||h_l,t(x') - h_l,t(x)|| / ||h_l,t(x)|| at the positions t after the perturbed tokens "
-                "(residual stream at each block's output; heads: each head's output)\n");
+                "(encoders: on both sides, at |d|; residual stream at each block's output; heads: each head's output)\n");
     std::vector<OverMixingRun> runs;
     for (const ModelOverMixing& m : models) {
         std::printf("%s (%s %s, attention %s): %s\n", m.model.c_str(), m.source.c_str(), m.architecture.c_str(),
                     m.design.c_str(), m.input.c_str());
+        if (m.runs.front().result.distance_convention == kBidirectionalDistances)
+            std::printf("  bidirectional attention: the positions on both sides of the perturbed tokens, at distance "
+                        "|d|; the frame is never replaced\n");
         runs.insert(runs.end(), m.runs.begin(), m.runs.end());
     }
     std::printf("%s", over_mixing_table(runs).c_str());
+    for (const ModelOverMixing& m : models) {
+        if (m.loss_input.empty()) continue;
+        std::printf("%s: %s\n", m.model.c_str(), m.loss_input.c_str());
+        for (const OverMixingRun& run : m.runs)
+            if (!run.result.loss.empty())
+                std::printf("  %-14s %.4f nats (%+.4f)\n", run.condition.c_str(), run.result.loss_value,
+                            run.result.loss_value - m.runs.front().result.loss_value);
+    }
     if (!a.json.empty()) {
         nlohmann::json j = perturb_models_json(models);
         j["parameters"] = {{"models", a.models},   {"prompt", a.prompt},         {"replace", a.replace},
@@ -82,7 +93,8 @@ void add_perturb_command(CLI::App& app) {
     auto a = std::make_shared<PerturbArgs>();
     CLI::App* cmd = app.add_subcommand("perturb",
         "The over-mixing test (Barbero, Gu et al. 2025): replace a token and measure how much every later\n"
-        "position's residual stream and every head's output change, per layer,\n"
+        "position's residual stream and every head's output change, per layer (encoders: every other\n"
+        "position, both sides, at |d|; their frame is never replaced, and each run reports the masked-LM loss),\n"
         "||h_l,t(x') - h_l,t(x)|| / ||h_l,t(x)||: mean and 90th percentile, and the decay with distance.\n"
         "--without-sink runs the same perturbations with the sink removed, side by side; several --model\n"
         "give one table. Definitions and the JSON schema: docs/perturb.md.\n"
@@ -98,8 +110,8 @@ void add_perturb_command(CLI::App& app) {
     cmd->add_option("--position", a->position, "the prompt's position P to replace (from 1, BOS included)");
     cmd->add_option("--token", a->token, "the token id written at --position");
     cmd->add_option("--random", a->random,
-                    "without --prompt: N random single-token substitutions over natural windows (never the first token, "
-                    "nor BOS, nor the first token after BOS)")
+                    "without --prompt: N random single-token substitutions over natural windows (decoders: never the "
+                    "first token, nor BOS, nor the first token after BOS; encoders: never their frame, nor a special id)")
         ->capture_default_str()
         ->excludes(prompt);
     cmd->add_option("--per-window", a->per_window,
@@ -108,7 +120,7 @@ void add_perturb_command(CLI::App& app) {
     cmd->add_option("--seq-len", a->seq_len, "tokens per window T")->capture_default_str();
     cmd->add_option("--data", a->data,
                     "text file of the windows (default: the validation split of the default corpus)");
-    cmd->add_option("--bos", a->bos, "auto|on|off: the model's BOS token first (auto: as its tokenizer does)")
+    cmd->add_option("--bos", a->bos, "auto|on|off: the model's BOS token first, an encoder's [CLS] ... [SEP] frame (auto: as its tokenizer does)")
         ->capture_default_str();
     cmd->add_option("--seed", a->seed, "seed of the substitutions")->capture_default_str();
     cmd->add_option("--without-sink", a->without_sink,

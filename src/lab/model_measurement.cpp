@@ -157,9 +157,9 @@ ModelMeasurement measure_model(const std::filesystem::path& model_path, const Me
             request.seq_len = T;
             request.seed = options.seed;
             request.text = {options.natural_text, options.natural_source};
-            // drop-bos when the perturbations' windows have a BOS, as perturb_model frames them
-            request.without_sink = report_sink_removals(
-                c, resolve_bos(BosMode::automatic, pm.bos_id, pm.adds_bos, c.vocab_size).has_value());
+            // drop-bos when the perturbations' windows start with a BOS (an encoder's [CLS]), as
+            // perturb_model frames them
+            request.without_sink = report_sink_removals(c, frame.first.has_value());
             m.over_mixing = perturb_model(pm, model_path.string(), request);
         } catch (const Error& e) {
             m.notes.push_back(fmt::format("over-mixing not measured: {}", e.what()));

@@ -1,8 +1,10 @@
 #pragma once
 // `sinklab perturb`: the over-mixing test (perturb/over_mixing.h) on several models, each with and
-// without its sink. Builds each model's perturbations from a prompt (its tokenizer, its BOS) or
-// from natural windows, prepares every --without-sink condition (checking them all before anything
-// runs), and runs them. docs/perturb.md describes the command and its JSON.
+// without its sink. Builds each model's perturbations from a prompt (its tokenizer, its BOS, or an
+// encoder's [CLS] ... [SEP] frame) or from natural windows, prepares every --without-sink condition
+// (checking them all before anything runs), and runs them. Encoders: substitutions spare the frame,
+// the change is measured on both sides, and each condition reports the masked-LM loss of the clean
+// windows. docs/perturb.md describes the command and its JSON.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -45,7 +47,8 @@ struct ModelOverMixing {
     std::string model;  // the path as given
     std::string source, architecture, design;
     std::string input;                // what was perturbed, one line
-    std::vector<int32_t> prompt_ids;  // the clean prompt's ids (prompt mode)
+    std::vector<int32_t> prompt_ids;  // the clean prompt's ids (prompt mode), with the frame
+    std::string loss_input;           // encoders: how the masked-LM loss of each run masks the windows
     std::vector<Perturbation> perturbations;  // what was replaced (positions of the with-sink inputs)
     std::vector<OverMixingRun> runs;  // "with sink" first, then each --without-sink mode in order
 };

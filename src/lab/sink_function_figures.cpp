@@ -23,13 +23,18 @@ const OverMixingRun* find_run(const ModelOverMixing& m, const std::string& condi
     return nullptr;
 }
 
+// An encoder's change is measured on both sides of the replaced token, at |d| (bidirectional attention).
+bool both_sides(const ModelOverMixing& m) {
+    return !m.runs.empty() && m.runs.front().result.distance_convention == kBidirectionalDistances;
+}
+
 // The over-mixing caption from the numbers: the last layer's mean change with the sink, and each
 // condition's against it.
 std::string over_mixing_caption(const ModelOverMixing& m) {
     const OverMixingRun* with = find_run(m, "with sink");
-    std::string text = fmt::format("Mean relative change of the residual stream after one replaced token ({}), per "
+    std::string text = fmt::format("Mean relative change of the residual stream {} one replaced token ({}), per "
                                    "layer, with the model's sink and with it taken away.",
-                                   m.input);
+                                   both_sides(m) ? "on both sides of" : "after", m.input);
     if (!with || with->result.layers == 0) return text;
     const int last = with->result.layers - 1;
     const double base = with->result.residual[last].mean;
@@ -131,10 +136,10 @@ void add_over_mixing_figures(ReportPage& page, const ModelOverMixing& m) {
         f.side = 220;
         page.vega_figure(vega_heatmap(f),
                          fmt::format("Mean change of the residual stream by layer (rows) and distance from the "
-                                     "replaced token (columns), {}; every condition of this model on one colour "
+                                     "replaced token (columns{}), {}; every condition of this model on one colour "
                                      "range (0 to {:.3g}; grey: no position that far): how far, and how deep, a "
                                      "change spreads.",
-                                     run.condition, vmax));
+                                     both_sides(m) ? ", |d| on both sides" : "", run.condition, vmax));
     }
 }
 

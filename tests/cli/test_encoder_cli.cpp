@@ -1,7 +1,8 @@
 // End to end on the encoder fixtures (tests/fixtures/hf-encoders/): probe, analyze, report and
 // tokenize on BERT / RoBERTa / XLM-R folders, and one clear line with a non-zero exit for each bad
 // input: a vocab.txt with a repeated token, a config.json whose type_vocab_size disagrees with the
-// weights, and generate, stream and perturb on an encoder.
+// weights, generate and stream on an encoder; perturb on an encoder (both sides, the masked-LM loss)
+// and its bad inputs.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -145,8 +146,11 @@ TEST_F(EncoderCli, ReportMeasuresAnEncoder) {
     EXPECT_TRUE(fs::exists(out / "index.html"));
     const std::string report = read_file(out / "report.json");
     EXPECT_NE(report.find("xlm-roberta"), std::string::npos);
-    // the over-mixing test is for causal models: the report says why it has none
+    // no natural windows to perturb (the fixture has no tokenizer, the test no natural text): the
+    // report says why it has no over-mixing
     EXPECT_NE(report.find("over-mixing not measured"), std::string::npos) << report;
+    // the finding compares alpha_1 with uniform bidirectional attention, 1/T, not the causal H_T/T
+    EXPECT_NE(r.output.find("the 0.0625 of uniform attention over 16 tokens"), std::string::npos) << r.output;
 }
 
 TEST_F(EncoderCli, TokenizeFramesASentencePair) {
@@ -182,13 +186,84 @@ TEST_F(EncoderCli, GenerateOnAnEncoderIsOneErrorLine) {
                                "is an encoder"));
 }
 
-TEST_F(EncoderCli, StreamAndPerturbOnAnEncoderAreOneErrorLineEach) {
+TEST_F(EncoderCli, StreamOnAnEncoderIsOneErrorLine) {
     EXPECT_TRUE(one_error_line(run_sinklab("stream --model " + encoder("bert").string() + " --policy dense --tokens 8 "
                                            "--data " + (dir_ / "text.txt").string() + " --quiet"),
                                "is an encoder"));
+}
+
+// The over-mixing test on an encoder: windows framed by [CLS] ... [SEP], substitutions that spare
+// the frame and write no special id, the change measured on both sides at |d|, and every condition
+// scored with the masked-LM loss (a seeded 15% of each window's text tokens).
+TEST_F(EncoderCli, PerturbMeasuresAnEncoderOnBothSidesWithTheMaskedLmLoss) {
+    const fs::path json = dir_ / "perturb.json";
+    const int T = 16, N = 8;
+    const auto r = run_sinklab("perturb --model " + encoder("bert").string() + " --random " + std::to_string(N) +
+                               " --per-window 2 --seq-len " + std::to_string(T) + " --data " +
+                               (dir_ / "text.txt").string() + " --without-sink mask-first:1,drop-bos --quiet --threads 1" +
+                               " --json " + json.string());
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("framed by [CLS] (4) ... [SEP] (5)"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("both sides of the perturbed tokens"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("masked-LM loss: in each window 2 of its 14 text tokens become the mask token 6 (15%"),
+              std::string::npos)
+        << r.output;
+    const nlohmann::json j = nlohmann::json::parse(read_file(json));
+    const nlohmann::json& m = j["models"][0];
+    EXPECT_EQ(m["architecture"], "bert");
+    ASSERT_EQ(m["perturbations"].size(), static_cast<size_t>(N));
+    for (const nlohmann::json& p : m["perturbations"]) {
+        EXPECT_GE(p["position"].get<int>(), 2);  // never [CLS] at 1 ...
+        EXPECT_LE(p["position"].get<int>(), T - 1);  // ... nor [SEP] at T
+        for (int32_t id : {0, 3, 4, 5, 6}) EXPECT_NE(p["tokens"][0].get<int32_t>(), id) << "a special id written";
+    }
+    ASSERT_EQ(m["runs"].size(), 3u);
+    for (const nlohmann::json& run : m["runs"]) {
+        SCOPED_TRACE(run["sink"].get<std::string>());
+        EXPECT_EQ(run["distance_convention"], "bidirectional");
+        EXPECT_EQ(run["loss"], "masked_lm");
+        EXPECT_GT(run["loss_value"].get<double>(), 0.0);
+        // every position but the replaced one is measured: T' - 1 pairs per perturbation
+        const int Tc = run["seq_len"].get<int>();
+        long pairs = 0;
+        for (const nlohmann::json& n : run["pairs_by_distance"]) pairs += n.get<long>();
+        EXPECT_EQ(pairs, static_cast<long>(N) * (Tc - 1));
+        // the first layer's change reaches the positions before every perturbation: position 2 of
+        // the input (the first text token; 1 after drop-bos) moved
+        EXPECT_GT(run["residual_by_position"][0][Tc == T ? 1 : 0].get<double>(), 0.0);
+    }
+    EXPECT_EQ(m["runs"][2]["seq_len"], T - 1);  // drop-bos leaves [CLS] out
+    EXPECT_NE(m["runs"][0]["loss_value"].get<double>(), m["runs"][1]["loss_value"].get<double>());
+    EXPECT_NE(j["definitions"]["loss"].get<std::string>().find("15%"), std::string::npos);
+    EXPECT_NE(j["definitions"]["distance_convention"].get<std::string>().find("|d|"), std::string::npos);
+}
+
+TEST_F(EncoderCli, PerturbAPromptOfAnEncoderKeepsItsFrame) {
+    const fs::path json = dir_ / "perturb-prompt.json";
+    // "quick" and "lazy" are one token each in the fixture's vocabulary
+    const auto r = run_sinklab("perturb --model " + encoder("bert").string() +
+                               " --prompt \"the quick brown fox jumps over the lazy dog\" --replace quick=lazy --quiet"
+                               " --threads 1 --json " + json.string());
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    const nlohmann::json m = nlohmann::json::parse(read_file(json))["models"][0];
+    EXPECT_EQ(m["prompt_ids"], nlohmann::json({4, 274, 518, 519, 520, 521, 216, 359, 274, 522, 523, 5}));
+    EXPECT_EQ(m["perturbations"][0]["position"], 3);
+    EXPECT_EQ(m["perturbations"][0]["tokens"], nlohmann::json({522}));
+    EXPECT_EQ(m["runs"][0]["residual"][0]["count"], 11);  // both sides of position 3
+}
+
+TEST_F(EncoderCli, PerturbOfAnEncoderFrameIsOneErrorLine) {
+    const std::string prompt = "perturb --model " + encoder("bert").string() + " --prompt \"the quick brown fox\" ";
+    EXPECT_TRUE(one_error_line(run_sinklab(prompt + "--position 1 --token 9 --quiet"), "--position 1: that is the first token"));
+    EXPECT_TRUE(one_error_line(run_sinklab(prompt + "--position 6 --token 9 --quiet"), "--position 6: that is the last token"));
+    EXPECT_TRUE(one_error_line(run_sinklab(prompt + "--position 3 --token 5 --quiet"), "--token 5"));
+    // the RoBERTa fixture has no tokenizer files: no natural windows
     EXPECT_TRUE(one_error_line(run_sinklab("perturb --model " + encoder("roberta").string() + " --random 2 --seq-len 8 "
                                            "--data " + (dir_ / "text.txt").string() + " --quiet"),
-                               "is an encoder"));
+                               "has none"));
+    EXPECT_TRUE(one_error_line(run_sinklab("perturb --model " + encoder("bert").string() + " --random 2 --seq-len 8 "
+                                           "--data " + (dir_ / "text.txt").string() + " --without-sink mask-slot --quiet"),
+                               "no slot column"));
 }
 
 }  // namespace

@@ -135,7 +135,10 @@ class Encoder:
             return torch.cumsum(counted, dim=1) * counted + pad  # fairseq make_positions
         return torch.arange(T)[None, :].expand(B, T)
 
-    def forward(self, ids, types, lengths):
+    def forward(self, ids, types, lengths, hidden_first=0, heads_out=None):
+        """hidden_first K: no query after the first K keys sees them (mask-first:K, a sink taken away;
+        queries 1..K keep their rows). heads_out: a list that receives each layer's head outputs
+        (B, T, D), the heads merged before the attention's output projection."""
         B, T = ids.shape
         r = self.root
         x = F.embedding(ids, self.t[r + "embeddings.word_embeddings.weight"])
@@ -145,6 +148,9 @@ class Encoder:
         x = self.ln(x, r + "embeddings.LayerNorm")
         hidden, maps = [x], []
         keys = torch.arange(T)[None, :] < lengths[:, None]  # (B, T) real keys
+        i, j = torch.arange(T)[:, None], torch.arange(T)[None, :]
+        unhidden = ~((j < hidden_first) & (i >= hidden_first))  # (T, T)
+        visible = keys[:, None, None, :] & unhidden[None, None]
         for l in range(self.layers):
             if self.kind == "distilbert":
                 pre = f"{r}transformer.layer.{l}."
@@ -162,10 +168,12 @@ class Encoder:
 
             q, k, v = (heads(self.linear(x, pre + n)) for n in names[:3])
             scores = q @ k.transpose(-1, -2) / math.sqrt(HS)
-            scores = scores.masked_fill(~keys[:, None, None, :], float("-inf"))
+            scores = scores.masked_fill(~visible, float("-inf"))
             w = torch.softmax(scores, dim=-1)
             maps.append(w)
             attn = (w @ v).transpose(1, 2).reshape(B, T, D)
+            if heads_out is not None:
+                heads_out.append(attn)
             x = self.ln(x + self.linear(attn, pre + names[3]), pre + names[4])
             x = self.ln(x + self.linear(self.activation(self.linear(x, pre + names[5]), self.act), pre + names[6]),
                         pre + names[7])

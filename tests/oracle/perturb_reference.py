@@ -11,7 +11,9 @@ replaced), at each block output h_l and each position t > last:
 and the same per attention head on the head's output before the output projection. Per layer: the
 mean and torch.quantile(., 0.9) (linear interpolation) over every perturbation and position after
 it; per layer and distance d = t - last, the mean; per layer and position t, the mean over
-perturbations of r_l,t at every position. Everything in float64.
+perturbations of r_l,t at every position. An encoder attends both ways, so there the positions on
+both sides are measured: every t outside first..last, at distance |d| (t - last after the
+perturbed tokens, first - t before them). Everything in float64.
 
 Each CASE_DIR holds case.json with "kind":
   "model":   a sinklab model as tests/oracle/oracle_case.h writes it (config, params table,
@@ -21,12 +23,18 @@ Each CASE_DIR holds case.json with "kind":
              written from Hugging Face's GPT-2 conventions (Conv1D weights (in, out), gelu_new,
              LayerNorm, learned positions) and checked first against the block outputs that
              transformers captured in the folder's reference.safetensors (within 1e-4).
-and for both: "T", "windows" [W][T], "perturbations" [{"window", "first", "replacement"}],
+  "hf_encoder": "folder": a Hugging Face BERT / RoBERTa / XLM-R masked-LM folder of
+             tests/fixtures/hf-encoders/; the forward is encoder_reference.py's Encoder (written from
+             the published BERT and RoBERTa conventions; every query sees every key), token types 0.
+             Optional "loss_windows" [W][T] and "loss_targets" [W][T] (-1: no target): each
+             condition's masked-LM loss, the mean cross-entropy over every target of every window.
+and for all: "T", "windows" [W][T], "perturbations" [{"window", "first", "replacement"}],
 "conditions" [{"name", "hidden_first" (mask-first:K), "drop_first" (drop-bos: the first token of
 every window left out), "without_slot" (mask-slot: the design's slot column or sink token removed)}].
 It writes reference.json: {"conditions": {name: {"residual": [L] of {"mean", "p90", "count"},
 "head": [L][H] of the same, "heads_pooled": [L], "residual_by_distance": [L][T-1],
-"heads_by_distance": [L][T-1], "residual_by_position": [L][T]}}} with NaN as null.
+"heads_by_distance": [L][T-1], "residual_by_position": [L][T], "loss" (hf_encoder with a loss
+input, else null)}}} with NaN as null.
 """
 import json
 import math
@@ -42,7 +50,8 @@ except ImportError as e:  # a declared test dependency: scripts/setup.sh install
     sys.exit(2)
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import engine_reference as engine  # noqa: E402  (next to this file)
+import encoder_reference  # noqa: E402  (next to this file)
+import engine_reference as engine  # noqa: E402
 import probe_reference  # noqa: E402
 
 DTYPE = torch.float64
@@ -104,6 +113,31 @@ def hf_gpt2_runner(case):
     return run
 
 
+def hf_encoder_runner(case):
+    encoder = encoder_reference.Encoder(case["folder"])
+
+    def forward(tokens, condition):
+        if condition["without_slot"]:
+            raise SystemExit("encoders have no slot")
+        B, T = tokens.shape
+        heads = []
+        with torch.no_grad():
+            logits, _, hidden, _ = encoder.forward(tokens, torch.zeros_like(tokens), torch.full((B,), T),
+                                                   hidden_first=condition["hidden_first"], heads_out=heads)
+        return logits, list(hidden[1:]), heads  # hidden[0] is the embedding output
+
+    def run(tokens, condition):
+        _, blocks, heads = forward(tokens, condition)
+        return blocks, heads, encoder.heads
+
+    def loss(tokens, targets, condition):
+        logits, _, _ = forward(tokens, condition)
+        return float(F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-1))
+    run.bidirectional = True
+    run.loss = loss
+    return run
+
+
 def model_runner(case, folder):
     params = engine.load_params(case, folder)
     cfg = dict(case["config"])
@@ -159,19 +193,28 @@ def run_condition(run, case, condition):
     L = len(blocks_clean)
     which = torch.tensor([p["window"] for p in perturbations])
     last = torch.tensor([p["first"] + len(p["replacement"]) - 1 - drop for p in perturbations])
+    first = torch.tensor([p["first"] - drop for p in perturbations])
     pos = torch.arange(Tc)[None, :]
-    after = pos > last[:, None]                       # (P, Tc)
-    distance = pos - last[:, None]                    # (P, Tc)
+    if getattr(run, "bidirectional", False):
+        # every position outside first..last, at |d|
+        measured = (pos > last[:, None]) | (pos < first[:, None])                               # (P, Tc)
+        distance = torch.where(pos > last[:, None], pos - last[:, None], first[:, None] - pos)  # (P, Tc)
+    else:
+        measured = pos > last[:, None]                       # (P, Tc)
+        distance = pos - last[:, None]                    # (P, Tc)
     out = {"residual": [], "head": [], "heads_pooled": [], "residual_by_distance": [], "heads_by_distance": [],
-           "residual_by_position": []}
+           "residual_by_position": [], "loss": None}
+    if "loss_windows" in case:
+        out["loss"] = run.loss(torch.tensor(case["loss_windows"], dtype=torch.long)[:, drop:],
+                               torch.tensor(case["loss_targets"], dtype=torch.long)[:, drop:], condition)
     for l in range(L):
         r = relative(blocks_pert[l], blocks_clean[l][which])  # (P, Tc)
         hp = heads_pert[l].view(*heads_pert[l].shape[:2], NH, -1)
         hc = heads_clean[l][which].view(*heads_clean[l][which].shape[:2], NH, -1)
         rh = relative(hp, hc)                                 # (P, Tc, NH)
-        out["residual"].append(summary(r[after]))
-        out["head"].append([summary(rh[..., h][after]) for h in range(NH)])
-        out["heads_pooled"].append(summary(rh[after].reshape(-1)))
+        out["residual"].append(summary(r[measured]))
+        out["head"].append([summary(rh[..., h][measured]) for h in range(NH)])
+        out["heads_pooled"].append(summary(rh[measured].reshape(-1)))
         out["residual_by_distance"].append([mean_or_none(r[distance == d]) for d in range(1, Tc)])
         out["heads_by_distance"].append([mean_or_none(rh[distance == d].reshape(-1)) for d in range(1, Tc)])
         out["residual_by_position"].append([mean_or_none(r[:, t]) for t in range(Tc)])
@@ -186,7 +229,9 @@ def main(argv):
     for folder in argv[1:]:
         with open(os.path.join(folder, "case.json")) as f:
             case = json.load(f)
-        run = model_runner(case, folder) if case["kind"] == "model" else hf_gpt2_runner(case)
+        runners = {"model": lambda: model_runner(case, folder), "hf_gpt2": lambda: hf_gpt2_runner(case),
+                   "hf_encoder": lambda: hf_encoder_runner(case)}
+        run = runners[case["kind"]]()
         out = {"conditions": {c["name"]: run_condition(run, case, c) for c in case["conditions"]}}
         with open(os.path.join(folder, "reference.json"), "w") as f:
             json.dump(out, f)

@@ -1,8 +1,10 @@
 // Every number of the over-mixing test against an independent PyTorch computation
 // (tests/oracle/perturb_reference.py, float64, from the definitions): on sinklab models (the forward
 // of tests/oracle/engine_reference.py) with and without their sink (drop-bos, mask-first:K,
-// mask-slot), and on the Hugging Face GPT-2 fixture (a forward written from Hugging Face's
-// conventions, checked against the block outputs transformers captured). Within 1e-4, relative to
+// mask-slot), on the Hugging Face GPT-2 fixture (a forward written from Hugging Face's
+// conventions, checked against the block outputs transformers captured), and on the BERT, RoBERTa
+// and XLM-R encoder fixtures (tests/oracle/encoder_reference.py's encoder: both sides of the
+// perturbed tokens measured at |d|, and each condition's masked-LM loss). Within 1e-4, relative to
 // max(1, |reference|).
 #include <gtest/gtest.h>
 
@@ -178,6 +180,85 @@ TEST(PerturbOracle, HuggingFaceGpt2AgreesWithPyTorch) {
             SCOPED_TRACE(cond.name + " " + attention_kernel_name(kernel));
             expect_result(run_condition(*model, set, cond, 1, kernel), ref["conditions"][cond.name]);
         }
+}
+
+// An encoder's windows: [CLS] text [SEP] with text ids drawn from [first_text, V) without the mask
+// id, two substitutions per window among the text tokens (never the frame, never a special id), and
+// the masked-LM input: three text tokens per window become `mask`, the only targets.
+PerturbationSet encoder_set(int T, int V, int32_t cls, int32_t sep, int32_t mask, int32_t first_text, uint64_t seed) {
+    Rng rng(seed);
+    std::vector<int32_t> windows;
+    std::vector<int32_t> specials;
+    for (int32_t id = 0; id < first_text; ++id) specials.push_back(id);
+    specials.push_back(mask);
+    const auto text_id = [&] {
+        int32_t id = mask;
+        while (id == mask) id = first_text + static_cast<int32_t>(rng.below(V - first_text));
+        return id;
+    };
+    for (int w = 0; w < 3; ++w) {
+        windows.push_back(cls);
+        for (int t = 1; t < T - 1; ++t) windows.push_back(text_id());
+        windows.push_back(sep);
+    }
+    PerturbationSet set = random_perturbations(windows, T, 6, 2, 1, V, specials, seed, T - 2);
+    set.loss = "masked_lm";
+    set.loss_tokens = set.windows;
+    set.loss_targets.assign(set.windows.size(), -1);
+    for (int w = 0; w < 3; ++w)
+        for (int t : {2, 7, T - 3}) {
+            const size_t at = static_cast<size_t>(w) * T + t + (w % 2);
+            set.loss_targets[at] = set.loss_tokens[at];
+            set.loss_tokens[at] = mask;
+        }
+    return set;
+}
+
+TEST(PerturbOracle, HuggingFaceEncodersAgreeWithPyTorch) {
+    struct Case {
+        std::string folder;
+        int32_t cls, sep, mask, first_text;
+    };
+    // BERT's vocab.txt: [PAD] 0, [UNK] 3, [CLS] 4, [SEP] 5, [MASK] 6; RoBERTa and XLM-R: <s> 0,
+    // <pad> 1 (positions skip it), </s> 2, <unk> 3, and <mask> the last id
+    const std::vector<Case> cases = {{"bert", 4, 5, 6, 7}, {"roberta", 0, 2, 319, 4}, {"xlm_roberta", 0, 2, 999, 4}};
+    const std::vector<Condition> conditions = {{"with sink"}, {"mask-first:1", 1}, {"drop-bos", 0, true}};
+    for (const Case& ec : cases) {
+        SCOPED_TRACE(ec.folder);
+        const fs::path folder = fs::path(SINKLAB_SOURCE_DIR) / "tests" / "fixtures" / "hf-encoders" / ec.folder;
+        auto model = load_model(folder);
+        ASSERT_FALSE(model->config().causal);
+        const PerturbationSet set = encoder_set(18, model->config().vocab_size, ec.cls, ec.sep, ec.mask, ec.first_text, 29);
+        for (const Perturbation& p : set.perturbations) {  // the frame is spared
+            ASSERT_GE(p.first, 1);
+            ASSERT_LE(p.last(), set.T - 2);
+        }
+        test::OracleDir dir("encoder_" + ec.folder);
+        nlohmann::json c = set_json(set);
+        c["kind"] = "hf_encoder";
+        c["folder"] = folder.string();
+        c["conditions"] = conditions_json(conditions);
+        nlohmann::json loss_windows = nlohmann::json::array(), loss_targets = nlohmann::json::array();
+        for (int w = 0; w < set.window_count(); ++w) {
+            const long at = static_cast<long>(w) * set.T;
+            loss_windows.push_back(std::vector<int32_t>(set.loss_tokens.begin() + at, set.loss_tokens.begin() + at + set.T));
+            loss_targets.push_back(std::vector<int32_t>(set.loss_targets.begin() + at, set.loss_targets.begin() + at + set.T));
+        }
+        c["loss_windows"] = loss_windows;
+        c["loss_targets"] = loss_targets;
+        std::ofstream(dir.path() / "case.json") << c.dump();
+        ASSERT_TRUE(test::run_python_reference(perturb_oracle_script(), {dir.path()}));
+        const nlohmann::json ref = nlohmann::json::parse(std::ifstream(dir.path() / "reference.json"));
+        for (const Condition& cond : conditions)
+            for (AttentionKernel kernel : {AttentionKernel::materialised, AttentionKernel::blockwise}) {
+                SCOPED_TRACE(cond.name + " " + attention_kernel_name(kernel));
+                const OverMixingResult r = run_condition(*model, set, cond, ec.cls, kernel);
+                EXPECT_EQ(r.distance_convention, "bidirectional");
+                expect_result(r, ref["conditions"][cond.name]);
+                EXPECT_EQ(r.loss, "masked_lm");
+                expect_number(r.loss_value, ref["conditions"][cond.name]["loss"], "masked-LM loss");
+            }
+    }
 }
 
 }  // namespace
