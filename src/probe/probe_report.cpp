@@ -295,7 +295,8 @@ std::vector<SinkHead> sink_heads(const ProbeResult& r, double eps) {
 
 std::string sink_finding(const ProbeResult& r, double eps) {
     SINKLAB_CHECK(r.has(Metric::sink) && !r.alpha.empty(), "probe", "a sink finding needs the sink metric");
-    const double uniform = uniform_alpha1(r.seq_len);
+    // uniform attention's alpha_1: H_T / T over causal rows, 1/T when every query sees every key
+    const double uniform = r.alpha_convention == "bidirectional" ? 1.0 / r.seq_len : uniform_alpha1(r.seq_len);
     const std::vector<SinkHead> heads = sink_heads(r, eps);
     const int total = r.layers * r.heads;
     if (!heads.empty()) {

@@ -32,8 +32,8 @@ struct SinkHead {
 std::vector<SinkHead> sink_heads(const ProbeResult& result, double eps);
 
 // One sentence computed from the sink scores, for summaries: the layers and heads with a sink and
-// their alpha_1 against the uniform value, or that no sink formed, with the largest alpha_1 and its
-// ratio to the uniform value. Needs the sink metric.
+// their alpha_1 against the uniform value (H_T/T over causal rows, 1/T bidirectional), or that no
+// sink formed, with the largest alpha_1 and its ratio to the uniform value. Needs the sink metric.
 std::string sink_finding(const ProbeResult& result, double eps);
 
 }  // namespace sinklab
