@@ -78,14 +78,19 @@ struct Condition {
     bool drop_first = false, without_slot = false;
 };
 
+// (W, T) ids as W rows of T
+nlohmann::json rows_json(const std::vector<int32_t>& ids, int T) {
+    nlohmann::json rows = nlohmann::json::array();
+    for (size_t at = 0; at < ids.size(); at += T)
+        rows.push_back(std::vector<int32_t>(ids.begin() + static_cast<long>(at), ids.begin() + static_cast<long>(at) + T));
+    return rows;
+}
+
 nlohmann::json set_json(const PerturbationSet& set) {
-    nlohmann::json windows = nlohmann::json::array(), perturbations = nlohmann::json::array();
-    for (int w = 0; w < set.window_count(); ++w)
-        windows.push_back(std::vector<int32_t>(set.windows.begin() + static_cast<long>(w) * set.T,
-                                               set.windows.begin() + static_cast<long>(w + 1) * set.T));
+    nlohmann::json perturbations = nlohmann::json::array();
     for (const Perturbation& p : set.perturbations)
         perturbations.push_back({{"window", p.window}, {"first", p.first}, {"replacement", p.replacement}});
-    return {{"T", set.T}, {"windows", windows}, {"perturbations", perturbations}};
+    return {{"T", set.T}, {"windows", rows_json(set.windows, set.T)}, {"perturbations", perturbations}};
 }
 
 nlohmann::json conditions_json(const std::vector<Condition>& conditions) {
@@ -96,6 +101,22 @@ nlohmann::json conditions_json(const std::vector<Condition>& conditions) {
                        {"drop_first", c.drop_first},
                        {"without_slot", c.without_slot}});
     return out;
+}
+
+// A Hugging Face folder's case (kind hf_gpt2 or hf_encoder) written to `dir`, and the reference's answer.
+void run_hf_reference(const test::OracleDir& dir, const char* kind, const fs::path& folder, const PerturbationSet& set,
+                      const std::vector<Condition>& conditions, nlohmann::json& reference) {
+    nlohmann::json c = set_json(set);
+    c["kind"] = kind;
+    c["folder"] = folder.string();
+    c["conditions"] = conditions_json(conditions);
+    if (!set.loss.empty()) {
+        c["loss_windows"] = rows_json(set.loss_tokens, set.T);
+        c["loss_targets"] = rows_json(set.loss_targets, set.T);
+    }
+    std::ofstream(dir.path() / "case.json") << c.dump();
+    ASSERT_TRUE(test::run_python_reference(perturb_oracle_script(), {dir.path()}));
+    reference = nlohmann::json::parse(std::ifstream(dir.path() / "reference.json"));
 }
 
 OverMixingResult run_condition(Transformer& model, const PerturbationSet& set, const Condition& c, int32_t bos,
@@ -168,13 +189,8 @@ TEST(PerturbOracle, HuggingFaceGpt2AgreesWithPyTorch) {
     const PerturbationSet set = oracle_set(20, model->config().vocab_size, 1, 23);
     const std::vector<Condition> conditions = {{"with sink"}, {"mask-first:1", 1}, {"drop-bos", 0, true}};
     test::OracleDir dir("gpt2");
-    nlohmann::json c = set_json(set);
-    c["kind"] = "hf_gpt2";
-    c["folder"] = folder.string();
-    c["conditions"] = conditions_json(conditions);
-    std::ofstream(dir.path() / "case.json") << c.dump();
-    ASSERT_TRUE(test::run_python_reference(perturb_oracle_script(), {dir.path()}));
-    const nlohmann::json ref = nlohmann::json::parse(std::ifstream(dir.path() / "reference.json"));
+    nlohmann::json ref;
+    ASSERT_NO_FATAL_FAILURE(run_hf_reference(dir, "hf_gpt2", folder, set, conditions, ref));
     for (const Condition& cond : conditions)
         for (AttentionKernel kernel : {AttentionKernel::materialised, AttentionKernel::blockwise}) {
             SCOPED_TRACE(cond.name + " " + attention_kernel_name(kernel));
@@ -234,21 +250,8 @@ TEST(PerturbOracle, HuggingFaceEncodersAgreeWithPyTorch) {
             ASSERT_LE(p.last(), set.T - 2);
         }
         test::OracleDir dir("encoder_" + ec.folder);
-        nlohmann::json c = set_json(set);
-        c["kind"] = "hf_encoder";
-        c["folder"] = folder.string();
-        c["conditions"] = conditions_json(conditions);
-        nlohmann::json loss_windows = nlohmann::json::array(), loss_targets = nlohmann::json::array();
-        for (int w = 0; w < set.window_count(); ++w) {
-            const long at = static_cast<long>(w) * set.T;
-            loss_windows.push_back(std::vector<int32_t>(set.loss_tokens.begin() + at, set.loss_tokens.begin() + at + set.T));
-            loss_targets.push_back(std::vector<int32_t>(set.loss_targets.begin() + at, set.loss_targets.begin() + at + set.T));
-        }
-        c["loss_windows"] = loss_windows;
-        c["loss_targets"] = loss_targets;
-        std::ofstream(dir.path() / "case.json") << c.dump();
-        ASSERT_TRUE(test::run_python_reference(perturb_oracle_script(), {dir.path()}));
-        const nlohmann::json ref = nlohmann::json::parse(std::ifstream(dir.path() / "reference.json"));
+        nlohmann::json ref;
+        ASSERT_NO_FATAL_FAILURE(run_hf_reference(dir, "hf_encoder", folder, set, conditions, ref));
         for (const Condition& cond : conditions)
             for (AttentionKernel kernel : {AttentionKernel::materialised, AttentionKernel::blockwise}) {
                 SCOPED_TRACE(cond.name + " " + attention_kernel_name(kernel));
