@@ -71,7 +71,11 @@ ReportSource run_source(const fs::path& dir, std::string name) {
     }
     if (fs::exists(dir / "checkpoint" / "model.safetensors", ec)) {
         source.model = dir / "checkpoint";
-        const std::optional<long> step = checkpoint_step(source.model);
+        // trainer_state.json's step; a shipped run without it (models/reference) has its log's final step
+        std::optional<long> step = checkpoint_step(source.model);
+        if (const auto& last = source.log ? source.log->final_evaluation : std::nullopt;
+            !step && last && last->contains("step") && last->at("step").is_number_integer() && last->at("step") >= 0)
+            step = last->at("step").get<long>();
         if (step && (source.saved.empty() || source.saved.back().step < *step)) source.saved.push_back({*step, source.model});
     } else if (!source.saved.empty()) {
         source.model = source.saved.back().model;

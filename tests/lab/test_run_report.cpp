@@ -275,6 +275,13 @@ TEST_F(RunReport, SummariesSayWhetherASinkFormedAndWhere) {
                                  "heads: layer 0 head 0"),
               std::string::npos)
         << r.findings[0];
+    // the reference run ships its saved models (steps 0, 250, 1000, 2000) and its final checkpoint/,
+    // whose step comes from the log (no trainer_state.json): five saved models for the spectrum over
+    // training (not measured here: analysis_samples 0)
+    std::vector<long> saved;
+    for (const SavedModel& m : r.entries[1].source.saved) saved.push_back(m.step);
+    EXPECT_EQ(saved, (std::vector<long>{0, 250, 1000, 2000, 4000}));
+    EXPECT_FALSE(r.entries[1].spectrum);
     const std::string html = read_text_file(out / "index.html", "test");
     EXPECT_NE(html.find("softmax formed no sink in its 6 training steps"), std::string::npos);
 }
