@@ -30,10 +30,13 @@ inline float exp_fast(float x) {
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    // n lies in [-126, 128]: 2^128 overflows the exponent, so scale twice by 2^(n/2).
-    const int32_t half = static_cast<int32_t>(n) >> 1;
+    // n lies in [-126, 128]: 2^128 overflows the exponent, so scale twice by 2^(n/2). A NaN x (a
+    // diverged run) passes the clamps above and makes n NaN, whose conversion to int is undefined
+    // (clang's UBSan reports it): n 0 then, and p, NaN already, makes the result NaN.
+    const int32_t whole = n == n ? static_cast<int32_t>(n) : 0;
+    const int32_t half = whole >> 1;
     const float scale_a = std::bit_cast<float>((half + 127) << 23);
-    const float scale_b = std::bit_cast<float>((static_cast<int32_t>(n) - half + 127) << 23);
+    const float scale_b = std::bit_cast<float>((whole - half + 127) << 23);
     return p * scale_a * scale_b;
 }
 

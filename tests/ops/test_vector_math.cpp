@@ -35,6 +35,15 @@ TEST(VectorMath, ExpSaturatesInsteadOfOverflowing) {
     EXPECT_LT(exp_fast(-1000.0f), 2e-38f);
 }
 
+// A diverged run's NaN stays NaN, without an undefined NaN-to-int conversion on the way (found by
+// clang's UBSan in SweepCli.ResumesAnInterruptedRunAndRecordsFailures).
+TEST(VectorMath, NanStaysNan) {
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    EXPECT_TRUE(std::isnan(exp_fast(nan)));
+    EXPECT_TRUE(std::isnan(tanh_fast(nan)));
+    EXPECT_TRUE(std::isnan(sigmoid_fast(nan)));
+}
+
 TEST(VectorMath, TanhAndSigmoidAreWithinTwoTenMillionthsAbsolute) {
     double worst_tanh = 0.0, worst_sigmoid = 0.0;
     for_floats(-30.0f, 30.0f, [&](float x) {
