@@ -26,7 +26,14 @@ std::string replace_all(std::string_view text, std::string_view from, std::strin
 class SentencePieceTokenizer final : public Tokenizer {
 public:
     explicit SentencePieceTokenizer(const std::filesystem::path& model_file) : source_(model_file.string()) {
-        const auto status = processor_.Load(source_);
+        sentencepiece::util::Status status;
+        try {
+            status = processor_.Load(source_);
+        } catch (const std::exception& e) {
+            // libsentencepiece reports most bad models by status, but its trie builder (darts-clone)
+            // throws, e.g. for a zero-length piece (found by fuzz_xlmr_sentencepiece)
+            fail("tokenizer", "{}: not a SentencePiece model sinklab can load: {}", source_, e.what());
+        }
         SINKLAB_CHECK(status.ok(), "tokenizer", "{}: not a SentencePiece model: {}", source_, status.ToString());
         if (processor_.bos_id() >= 0) bos_id = processor_.bos_id();
         if (processor_.eos_id() >= 0) eos_id = processor_.eos_id();
