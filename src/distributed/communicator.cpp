@@ -35,6 +35,7 @@ std::string host_name() {
     return name;
 }
 
+#ifdef SINKLAB_WITH_MPI  // used only where there are ranks to wait for or to tell
 double now_seconds() {
     return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
@@ -48,6 +49,7 @@ std::string message_of(const std::exception_ptr& failure) {
         return "an unknown error";
     }
 }
+#endif
 
 }  // namespace
 
