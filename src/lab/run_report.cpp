@@ -292,13 +292,18 @@ void add_graph_table(ReportPage& page, const GraphAnalyses& g, const std::option
 bool measure_spectrum_over_training(const MeasureOptions& o) { return o.analysis_samples > 0; }
 
 // mp_ks of each model `source` saved; a saved model that cannot be measured becomes a note and no
-// point. nullopt when fewer than two points remain.
+// point. The model measure_model already analysed (`measured`, the run's checkpoint/) keeps its
+// graph's values: the same samples give the same numbers, so it is not loaded again. nullopt when
+// fewer than two points remain.
 std::optional<SpectrumOverTraining> spectrum_over_training(ReportSource& source, const MeasureOptions& options,
+                                                           const std::optional<GraphAnalyses>& measured,
                                                            const std::function<void(long)>& on_model) {
     SpectrumOverTraining s;
     for (const SavedModel& saved : source.saved) {
         try {
-            const std::vector<double> ks = measure_mp_ks(saved.model, options);
+            const std::vector<double> ks = saved.model == source.model && measured
+                                               ? measured->mp_ks
+                                               : measure_mp_ks(saved.model, options);
             if (s.mp_ks.empty()) s.mp_ks.resize(ks.size());
             SINKLAB_CHECK(ks.size() == s.mp_ks.size(), "report", "{} layers, where the run's other saved models have {}",
                           ks.size(), s.mp_ks.size());
@@ -659,7 +664,7 @@ ReportOutcome build_report(const std::vector<fs::path>& inputs, ReportOptions op
             done = start + measurement_steps(measure);
             progress.update(done, entry.source.name);
             if (entry.measured && entry.source.saved.size() >= 2 && measure_spectrum_over_training(measure))
-                entry.spectrum = spectrum_over_training(entry.source, measure, [&](long step) {
+                entry.spectrum = spectrum_over_training(entry.source, measure, entry.measured->graph, [&](long step) {
                     progress.update(++done, fmt::format("{}: spectrum of step {}", entry.source.name, step));
                 });
             if (entry.measured)

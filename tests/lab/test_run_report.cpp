@@ -131,6 +131,10 @@ TEST_F(RunReport, WritesPageJsonAndCsvForARun) {
         // the final model's point is the graph analyses' own value (same samples, same model)
         EXPECT_NEAR(e.spectrum->mp_ks[l].back(), g.mp_ks[l], 1e-12) << l;
     }
+    // which measure_mp_ks, measuring the saved models, reproduces on that model
+    const std::vector<double> again = measure_mp_ks(e.source.model, tiny_report(out).measure);
+    ASSERT_EQ(again.size(), 2u);
+    for (int l = 0; l < 2; ++l) EXPECT_NEAR(again[l], g.mp_ks[l], 1e-12) << l;
     ASSERT_TRUE(e.source.log);
     EXPECT_EQ(e.source.log->steps.size(), 6u);
     EXPECT_TRUE(e.source.log->final_evaluation);
